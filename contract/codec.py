@@ -1,0 +1,164 @@
+"""Bytes on the wire ⇄ payload models, with one reason for every refusal.
+
+:func:`decode` is the only way bytes from outside become a payload. It refuses, in this order:
+oversize, bad UTF-8, bad JSON (NaN/Infinity named as such), too deep, not an object, an unknown
+schema version, a payload that breaks its channel's model, and a robot id that is not the topic's.
+Each refusal is a :class:`Rejected` whose ``reason`` is a :class:`RejectReason`, so consumers can
+count per reason.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from contract.payloads import (
+    SCHEMA_VERSION,
+    Birth,
+    Command,
+    Event,
+    State,
+    Telemetry,
+    Truth,
+)
+from contract.topics import Channel, Topic, TopicError
+
+#: Largest payload accepted, in bytes (also Mosquitto's ``message_size_limit``).
+MAX_PAYLOAD_BYTES = 16 * 1024
+#: Deepest JSON nesting accepted; the deepest valid payload nests 4 levels.
+MAX_DEPTH = 16
+
+Payload = Birth | State | Telemetry | Event | Command | Truth
+
+_ADAPTERS: dict[Channel, TypeAdapter[Any]] = {
+    Channel.BIRTH: TypeAdapter(Birth),
+    Channel.STATE: TypeAdapter(State),
+    Channel.TELEMETRY: TypeAdapter(Telemetry),
+    Channel.EVENT: TypeAdapter(Event),
+    Channel.CMD: TypeAdapter(Command),
+    Channel.TRUTH: TypeAdapter(Truth),
+}
+_NON_FINITE = re.compile(rb"(?<![\w\"])-?(?:NaN|Infinity)(?![\w\"])")
+
+
+class RejectReason(StrEnum):
+    TOO_LARGE = "too_large"
+    BAD_UTF8 = "bad_utf8"
+    BAD_JSON = "bad_json"
+    NON_FINITE = "non_finite"
+    TOO_DEEP = "too_deep"
+    NOT_OBJECT = "not_object"
+    UNKNOWN_VERSION = "unknown_version"
+    INVALID = "invalid"
+    BAD_TOPIC = "bad_topic"
+    ROBOT_MISMATCH = "robot_mismatch"
+
+
+class Rejected(ValueError):
+    """A payload or topic refused by the contract; ``str()`` says why in one line."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def encode(payload: BaseModel) -> bytes:
+    """Serialise a payload model to compact JSON bytes (fields left at ``None`` are omitted)."""
+    return orjson.dumps(payload.model_dump(exclude_none=True))
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of decoded JSON, giving up once past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise Rejected(
+            RejectReason.TOO_LARGE, f"{len(data)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit"
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(RejectReason.BAD_UTF8, f"not UTF-8 at byte {exc.start}") from None
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        if "depth limit" in msg:
+            raise Rejected(RejectReason.TOO_DEEP, f"nested deeper than {MAX_DEPTH}") from None
+        if "infinity" in msg or _NON_FINITE.search(data):
+            raise Rejected(
+                RejectReason.NON_FINITE, "NaN and infinities are not numbers in this contract"
+            ) from None
+        raise Rejected(RejectReason.BAD_JSON, msg[:160]) from None
+    if not isinstance(obj, dict):
+        raise Rejected(RejectReason.NOT_OBJECT, f"payload is a JSON {type(obj).__name__}")
+    if _depth(obj, MAX_DEPTH) > MAX_DEPTH:
+        raise Rejected(RejectReason.TOO_DEEP, f"nested deeper than {MAX_DEPTH}")
+    version = obj.get("v")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise Rejected(
+            RejectReason.UNKNOWN_VERSION,
+            f"schema version {version!r} is not {SCHEMA_VERSION}"
+            if "v" in obj
+            else "missing schema version 'v'",
+        )
+    return obj
+
+
+def _explain(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "payload"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def decode(channel: Channel | str, data: bytes) -> Payload:
+    """Decode and validate a payload for ``channel``; raise :class:`Rejected` if refused."""
+    obj = _load(data)
+    try:
+        result: Payload = _ADAPTERS[Channel(channel)].validate_python(obj)
+    except ValidationError as exc:
+        raise Rejected(RejectReason.INVALID, _explain(exc)) from None
+    return result
+
+
+def decode_message(topic: str, data: bytes) -> tuple[Topic, Payload]:
+    """Parse the topic, decode the payload for its channel, and check the robot ids agree."""
+    try:
+        parsed = Topic.parse(topic)
+    except TopicError as exc:
+        raise Rejected(RejectReason.BAD_TOPIC, str(exc)) from None
+    payload = decode(parsed.channel, data)
+    if payload.robot != parsed.robot:
+        raise Rejected(
+            RejectReason.ROBOT_MISMATCH,
+            f"payload robot {payload.robot!r} published on robot {parsed.robot!r}'s topic",
+        )
+    return parsed, payload
+
+
+def json_schemas() -> dict[str, Any]:
+    """JSON Schema of every channel's payload, generated from the models."""
+    return {
+        channel.value: adapter.json_schema(mode="validation")
+        for channel, adapter in _ADAPTERS.items()
+    }

@@ -1,0 +1,1 @@
+"""The ``factory`` command line and the one-command demo runner."""

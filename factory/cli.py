@@ -1,0 +1,228 @@
+"""The ``factory`` command: one entry point for the demo, its parts and its tools.
+
+Each subcommand parses its options here and hands over to the module that owns the work; imports
+happen inside the commands so ``factory --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="factory",
+    help="A simulated smart factory that speaks real IIoT (MQTT robots, FastAPI service).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_STATE_DIR = Path(".factory")
+
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir",
+        help="Where credentials, the database and broker data live.",
+        envvar="FACTORY_STATE_DIR",
+    ),
+]
+ScenarioOpt = Annotated[
+    str | None,
+    typer.Option("--scenario", help="Scenario TOML file, or the name of a bundled scenario."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same run.")]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def up(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    scenario: ScenarioOpt = None,
+    seed: SeedOpt = 1,
+    factor: Annotated[
+        float | None, typer.Option(help="Real-time factor (default: the scenario's).")
+    ] = None,
+    mqtt_port: Annotated[int, typer.Option(help="Port of the embedded broker.")] = 1883,
+    http_port: Annotated[int, typer.Option(help="Port of the service and dashboard.")] = 8000,
+    broker: BrokerOpt = None,
+) -> None:
+    """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
+    from factory.up import run_up
+
+    run_up(
+        state_dir=state_dir,
+        scenario=scenario,
+        seed=seed,
+        factor=factor,
+        mqtt_port=mqtt_port,
+        http_port=http_port,
+        broker=broker,
+    )
+
+
+@app.command()
+def simulate(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    scenario: ScenarioOpt = None,
+    seed: SeedOpt = 1,
+    factor: Annotated[
+        float | None,
+        typer.Option(help="Real-time factor; 0 runs as fast as possible (default: scenario's)."),
+    ] = None,
+    broker: Annotated[
+        str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
+    ] = "mqtt://127.0.0.1:1883",
+    duration: Annotated[
+        str | None, typer.Option(help="Simulated duration, e.g. 90s, 30m, 12h, 7d (default: run until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Run the simulated robots as MQTT devices against a broker."""
+    from simulator.run import run_simulate
+
+    run_simulate(
+        state_dir=state_dir,
+        scenario=scenario,
+        seed=seed,
+        factor=factor,
+        broker=broker,
+        duration=duration,
+    )
+
+
+@app.command()
+def serve(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    scenario: ScenarioOpt = None,
+    broker: Annotated[
+        str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
+    ] = "mqtt://127.0.0.1:1883",
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite database file (default: STATE_DIR/factory.db).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+) -> None:
+    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
+    from api.serve import run_serve
+
+    run_serve(
+        state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port
+    )
+
+
+@app.command()
+def broker(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    scenario: ScenarioOpt = None,
+    port: Annotated[int, typer.Option(help="MQTT TCP port.")] = 1883,
+    ws_port: Annotated[
+        int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
+    ] = None,
+    impl: Annotated[
+        str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
+    ] = "auto",
+    write_config: Annotated[
+        Path | None,
+        typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
+    ] = None,
+) -> None:
+    """Run a local MQTT broker with the project's security model (or just write its config)."""
+    from broker_config.embedded import run_broker
+
+    run_broker(
+        state_dir=state_dir,
+        scenario=scenario,
+        port=port,
+        ws_port=ws_port,
+        impl=impl,
+        write_config=write_config,
+    )
+
+
+@app.command()
+def credentials(
+    who: Annotated[str, typer.Argument(help="A robot id, or 'service'.")],
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Print the MQTT username and password of a robot or of the service."""
+    from broker_config.credentials import print_credentials
+
+    print_credentials(who=who, state_dir=state_dir)
+
+
+@app.command()
+def tap(
+    topic_filter: Annotated[str, typer.Argument(help="MQTT topic filter.")] = "factory/#",
+    broker: Annotated[
+        str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
+    ] = "mqtt://127.0.0.1:1883",
+    username: Annotated[
+        str | None, typer.Option(help="Username (default: anonymous, read-only).")
+    ] = None,
+    password: Annotated[str | None, typer.Option(help="Password for --username.")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many messages.")
+    ] = None,
+    raw: Annotated[bool, typer.Option(help="Print payloads as received, one per line.")] = False,
+) -> None:
+    """Watch the wire: print every message with topic, QoS, retained flag and decoded payload."""
+    from factory.tap import run_tap
+
+    run_tap(
+        topic_filter=topic_filter,
+        broker=broker,
+        username=username,
+        password=password,
+        count=count,
+        raw=raw,
+    )
+
+
+@app.command()
+def experiment(
+    scenario: ScenarioOpt = None,
+    policies: Annotated[
+        str, typer.Option(help="Comma-separated: reactive, preventive, predictive.")
+    ] = "reactive,preventive,predictive",
+    seeds: Annotated[int, typer.Option(help="Number of seeds (1..N).")] = 10,
+    days: Annotated[float, typer.Option(help="Simulated days per run.")] = 90.0,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("experiment-out"),
+    jobs: Annotated[int, typer.Option(help="Parallel worker processes (0 = one per core).")] = 0,
+) -> None:
+    """Compare maintenance policies on the same seeded factory, offline and as fast as possible."""
+    from api.experiment import run_experiment_cli
+
+    run_experiment_cli(
+        scenario=scenario, policies=policies, seeds=seeds, days=days, out=out, jobs=jobs
+    )
+
+
+@app.command()
+def contract(
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the AsyncAPI/JSON Schema document.")
+    ] = False,
+) -> None:
+    """Show the M2M contract: topics, channels, QoS, and (with --schema) every payload schema."""
+    from contract.cli import print_contract
+
+    print_contract(schema=schema)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
