@@ -1,0 +1,1 @@
+"""The SimPy factory model (pure) and the MQTT device agents."""

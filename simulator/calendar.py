@@ -149,6 +149,25 @@ class WeeklySet:
         """How many seconds of ``[t0, t1)`` lie in the set."""
         return sum(w.duration_s for w in self.windows(t0, t1))
 
+    def advance(self, ts: float, inside_s: float) -> float:
+        """The time at which ``inside_s`` seconds inside the set have passed since ``ts``."""
+        if inside_s <= 0.0:
+            return ts
+        per_week = sum(end - start for start, end in self._intervals)
+        if per_week <= 0.0:
+            return float("inf")
+        whole_weeks = int(inside_s // per_week)
+        if whole_weeks:  # skip whole weeks: each holds exactly per_week seconds of the set
+            ts += whole_weeks * WEEK_S
+            inside_s -= whole_weeks * per_week
+            if inside_s <= 0.0:
+                return ts
+        for window in self.windows(ts, ts + 2 * WEEK_S):
+            if window.duration_s >= inside_s:
+                return window.start + inside_s
+            inside_s -= window.duration_s
+        return float("inf")  # pragma: no cover - two weeks always hold more than one week's worth
+
     def next_boundary(self, ts: float) -> float:
         """The first time after ``ts`` at which membership changes (``inf`` if never)."""
         if not self._intervals or self._intervals == [(0.0, WEEK_S)]:
@@ -186,3 +205,7 @@ class ShiftCalendar:
 
     def production_seconds(self, t0: float, t1: float) -> float:
         return self.production.seconds(t0, t1)
+
+    def advance_production(self, ts: float, production_s: float) -> float:
+        """When a robot working every production second from ``ts`` has worked ``production_s``."""
+        return self.production.advance(ts, production_s)

@@ -1,0 +1,1 @@
+"""The service: MQTT ingest, storage, live endpoints, and the maintenance engine."""

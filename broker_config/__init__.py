@@ -1,0 +1,1 @@
+"""Mosquitto and amqtt configuration, credentials and ACL generation, the embedded broker."""

@@ -1,0 +1,1 @@
+"""The built-in web dashboard, Grafana provisioning and the Prometheus config."""
