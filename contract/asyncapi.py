@@ -12,7 +12,7 @@ from contract.codec import MAX_PAYLOAD_BYTES, json_schemas
 from contract.payloads import SCHEMA_VERSION
 from contract.topics import DEFAULT_QOS, RETAINED_CHANNELS, ROOT, Channel
 
-_DIRECTION = {channel: "send" for channel in Channel} | {Channel.CMD: "receive"}
+_DIRECTION = dict.fromkeys(Channel, "send") | {Channel.CMD: "receive"}
 _SUMMARY = {
     Channel.BIRTH: "Robot metadata: kind, components, sensors with units, sample interval.",
     Channel.STATE: "RUNNING / IDLE / MAINTENANCE / BROKEN / OFFLINE; the last will sets OFFLINE.",
@@ -27,8 +27,10 @@ def schema_document() -> dict[str, Any]:
     """An AsyncAPI 3.0 document of the robot's side of the contract."""
     payloads = json_schemas()
     address = f"{ROOT}/{{site}}/{{area}}/{{line}}/{{robot}}/"
-    params = {level: {"description": f"{level} name, [a-z0-9-]"} for level in
-              ("site", "area", "line", "robot")}
+    params = {
+        level: {"description": f"{level} name, [a-z0-9-]"}
+        for level in ("site", "area", "line", "robot")
+    }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

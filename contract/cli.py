@@ -17,7 +17,9 @@ _WHO = {Channel.CMD: "service → robot"}
 
 def render_schema() -> bytes:
     """The schema document exactly as ``docs/contract.schema.json`` holds it."""
-    return orjson.dumps(schema_document(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    return (
+        orjson.dumps(schema_document(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
 
 
 def print_contract(*, schema: bool) -> None:

@@ -24,7 +24,8 @@ SEQ_MAX = 2**63 - 1
 TS_MAX = 32503680000.0  # year 3000, in Unix seconds
 
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"),
 ]
 BootId = Annotated[str, StringConstraints(min_length=4, max_length=40, pattern=r"^[a-z0-9-]+$")]
 CommandId = Annotated[
@@ -269,7 +270,7 @@ class ComponentTruth(_Strict):
     rul_s: Horizon | None = Field(
         default=None,
         description="True remaining calendar time to failure if nothing intervenes; "
-        "None when it lies past the horizon the simulator drew."
+        "None when it lies past the horizon the simulator drew.",
     )
     rul_op_s: Horizon | None = Field(
         default=None, description="True remaining operating time to failure."

@@ -33,7 +33,7 @@ ROBOT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c is not Chann
 #: Channels whose last message the broker keeps for late subscribers.
 RETAINED_CHANNELS: frozenset[Channel] = frozenset({Channel.BIRTH, Channel.STATE})
 #: Default QoS per channel. Telemetry's is configurable; everything else needs at-least-once.
-DEFAULT_QOS: dict[Channel, int] = {channel: 1 for channel in Channel}
+DEFAULT_QOS: dict[Channel, int] = dict.fromkeys(Channel, 1)
 
 
 class TopicError(ValueError):

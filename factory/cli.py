@@ -84,7 +84,10 @@ def simulate(
         str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
     ] = "mqtt://127.0.0.1:1883",
     duration: Annotated[
-        str | None, typer.Option(help="Simulated duration, e.g. 90s, 30m, 12h, 7d (default: run until Ctrl-C).")
+        str | None,
+        typer.Option(
+            help="Simulated duration, e.g. 90s, 30m, 12h, 7d (default: run until Ctrl-C)."
+        ),
     ] = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
@@ -116,9 +119,7 @@ def serve(
     """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
     from api.serve import run_serve
 
-    run_serve(
-        state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port
-    )
+    run_serve(state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port)
 
 
 @app.command()
@@ -171,9 +172,7 @@ def tap(
         str | None, typer.Option(help="Username (default: anonymous, read-only).")
     ] = None,
     password: Annotated[str | None, typer.Option(help="Password for --username.")] = None,
-    count: Annotated[
-        int | None, typer.Option(help="Stop after this many messages.")
-    ] = None,
+    count: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
     raw: Annotated[bool, typer.Option(help="Print payloads as received, one per line.")] = False,
 ) -> None:
     """Watch the wire: print every message with topic, QoS, retained flag and decoded payload."""

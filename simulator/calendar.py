@@ -55,7 +55,9 @@ def parse_hhmm(text: str) -> float:
     return h * 3600.0 + m * 60.0
 
 
-def weekly_intervals(days: Iterable[int], start_s: float, end_s: float) -> list[tuple[float, float]]:
+def weekly_intervals(
+    days: Iterable[int], start_s: float, end_s: float
+) -> list[tuple[float, float]]:
     """Seconds-of-week intervals for a daily ``start..end`` on the given weekdays (may wrap)."""
     length = end_s - start_s if end_s > start_s else end_s + DAY_S - start_s
     out = []
@@ -68,9 +70,9 @@ def weekly_intervals(days: Iterable[int], start_s: float, end_s: float) -> list[
 def _normalise(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     """Fold intervals onto one week ``[0, WEEK_S)`` and merge overlaps."""
     pieces: list[tuple[float, float]] = []
-    for start, end in intervals:
-        start %= WEEK_S
-        end = start + (end - start if end > start else 0.0)
+    for raw_start, raw_end in intervals:
+        start = raw_start % WEEK_S
+        end = start + max(raw_end - raw_start, 0.0)
         if end <= WEEK_S:
             pieces.append((start, end))
         else:
@@ -183,7 +185,7 @@ class WeeklySet:
 
 
 class ShiftCalendar:
-    """Production time = shifts − breaks − planned downtime; maintenance goes in planned downtime."""
+    """Production = shifts − breaks − planned downtime; maintenance goes in planned downtime."""
 
     def __init__(self, shifts: WeeklySet, breaks: WeeklySet, planned_downtime: WeeklySet) -> None:
         self.production = shifts - breaks - planned_downtime

@@ -109,13 +109,15 @@ class LineSpec(_Spec):
     id: Name
     area: Name
     max_concurrent_maintenance: int = Field(
-        default=1, ge=1, description="Robots of this line that may be stopped for planned work at once."
+        default=1,
+        ge=1,
+        description="Robots of this line that may be stopped for planned work at once.",
     )
     robots: list[RobotSpec] = Field(min_length=1)
 
 
 class WindowSpec(_Spec):
-    """A daily time window on some weekdays, e.g. ``{days = "mon-fri", start = "06:00", end = "14:00"}``."""
+    """A daily window on some weekdays: ``{days = "mon-fri", start = "06:00", end = "14:00"}``."""
 
     days: str | list[str]
     start: str
