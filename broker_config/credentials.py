@@ -1,0 +1,227 @@
+"""MQTT credentials of the robots and the service, kept in ``STATE_DIR/credentials.json``.
+
+Passwords are random (:mod:`secrets`), made on first use, and reused afterwards so that a broker
+restart, the simulator and the service all agree; robots added to a scenario get a password the
+next time credentials are ensured, and no existing password changes. The file is written
+atomically with mode 0600 and never committed (``.factory/`` is git-ignored).
+
+File format (version 1)::
+
+    {"version": 1,
+     "users": {"service": {"password": "..."},
+               "weld-01": {"password": "...",
+                           "prefix": "factory/plant-1/body-shop/line-1/weld-01"}}}
+
+``prefix`` is the robot's topic prefix in the scenario the credentials were last ensured for; it
+only serves the example command lines that :func:`print_credentials` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from broker_config.acl import RESERVED_USERS, SERVICE_USER
+from broker_config.layout import DEFAULT_HOST, DEFAULT_PORT, credentials_path, read_running
+from contract.topics import Channel, validate_name
+
+FILE_VERSION = 1
+FILE_MODE = 0o600
+#: 18 random bytes = 144 bits, 24 URL-safe characters (no quoting needed in a shell).
+PASSWORD_BYTES = 18
+
+
+class CredentialsError(Exception):
+    """Credentials cannot be read or have no entry for a user; the message says what to do."""
+
+
+class _Topic(Protocol):
+    @property
+    def prefix(self) -> str: ...
+
+
+class RobotLike(Protocol):
+    """What credentials need of a robot: its id and its topics (``simulator.scenario.Robot``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def topic(self, channel: Channel) -> _Topic: ...
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Username → password of every broker user, plus the robots' topic prefixes."""
+
+    passwords: dict[str, str]
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def robot_ids(self) -> list[str]:
+        return sorted(u for u in self.passwords if u not in RESERVED_USERS)
+
+    def get(self, who: str) -> tuple[str, str]:
+        """``(username, password)`` of a robot id or ``"service"``."""
+        if who not in self.passwords:
+            raise CredentialsError(f"no credentials for {who!r}")
+        return who, self.passwords[who]
+
+    def to_json(self) -> dict[str, Any]:
+        users: dict[str, dict[str, str]] = {}
+        for username in sorted(self.passwords):
+            entry = {"password": self.passwords[username]}
+            if username in self.prefixes:
+                entry["prefix"] = self.prefixes[username]
+            users[username] = entry
+        return {"version": FILE_VERSION, "users": users}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Credentials:
+        if not isinstance(data, dict) or data.get("version") != FILE_VERSION:
+            raise ValueError(f"not a version {FILE_VERSION} credentials file")
+        passwords: dict[str, str] = {}
+        prefixes: dict[str, str] = {}
+        for username, entry in data["users"].items():
+            if not isinstance(entry.get("password"), str) or not entry["password"]:
+                raise ValueError(f"user {username!r} has no password")
+            passwords[str(username)] = entry["password"]
+            if isinstance(entry.get("prefix"), str):
+                prefixes[str(username)] = entry["prefix"]
+        return cls(passwords, prefixes)
+
+
+def merge_credentials(
+    existing: Credentials | None,
+    robot_prefixes: Mapping[str, str],
+    make_password: Callable[[], str] = new_password,
+) -> Credentials:
+    """Existing passwords kept; a password made for the service and each robot missing one."""
+    passwords = dict(existing.passwords) if existing else {}
+    prefixes = dict(existing.prefixes) if existing else {}
+    for robot_id in robot_prefixes:
+        validate_name(robot_id, "robot id")
+        if robot_id in RESERVED_USERS:
+            raise CredentialsError(f"robot id {robot_id!r} is reserved; rename the robot")
+    for username in (SERVICE_USER, *robot_prefixes):
+        if username not in passwords:
+            passwords[username] = make_password()
+    prefixes.update(robot_prefixes)
+    return Credentials(passwords, prefixes)
+
+
+def load_credentials(state_dir: Path) -> Credentials | None:
+    """The stored credentials, ``None`` if there are none yet."""
+    path = credentials_path(state_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialsError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return Credentials.from_json(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CredentialsError(
+            f"{path} is damaged ({exc}); delete it and restart the broker to make new passwords"
+        ) from None
+
+
+def save_credentials(state_dir: Path, credentials: Credentials) -> Path:
+    """Write atomically with mode 0600 (the temporary file is created 0600, then renamed)."""
+    path = credentials_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(credentials.to_json(), out, indent=2)
+        out.write("\n")
+    os.chmod(tmp, FILE_MODE)  # in case the file existed with a looser mode
+    os.replace(tmp, path)
+    return path
+
+
+def ensure_credentials(
+    state_dir: Path,
+    robots: Iterable[RobotLike],
+    make_password: Callable[[], str] = new_password,
+) -> Credentials:
+    """Load ``credentials.json``, add the service and any missing robot, save if it changed."""
+    existing = load_credentials(state_dir)
+    prefixes = {robot.id: robot.topic(Channel.STATE).prefix for robot in robots}
+    merged = merge_credentials(existing, prefixes, make_password)
+    if merged != existing:
+        save_credentials(state_dir, merged)
+    elif credentials_path(state_dir).stat().st_mode & 0o077:
+        os.chmod(credentials_path(state_dir), FILE_MODE)
+    return merged
+
+
+def _example_lines(credentials: Credentials, who: str, host: str, port: int) -> list[str]:
+    from contract.codec import encode
+    from contract.payloads import Parts
+
+    username, password = credentials.get(who)
+    auth = f"-h {host} -p {port} -u {shlex.quote(username)} -P {shlex.quote(password)}"
+    if who == SERVICE_USER:
+        robot = next(iter(credentials.robot_ids), "")
+        cmd_topic = f"{credentials.prefixes.get(robot, 'factory/SITE/AREA/LINE/ROBOT')}/cmd"
+        return [
+            f"mosquitto_sub {auth} -t 'factory/#' -v",
+            f"mosquitto_pub {auth} -q 1 -t {shlex.quote(cmd_topic)} -m '<command JSON>'",
+        ]
+    prefix = credentials.prefixes.get(who, f"factory/SITE/AREA/LINE/{who}")
+    parts = Parts(
+        v=1, robot=who, ts=time.time(), boot="manual", seq=1, kind="parts", good=1, scrap=0
+    )
+    return [
+        f"mosquitto_sub {auth} -t {shlex.quote(prefix + '/cmd')} -v",
+        f"mosquitto_pub {auth} -q 1 -t {shlex.quote(prefix + '/event')} "
+        f"-m {shlex.quote(encode(parts).decode())}",
+    ]
+
+
+def print_credentials(who: str, state_dir: Path) -> None:
+    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands."""
+    try:
+        credentials = load_credentials(state_dir)
+    except CredentialsError as exc:
+        _fail(str(exc))
+    if credentials is None:
+        _fail(
+            f"no credentials in {state_dir} yet; start the broker first "
+            f"(`factory broker --state-dir {state_dir}`) or `factory up`"
+        )
+    if who not in credentials.passwords:
+        ids = ", ".join(credentials.robot_ids) or "none"
+        _fail(
+            f"no robot {who!r} in {credentials_path(state_dir)}; "
+            f"robot ids: {ids} (or 'service'); the scenario lists them under [[lines]]"
+        )
+    running = read_running(state_dir)
+    host = running.host if running else DEFAULT_HOST
+    port = running.port if running else DEFAULT_PORT
+    username, password = credentials.get(who)
+    print(f"username: {username}")
+    print(f"password: {password}")
+    note = "" if running else "  (no broker running from this state dir; default port)"
+    print(f"broker:   mqtt://{host}:{port}{note}")
+    print()
+    for line in _example_lines(credentials, who, host, port):
+        print(line)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)

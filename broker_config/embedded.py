@@ -1,0 +1,291 @@
+"""Run a local MQTT broker with the project's security model: Mosquitto if installed, else amqtt.
+
+Programmatic use (the demo runner, the tests)::
+
+    broker = start_broker(impl="auto", port=1883, state_dir=Path(".factory"))  # waits until ready
+    ...  # broker.url == "mqtt://127.0.0.1:1883"; broker.impl in {"mosquitto", "amqtt"}
+    broker.stop()
+
+Either broker runs as a child process in its own session (Ctrl-C in a terminal reaches only the
+parent, which then stops the broker), with its config rendered into ``STATE_DIR/broker/`` from
+``broker_config`` and the users of ``STATE_DIR/credentials.json``. Readiness is a real MQTT
+CONNECT answered by a CONNACK (:mod:`broker_config.probe`). :func:`run_broker` is the foreground
+``factory broker`` command.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Literal, NoReturn
+
+from broker_config.config_files import BrokerFiles, write_local_files
+from broker_config.credentials import CredentialsError, ensure_credentials
+from broker_config.layout import DEFAULT_HOST, RunningBroker, clear_running, write_running
+from broker_config.probe import connack_code
+from simulator.scenario import Scenario, ScenarioError, load_scenario
+
+Impl = Literal["auto", "mosquitto", "amqtt"]
+IMPLS: tuple[str, ...] = ("auto", "mosquitto", "amqtt")
+MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+READY_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+_PROBE_INTERVAL_S = 0.05
+
+
+class BrokerError(Exception):
+    """The broker cannot be started or stopped; ``str()`` is one line saying what to do."""
+
+
+class PortInUseError(BrokerError):
+    def __init__(self, port: int, option: str = "--port", suggestion: int | None = None) -> None:
+        example = f", e.g. {option} {suggestion}" if suggestion is not None else ""
+        super().__init__(
+            f"port {port} is already in use (another broker?); "
+            f"pick another with {option} N{example}"
+        )
+        self.port = port
+        self.option = option
+
+
+def find_mosquitto() -> str | None:
+    """Path of the ``mosquitto`` binary: on PATH, else in the usual sbin directories."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return next((p for p in MOSQUITTO_PATHS if os.access(p, os.X_OK)), None)
+
+
+def resolve_impl(impl: str) -> str:
+    """``auto`` → ``mosquitto`` if installed, else ``amqtt``; refuse an unknown or missing one."""
+    if impl not in IMPLS:
+        raise BrokerError(f"unknown broker {impl!r}; use --impl auto, mosquitto or amqtt")
+    if impl == "auto":
+        return "mosquitto" if find_mosquitto() else "amqtt"
+    if impl == "mosquitto" and not find_mosquitto():
+        raise BrokerError("mosquitto is not installed (apt install mosquitto); or use --impl amqtt")
+    return impl
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True if a listener could bind ``host:port`` now (with SO_REUSEADDR, like the brokers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port the OS considers free right now (bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _suggest(host: str, port: int) -> int | None:
+    return next((p for p in range(port + 1, min(port + 50, 65536)) if port_is_free(host, p)), None)
+
+
+@dataclass
+class BrokerProcess:
+    """A running broker child process."""
+
+    impl: str
+    host: str
+    port: int
+    ws_port: int | None
+    state_dir: Path
+    files: BrokerFiles
+    process: subprocess.Popen[bytes]
+    _output: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def _startup_failure(self) -> BrokerError:
+        text = ""
+        for path in (self.files.output_file, self.files.log_file):
+            if path.exists():
+                text += path.read_text(encoding="utf-8", errors="replace")
+        if "address already in use" in text.lower():
+            ws_taken = self.ws_port is not None and port_is_free(self.host, self.port)
+            if ws_taken and self.ws_port is not None:
+                return PortInUseError(self.ws_port, "--ws-port", _suggest(self.host, self.ws_port))
+            return PortInUseError(self.port, "--port", _suggest(self.host, self.port))
+        last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "no output")
+        return BrokerError(
+            f"{self.impl} exited with code {self.process.returncode} at start: {last.strip()} "
+            f"(see {self.files.log_file})"
+        )
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Probe with MQTT CONNECTs until a CONNACK accepts one; raise if it dies or times out."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise self._startup_failure()
+            if connack_code(self.host, self.port, timeout_s=1.0) == 0:
+                return
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise BrokerError(
+                    f"{self.impl} did not accept an MQTT connection on port {self.port} within "
+                    f"{timeout_s:.0f} s (see {self.files.log_file})"
+                )
+            time.sleep(_PROBE_INTERVAL_S)
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM, wait up to ``timeout_s``, then SIGKILL. Returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout_s)
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        clear_running(self.state_dir, self.pid)
+        return int(self.process.returncode)
+
+    def __enter__(self) -> BrokerProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _command(files: BrokerFiles, foreground: bool) -> list[str]:
+    if files.impl == "mosquitto":
+        return [str(find_mosquitto()), "-c", str(files.config)]
+    command = [sys.executable, "-m", "broker_config.amqtt_main", "--config", str(files.config)]
+    command += ["--log-file", str(files.log_file)]
+    return [*command, "--verbose"] if foreground else command
+
+
+def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def start_broker(
+    impl: str = "auto",
+    port: int = 1883,
+    state_dir: Path = Path(".factory"),
+    scenario: Scenario | str | Path | None = None,
+    ws_port: int | None = None,
+    *,
+    host: str = DEFAULT_HOST,
+    ready_timeout_s: float | None = READY_TIMEOUT_S,
+    foreground: bool = False,
+) -> BrokerProcess:
+    """Start a broker for ``scenario``'s robots; wait until it accepts MQTT unless told not to.
+
+    Raises :class:`PortInUseError` if a port is taken and :class:`BrokerError` for anything else
+    (mosquitto missing, a bad scenario, a broker that exits at start).
+    """
+    chosen = resolve_impl(impl)
+    for option, wanted in (("--port", port), ("--ws-port", ws_port)):
+        if wanted is not None and not port_is_free(host, wanted):
+            raise PortInUseError(wanted, option, _suggest(host, wanted))
+    try:
+        credentials = ensure_credentials(Path(state_dir), _scenario(scenario).robots)
+    except (ScenarioError, CredentialsError) as exc:
+        raise BrokerError(str(exc).splitlines()[0]) from None
+    files = write_local_files(
+        Path(state_dir),
+        chosen,
+        credentials,
+        port=port,
+        bind=host,
+        ws_port=ws_port,
+        log_stdout=foreground,
+    )
+    for old_log in (files.log_file, files.output_file):
+        if old_log.exists():  # keep one previous run; a fresh file makes start errors clear
+            old_log.replace(old_log.with_name(old_log.name + ".1"))
+    output = None if foreground else files.output_file.open("wb")
+    process = subprocess.Popen(
+        _command(files, foreground),
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        start_new_session=True,  # Ctrl-C goes to us; we stop the broker in order
+    )
+    broker = BrokerProcess(chosen, host, port, ws_port, Path(state_dir), files, process, output)
+    write_running(Path(state_dir), RunningBroker(chosen, process.pid, host, port, ws_port))
+    if ready_timeout_s is not None:
+        broker.wait_ready(ready_timeout_s)
+    return broker
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_broker(
+    state_dir: Path,
+    scenario: str | None,
+    port: int,
+    ws_port: int | None,
+    impl: str,
+    write_config: Path | None,
+) -> None:
+    """``factory broker``: run in the foreground until Ctrl-C, or only write the config files."""
+    if write_config is not None:
+        from broker_config.config_files import write_docker_config
+
+        try:
+            written = write_docker_config(write_config, state_dir, _scenario(scenario))
+        except (ScenarioError, CredentialsError) as exc:
+            _fail(str(exc).splitlines()[0])
+        for path in written:
+            print(f"wrote {path}")
+        print(f"mount {write_config} as /mosquitto/config; passwords: {state_dir}/credentials.json")
+        return
+    host = os.environ.get("FACTORY_BROKER_BIND", DEFAULT_HOST)
+    try:
+        broker = start_broker(impl, port, state_dir, scenario, ws_port, host=host, foreground=True)
+    except BrokerError as exc:
+        _fail(str(exc))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
+    print(f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})", flush=True)
+    print(f"  watch:       factory tap --broker {broker.url}", flush=True)
+    print(f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v", flush=True)
+    print("  credentials: factory credentials service | factory credentials ROBOT", flush=True)
+    print("  Ctrl-C stops the broker.", flush=True)
+    try:
+        code = broker.process.wait()
+    except KeyboardInterrupt:
+        print("stopping the broker …", flush=True)
+        broker.stop()
+        return
+    broker.stop()
+    _fail(f"{broker.impl} exited with code {code}; see {broker.files.log_file}", code=code or 1)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)

@@ -1,0 +1,382 @@
+"""Real-broker test harness: a Mosquitto and an amqtt broker per test session, and clients.
+
+Fixtures (defined in ``tests/conftest.py``; use them in any test module)::
+
+    broker              parametrized over "mosquitto" and "amqtt": a :class:`BrokerHandle`
+    mosquitto_broker    the session's Mosquitto only (skipped if not installed, see below)
+    amqtt_broker        the session's amqtt only
+    topic_site          a unique site name per test, e.g. "t-3f9c01ab"
+
+Each broker is started once per session from ``broker_config`` (the same rendered
+``mosquitto.conf`` / amqtt config that ``factory broker`` uses) on an ephemeral port, with a
+temporary state directory holding ``credentials.json`` for the default scenario's robots and the
+``service``, and stopped by pid at the end. If Mosquitto is not installed its tests are skipped,
+unless ``FACTORY_REQUIRE_BROKERS=1`` (CI), when they fail. Mark such tests
+``@pytest.mark.integration``.
+
+:class:`BrokerHandle` (what ``broker`` gives a test)::
+
+    broker.impl            "mosquitto" | "amqtt"
+    broker.url             "mqtt://127.0.0.1:PORT";  broker.host, broker.port
+    broker.state_dir       Path with credentials.json (pass it to code that reads credentials)
+    broker.robot_ids       robot ids that have credentials (default scenario), sorted
+    broker.protocol        default protocol of clients: MQTTv5 on Mosquitto, MQTTv311 on amqtt
+                           (amqtt 0.12 speaks only 3.1.1; see docs/broker.md)
+    broker.credentials(who)        -> (username, password); who = "service" or a robot id
+    broker.client(who=None, protocol=None, *, client_id=None, clean_session=True,
+                  will=None, password=None, on_message=None)
+                           -> a connected paho Client (VERSION2 callbacks, TCP_NODELAY, no
+                              auto-reconnect, network loop running); who=None is anonymous.
+                              Raises ConnectRefused(reason) if the CONNACK refuses. Every client
+                              made this way is disconnected when the test ends.
+    broker.connack(who=None, password=None, protocol=None) -> int  CONNACK code (0 = accepted)
+    broker.capture(*filters, who=None, qos=1, protocol=None, client_id=None,
+                   clean_session=True) -> Capture (subscribed, SUBACK received)
+    broker.publish(client, topic, payload, qos=1, retain=False)  waits until acknowledged
+    broker.kill(client)    drop the client's TCP connection without DISCONNECT (the will fires)
+
+:class:`Capture` records every message its client receives as :class:`Message`
+``(topic, payload, qos, retain)``::
+
+    capture.messages               those matching the capture's own filters (amqtt also pushes
+                                   retained messages for *other* clients' filters: ignored here)
+    capture.unfiltered             everything the client was sent
+    capture.wait_for(predicate=None, timeout_s=5.0, count=1) -> list[Message]
+                                   bounded wait for ``count`` matching messages; fails the test
+                                   with what did arrive if they do not
+    capture.topics()               topics of ``messages`` in arrival order
+    capture.granted                SUBACK codes (0..2 granted, 128 refused)
+
+Helpers: :func:`robot_topic` ``(site, robot_id, channel, area="area-1", line="line-1")`` builds a
+topic string; robots' ACL rules use ``+`` for site/area/line, so any ``topic_site`` works.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from broker_config.credentials import Credentials, load_credentials
+from broker_config.embedded import (
+    BrokerError,
+    BrokerProcess,
+    find_mosquitto,
+    free_port,
+    start_broker,
+)
+from contract.topics import Channel, Topic, matches
+
+REQUIRE_ENV = "FACTORY_REQUIRE_BROKERS"
+IMPLS = ("mosquitto", "amqtt")
+CONNECT_TIMEOUT_S = 5.0
+WAIT_TIMEOUT_S = 5.0
+START_ATTEMPTS = 3
+#: How long a persistent MQTT 5 session outlives its connection in tests.
+SESSION_EXPIRY_S = 300
+
+
+class ConnectRefused(Exception):
+    def __init__(self, reason: int) -> None:
+        super().__init__(f"CONNACK refused the connection: reason code {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+def robot_topic(
+    site: str, robot_id: str, channel: Channel | str, area: str = "area-1", line: str = "line-1"
+) -> str:
+    return str(Topic(site, area, line, robot_id, Channel(channel)))
+
+
+def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Capture:
+    """Messages received by one subscribed client; thread-safe, waits are bounded."""
+
+    def __init__(self, client: mqtt.Client, filters: tuple[str, ...]) -> None:
+        self.client = client
+        self.filters = filters
+        self.granted: list[int] = []
+        self._all: list[Message] = []
+        self._cond = threading.Condition()
+
+    def record(self, message: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self._all.append(
+                Message(message.topic, bytes(message.payload), message.qos, bool(message.retain))
+            )
+            self._cond.notify_all()
+
+    @property
+    def unfiltered(self) -> list[Message]:
+        with self._cond:
+            return list(self._all)
+
+    @property
+    def messages(self) -> list[Message]:
+        return [m for m in self.unfiltered if any(matches(f, m.topic) for f in self.filters)]
+
+    def topics(self) -> list[str]:
+        return [m.topic for m in self.messages]
+
+    def wait_for(
+        self,
+        predicate: Callable[[Message], bool] | None = None,
+        timeout_s: float = WAIT_TIMEOUT_S,
+        count: int = 1,
+    ) -> list[Message]:
+        def found() -> list[Message]:
+            return [m for m in self.messages if predicate is None or predicate(m)]
+
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while len(hits := found()) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(
+                        f"waited {timeout_s} s for {count} message(s) on {self.filters}; "
+                        f"got {len(hits)} matching, received: {[m.topic for m in self._all]}"
+                    )
+                self._cond.wait(left)
+        return hits
+
+
+@dataclass
+class BrokerHandle:
+    """One session broker, seen from one test; clients it makes are closed after the test."""
+
+    process: BrokerProcess
+    credentials_: Credentials
+    _clients: list[mqtt.Client] = field(default_factory=list)
+
+    @property
+    def impl(self) -> str:
+        return self.process.impl
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def host(self) -> str:
+        return self.process.host
+
+    @property
+    def port(self) -> int:
+        return self.process.port
+
+    @property
+    def state_dir(self) -> Path:
+        return self.process.state_dir
+
+    @property
+    def robot_ids(self) -> list[str]:
+        return self.credentials_.robot_ids
+
+    @property
+    def protocol(self) -> MQTTProtocolVersion:
+        return (
+            MQTTProtocolVersion.MQTTv5 if self.impl == "mosquitto" else MQTTProtocolVersion.MQTTv311
+        )
+
+    def credentials(self, who: str) -> tuple[str, str]:
+        return self.credentials_.get(who)
+
+    def _new_client(
+        self,
+        who: str | None,
+        protocol: MQTTProtocolVersion | None,
+        client_id: str | None,
+        clean_session: bool,
+        will: Will | None,
+        password: str | None,
+    ) -> tuple[mqtt.Client, MQTTProtocolVersion]:
+        proto = protocol or self.protocol
+        v5 = proto == MQTTProtocolVersion.MQTTv5
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"test-{os.urandom(4).hex()}",
+            clean_session=None if v5 else clean_session,
+            protocol=proto,
+            reconnect_on_failure=False,
+        )
+        client.on_socket_open = _nodelay
+        if who is not None:
+            username, secret = self.credentials(who) if password is None else (who, password)
+            client.username_pw_set(username, secret)
+        if will is not None:
+            client.will_set(will.topic, will.payload, will.qos, will.retain)
+        return client, proto
+
+    def _connect(self, client: mqtt.Client, proto: MQTTProtocolVersion, clean_session: bool) -> int:
+        done = threading.Event()
+        result: list[int] = []
+
+        def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:
+            result.append(int(reason.value))
+            done.set()
+
+        client.on_connect = on_connect
+        kwargs: dict[str, Any] = {}
+        if proto == MQTTProtocolVersion.MQTTv5:
+            kwargs["clean_start"] = clean_session
+            if not clean_session:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = SESSION_EXPIRY_S
+                kwargs["properties"] = props
+        client.connect(self.host, self.port, keepalive=30, **kwargs)
+        client.loop_start()
+        if not done.wait(CONNECT_TIMEOUT_S):
+            client.loop_stop()
+            pytest.fail(f"no CONNACK from {self.impl} within {CONNECT_TIMEOUT_S} s")
+        return result[0]
+
+    def client(
+        self,
+        who: str | None = None,
+        protocol: MQTTProtocolVersion | None = None,
+        *,
+        client_id: str | None = None,
+        clean_session: bool = True,
+        will: Will | None = None,
+        password: str | None = None,
+        on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
+    ) -> mqtt.Client:
+        client, proto = self._new_client(who, protocol, client_id, clean_session, will, password)
+        if on_message is not None:
+            client.on_message = on_message
+        self._clients.append(client)
+        code = self._connect(client, proto, clean_session)
+        if code != 0:
+            client.loop_stop()
+            raise ConnectRefused(code)
+        return client
+
+    def connack(
+        self,
+        who: str | None = None,
+        password: str | None = None,
+        protocol: MQTTProtocolVersion | None = None,
+    ) -> int:
+        """Connect once and return the CONNACK code (0 accepted; 4/5 or 0x86/0x87 refused)."""
+        client, proto = self._new_client(who, protocol, None, True, None, password)
+        try:
+            return self._connect(client, proto, True)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def capture(
+        self,
+        *filters: str,
+        who: str | None = None,
+        qos: int = 1,
+        protocol: MQTTProtocolVersion | None = None,
+        client_id: str | None = None,
+        clean_session: bool = True,
+    ) -> Capture:
+        holder: list[Capture] = []
+        client = self.client(
+            who,
+            protocol,
+            client_id=client_id,
+            clean_session=clean_session,
+            on_message=lambda c, u, m: holder[0].record(m) if holder else None,
+        )
+        capture = Capture(client, filters)
+        holder.append(capture)
+        if filters:
+            capture.granted = self.subscribe(client, *filters, qos=qos)
+        return capture
+
+    def subscribe(self, client: mqtt.Client, *filters: str, qos: int = 1) -> list[int]:
+        """Subscribe and wait for the SUBACK; return its codes (128 / 0x80+ = refused)."""
+        done = threading.Event()
+        codes: list[int] = []
+
+        def on_subscribe(c: mqtt.Client, u: Any, mid: int, reasons: Any, props: Any) -> None:
+            codes.extend(int(r.value) for r in reasons)
+            done.set()
+
+        client.on_subscribe = on_subscribe
+        client.subscribe([(f, qos) for f in filters])
+        if not done.wait(WAIT_TIMEOUT_S):
+            pytest.fail(f"no SUBACK from {self.impl} for {filters}")
+        return codes
+
+    def publish(
+        self, client: mqtt.Client, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> None:
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(WAIT_TIMEOUT_S)
+        if not info.is_published():
+            pytest.fail(f"{self.impl} did not acknowledge a publish on {topic}")
+
+    def kill(self, client: mqtt.Client) -> None:
+        """Close the client's socket without an MQTT DISCONNECT, as a crash or cable pull does."""
+        sock = client.socket()
+        client.loop_stop()
+        if sock is not None:
+            with_shutdown = getattr(sock, "shutdown", None)
+            if with_shutdown is not None:
+                with_shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            try:
+                client.disconnect()
+            finally:
+                client.loop_stop()
+        self._clients.clear()
+
+
+def start_session_broker(impl: str, state_dir: Path) -> BrokerProcess:
+    """Start ``impl`` on a free port (retrying if another process takes the port first)."""
+    if impl == "mosquitto" and find_mosquitto() is None:
+        message = "Mosquitto is not installed (apt install mosquitto mosquitto-clients)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{message}; {REQUIRE_ENV}=1 requires it")
+        pytest.skip(message)
+    last: BrokerError | None = None
+    for _ in range(START_ATTEMPTS):
+        try:
+            return start_broker(impl, free_port(), state_dir, scenario=None)
+        except BrokerError as exc:  # the port was taken between choosing and binding it
+            last = exc
+    pytest.fail(f"could not start {impl}: {last}")
+
+
+def handle_for(process: BrokerProcess) -> BrokerHandle:
+    credentials = load_credentials(process.state_dir)
+    assert credentials is not None
+    return BrokerHandle(process, credentials)
