@@ -1,0 +1,142 @@
+"""The service's settings: one pydantic-settings object, built by :func:`load_settings`.
+
+Every field can be set from the environment with the ``FACTORY_`` prefix (``FACTORY_BROKER_URL``,
+``FACTORY_DB_PATH``, ...). Nothing here runs at import time: :func:`load_settings` reads the
+environment when called, and tests build a :class:`Settings` directly with the values they need.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DB_FILE = "factory.db"
+DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
+
+MqttProtocol = Literal["mqtt5", "mqtt311"]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; see the field descriptions (also in the README)."""
+
+    model_config = SettingsConfigDict(env_prefix="FACTORY_", extra="forbid", frozen=True)
+
+    # --- where things are ----------------------------------------------------------------------
+    state_dir: Path = Field(
+        default=Path(".factory"), description="Credentials, database and broker data."
+    )
+    db_path: Path | None = Field(
+        default=None, description="SQLite file; default STATE_DIR/factory.db."
+    )
+    scenario: str | None = Field(default=None, description="Scenario file or bundled name.")
+
+    # --- MQTT ----------------------------------------------------------------------------------
+    broker_url: str = Field(default=DEFAULT_BROKER_URL, description="mqtt://HOST:PORT")
+    mqtt_protocol: MqttProtocol = Field(
+        default="mqtt5",
+        description="mqtt5 (Mosquitto: session expiry) or mqtt311 (amqtt: clean_session=False).",
+    )
+    mqtt_client_id: str = Field(
+        default="factory-service",
+        min_length=1,
+        max_length=64,
+        description="Stable id: the broker keeps this session's queue while the service is down.",
+    )
+    mqtt_username: str | None = Field(
+        default=None, description="Default: the 'service' account from STATE_DIR/credentials.json."
+    )
+    mqtt_password: SecretStr | None = None
+    mqtt_session_expiry_s: int = Field(
+        default=7 * 86400, ge=0, description="MQTT 5 session expiry: how long the broker queues."
+    )
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+    mqtt_topic_filter: str = Field(default="factory/#", description="What the service ingests.")
+    mqtt_shared_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Subscribe as $share/GROUP/filter to spread ingest over several workers.",
+    )
+    mqtt_receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="MQTT 5 flow control: unacknowledged messages the broker may have in flight.",
+    )
+    mqtt_reconnect_min_s: float = Field(default=0.5, gt=0)
+    mqtt_reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    # --- ingest --------------------------------------------------------------------------------
+    ingest_queue_max: int = Field(
+        default=10_000,
+        ge=1,
+        description="Messages waiting between the MQTT thread and the consumer; overflow is "
+        "counted, left unacknowledged and redelivered after a reconnect.",
+    )
+    ingest_batch_max_messages: int = Field(default=500, ge=1, description="Messages per commit.")
+    ingest_batch_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a batch waits to fill before it is committed."
+    )
+    dead_letter_max_rows: int = Field(default=10_000, ge=1, description="Oldest trimmed past it.")
+
+    # --- queries -------------------------------------------------------------------------------
+    telemetry_max_points: int = Field(
+        default=5_000, ge=1, description="Most points (rows or buckets) one history query returns."
+    )
+    telemetry_max_range_s: float = Field(
+        default=31 * 86400.0, gt=0, description="Longest time range one history query may span."
+    )
+    telemetry_max_scan_rows: int = Field(
+        default=200_000, ge=1, description="Most rows one downsampled query may average over."
+    )
+    telemetry_default_window_s: float = Field(
+        default=3600.0, gt=0, description="Range served when `since` is not given."
+    )
+
+    # --- stream --------------------------------------------------------------------------------
+    stream_client_queue: int = Field(
+        default=1_000, ge=1, description="Events buffered per stream client before it is dropped."
+    )
+    stream_heartbeat_s: float = Field(default=10.0, gt=0, description="Idle comment interval.")
+
+    # --- access --------------------------------------------------------------------------------
+    api_key: SecretStr | None = Field(
+        default=None, description="X-API-Key for write endpoints; unset means writes are refused."
+    )
+    require_key_for_reads: bool = Field(default=False, description="Protect reads as well.")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _mqtt_url(cls, url: str) -> str:
+        broker_address(url)
+        return url
+
+    @property
+    def database(self) -> Path:
+        return self.db_path if self.db_path is not None else self.state_dir / DB_FILE
+
+    @property
+    def subscription(self) -> str:
+        if self.mqtt_shared_group:
+            return f"$share/{self.mqtt_shared_group}/{self.mqtt_topic_filter}"
+        return self.mqtt_topic_filter
+
+
+def broker_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of an ``mqtt://HOST[:PORT]`` URL; ValueError saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"broker URL {url!r} is not mqtt://HOST:PORT")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ValueError(f"broker URL {url!r} has a bad port") from None
+    return parts.hostname, port
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (``FACTORY_*``), with ``overrides`` taking precedence."""
+    return Settings(**overrides)

@@ -1,0 +1,370 @@
+"""The embedded store: one SQLite file in WAL mode, written in batches by a single writer.
+
+One transaction per batch (``BEGIN IMMEDIATE`` … ``COMMIT``) keeps ingest cheap; WAL lets the
+routes read from their own connections (one per thread) while the writer commits. Duplicates are
+stopped by UNIQUE keys on ``(robot, boot, seq)`` with ``INSERT OR IGNORE``; the row count of the
+insert tells a new message from a duplicate. Telemetry is clustered by ``(robot, ts)`` so a
+history query is one sequential range scan.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from api.records import DeadLetter, LatestReading, Robot, TelemetryPoint
+from api.store import (
+    Accepted,
+    Outcome,
+    QueryRefused,
+    Refused,
+    StoreUnavailable,
+    TelemetryQuery,
+    supersedes,
+)
+from contract.payloads import METRICS, Birth, State, Telemetry
+from contract.topics import Channel
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+_METRIC_COLUMNS = tuple(METRICS)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+CREATE TABLE IF NOT EXISTS robots (
+    robot TEXT PRIMARY KEY, site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL,
+    kind TEXT, model TEXT, birth TEXT, birth_boot TEXT, birth_seq INTEGER,
+    state TEXT, state_since REAL, state_reason TEXT, state_boot TEXT, state_seq INTEGER,
+    last_seen REAL, last_received_at REAL, latest_ts REAL, latest TEXT
+);
+CREATE TABLE IF NOT EXISTS telemetry (
+    robot TEXT NOT NULL, ts REAL NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL, historical INTEGER NOT NULL,
+    {", ".join(f"{m} REAL" for m in _METRIC_COLUMNS)},
+    PRIMARY KEY (robot, ts, boot, seq, idx)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS telemetry_identity ON telemetry (robot, boot, seq, idx);
+CREATE TABLE IF NOT EXISTS events (
+    robot TEXT NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,
+    kind TEXT NOT NULL, body TEXT NOT NULL, received_at REAL NOT NULL,
+    UNIQUE (robot, boot, seq)
+);
+CREATE INDEX IF NOT EXISTS events_robot_ts ON events (robot, ts);
+CREATE TABLE IF NOT EXISTS truth (
+    robot TEXT NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,
+    body TEXT NOT NULL, UNIQUE (robot, boot, seq)
+);
+CREATE INDEX IF NOT EXISTS truth_robot_ts ON truth (robot, ts);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL, topic TEXT NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, size INTEGER NOT NULL, payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reject_counts (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"""
+
+_INSERT_READING = (
+    f"INSERT OR IGNORE INTO telemetry (robot, ts, boot, seq, idx, historical, "
+    f"{', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?{', ?' * len(_METRIC_COLUMNS)})"
+)
+_ROBOT_COLUMNS = (
+    "robot, kind, model, site, area, line, state, state_since, state_reason, "
+    "last_seen, last_received_at, latest_ts, latest"
+)
+
+
+class SqliteStore:
+    """:class:`api.store.Store` on a SQLite file."""
+
+    def __init__(self, path: Path, *, dead_letter_max_rows: int = 10_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._dead_letter_max_rows = dead_letter_max_rows
+        self._writer = self._connect()
+        self._writer.executescript(_SCHEMA)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: transactions are explicit; check_same_thread=False because the
+        # writer runs in worker threads (one at a time) and close() may run on another.
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1e3
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a power cut can lose the last commits, never corrupt the file.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.close()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def write(self, accepted: Sequence[Accepted], refused: Sequence[Refused]) -> list[Outcome]:
+        with self._write_lock:
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                self._touch_robots(conn, accepted)
+                outcomes = [self._write_one(conn, message) for message in accepted]
+                if refused:
+                    self._write_refused(conn, refused)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StoreUnavailable(f"{self.path}: {exc}") from exc
+                raise
+        return outcomes
+
+    @staticmethod
+    def _touch_robots(conn: sqlite3.Connection, accepted: Sequence[Accepted]) -> None:
+        """Create robots first heard of; advance last seen and the latest reading."""
+        seen: dict[str, Accepted] = {}
+        newest: dict[str, tuple[float, dict[str, float]]] = {}
+        for message in accepted:
+            robot = message.payload.robot
+            held = seen.get(robot)
+            if held is None or message.payload.ts >= held.payload.ts:
+                seen[robot] = message
+            if isinstance(message.payload, Telemetry):
+                for reading in message.payload.readings:
+                    if robot not in newest or reading.ts >= newest[robot][0]:
+                        newest[robot] = (reading.ts, reading.values())
+        conn.executemany(
+            "INSERT INTO robots (robot, site, area, line, last_seen, last_received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (robot) DO UPDATE SET "
+            "site = excluded.site, area = excluded.area, line = excluded.line, "
+            "last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen), "
+            "last_received_at = excluded.last_received_at",
+            [
+                (r, m.topic.site, m.topic.area, m.topic.line, m.payload.ts, m.received_at)
+                for r, m in seen.items()
+            ],
+        )
+        conn.executemany(
+            "UPDATE robots SET latest_ts = ?, latest = ? "
+            "WHERE robot = ? AND (latest_ts IS NULL OR latest_ts <= ?)",
+            [(ts, orjson.dumps(values), r, ts) for r, (ts, values) in newest.items()],
+        )
+
+    def _write_one(self, conn: sqlite3.Connection, message: Accepted) -> Outcome:
+        payload = message.payload
+        channel = message.topic.channel
+        if isinstance(payload, Telemetry):
+            rows = [
+                (
+                    payload.robot,
+                    reading.ts,
+                    payload.boot,
+                    payload.seq,
+                    idx,
+                    payload.historical,
+                    *(getattr(reading, m) for m in _METRIC_COLUMNS),
+                )
+                for idx, reading in enumerate(payload.readings)
+            ]
+            # The first reading decides: all of a message's readings go in together or not at all.
+            if conn.execute(_INSERT_READING, rows[0]).rowcount == 0:
+                return Outcome.DUPLICATE
+            conn.executemany(_INSERT_READING, rows[1:])
+            return Outcome.NEW
+        if isinstance(payload, Birth):
+            return self._replace_latest(conn, "birth", payload.boot, payload.seq, payload)
+        if isinstance(payload, State):
+            return self._replace_latest(conn, "state", payload.boot, payload.seq, payload)
+        body = orjson.dumps(payload.model_dump(exclude_none=True)).decode()
+        key = (payload.robot, payload.boot, payload.seq, payload.ts)
+        if channel is Channel.EVENT:
+            kind: str = getattr(payload, "kind", "")
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO events (robot, boot, seq, ts, kind, body, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*key, kind, body, message.received_at),
+            )
+        else:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO truth (robot, boot, seq, ts, body) VALUES (?, ?, ?, ?, ?)",
+                (*key, body),
+            )
+        return Outcome.NEW if cursor.rowcount else Outcome.DUPLICATE
+
+    @staticmethod
+    def _replace_latest(
+        conn: sqlite3.Connection, what: str, boot: str, seq: int, payload: Birth | State
+    ) -> Outcome:
+        row = conn.execute(
+            f"SELECT {what}_boot, {what}_seq FROM robots WHERE robot = ?", (payload.robot,)
+        ).fetchone()
+        held = None if row is None or row[0] is None else (row[0], row[1])
+        outcome = supersedes(held, (boot, seq))
+        if outcome is not Outcome.NEW:
+            return outcome
+        if isinstance(payload, Birth):
+            conn.execute(
+                "UPDATE robots SET kind = ?, model = ?, birth = ?, birth_boot = ?, birth_seq = ? "
+                "WHERE robot = ?",
+                (
+                    payload.kind,
+                    payload.model,
+                    orjson.dumps(payload.model_dump()).decode(),
+                    boot,
+                    seq,
+                    payload.robot,
+                ),
+            )
+        else:
+            conn.execute(
+                "UPDATE robots SET state = ?, state_since = ?, state_reason = ?, state_boot = ?, "
+                "state_seq = ? WHERE robot = ?",
+                (payload.state, payload.since, payload.reason, boot, seq, payload.robot),
+            )
+        return outcome
+
+    def _write_refused(self, conn: sqlite3.Connection, refused: Sequence[Refused]) -> None:
+        conn.executemany(
+            "INSERT INTO dead_letters (received_at, topic, reason, detail, size, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.received_at, r.topic, r.reason, r.detail, r.size, r.payload) for r in refused],
+        )
+        counts: dict[str, int] = {}
+        for r in refused:
+            counts[r.reason] = counts.get(r.reason, 0) + 1
+        conn.executemany(
+            "INSERT INTO reject_counts (reason, count) VALUES (?, ?) "
+            "ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+            counts.items(),
+        )
+        conn.execute(
+            "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?",
+            (self._dead_letter_max_rows,),
+        )
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def robots(self) -> list[Robot]:
+        rows = self._reader().execute(
+            f"SELECT {_ROBOT_COLUMNS} FROM robots ORDER BY site, area, line, robot"
+        )
+        return [_robot(row) for row in rows]
+
+    def robot(self, robot_id: str) -> Robot | None:
+        row = (
+            self._reader()
+            .execute(f"SELECT {_ROBOT_COLUMNS} FROM robots WHERE robot = ?", (robot_id,))
+            .fetchone()
+        )
+        return None if row is None else _robot(row)
+
+    def telemetry(self, query: TelemetryQuery) -> list[TelemetryPoint]:
+        conn = self._reader()
+        metrics = (query.metric,) if query.metric else _METRIC_COLUMNS
+        where = "robot = ? AND ts >= ? AND ts <= ?"
+        if query.metric:
+            where += f" AND {query.metric} IS NOT NULL"
+        args: tuple[Any, ...] = (query.robot, query.since, query.until)
+        cap = query.max_points if query.every is None else query.max_scan_rows
+        # A bounded count: never reads more than cap + 1 index entries.
+        (count,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM telemetry WHERE {where} LIMIT ?)",
+            (*args, cap + 1),
+        ).fetchone()
+        if count > cap:
+            if query.every is None:
+                raise QueryRefused(
+                    f"more than {cap} readings in the range, over the cap of {cap} points; "
+                    "narrow since/until or downsample with every=SECONDS"
+                )
+            raise QueryRefused(
+                f"more than {cap} readings to average, over the cap of {cap} rows; "
+                "narrow since/until"
+            )
+        if query.every is None:
+            rows = conn.execute(
+                f"SELECT ts, 1, {', '.join(metrics)} FROM telemetry WHERE {where} ORDER BY ts",
+                args,
+            )
+        else:
+            counted = f"count({query.metric})" if query.metric else "count(*)"
+            rows = conn.execute(
+                f"SELECT ? + b * ?, n, {', '.join(metrics)} FROM ("
+                f"SELECT CAST((ts - ?) / ? AS INTEGER) AS b, {counted} AS n, "
+                f"{', '.join(f'avg({m}) AS {m}' for m in metrics)} "
+                f"FROM telemetry WHERE {where} GROUP BY b) ORDER BY b",
+                (query.since, query.every, query.since, query.every, *args),
+            )
+        return [_point(row, metrics) for row in rows]
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        rows = self._reader().execute(
+            "SELECT id, received_at, topic, reason, detail, size, payload FROM dead_letters "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            DeadLetter(
+                id=i,
+                received_at=at,
+                topic=topic,
+                reason=reason,
+                detail=detail,
+                size=size,
+                payload=bytes(payload).decode("utf-8", errors="replace"),
+            )
+            for i, at, topic, reason, detail, size, payload in rows
+        ]
+
+    def reject_counts(self) -> dict[str, int]:
+        rows = self._reader().execute("SELECT reason, count FROM reject_counts ORDER BY reason")
+        return dict(rows.fetchall())
+
+    def clock(self) -> float | None:
+        (newest,) = self._reader().execute("SELECT max(last_seen) FROM robots").fetchone()
+        return None if newest is None else float(newest)
+
+
+def _robot(row: Iterable[Any]) -> Robot:
+    (robot, kind, model, site, area, line, state, since, reason, seen, received, lts, latest) = row
+    return Robot(
+        id=robot,
+        kind=kind,
+        model=model,
+        site=site,
+        area=area,
+        line=line,
+        state=state,
+        state_since=since,
+        state_reason=reason,
+        last_seen=seen,
+        last_received_at=received,
+        latest=None if lts is None else LatestReading(ts=lts, values=orjson.loads(latest)),
+    )
+
+
+def _point(row: Sequence[Any], metrics: Sequence[str]) -> TelemetryPoint:
+    values = {m: v for m, v in zip(metrics, row[2:], strict=True) if v is not None}
+    return TelemetryPoint(ts=row[0], n=row[1], values=values)
