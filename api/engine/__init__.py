@@ -1,0 +1,74 @@
+"""The maintenance engine: condition monitoring, prognostics and maintenance scheduling.
+
+A pure library (no I/O, no clock, no MQTT): the live service and the offline policy experiment
+both call exactly this code. It follows the ISO 13374 blocks, one module each:
+
+====================  =====================================================================
+data manipulation     :mod:`~api.engine.smoothing` — median-of-3 despiking, EWMA, stuck sensors
+state detection       :mod:`~api.engine.zones` — ISO 10816-1 zones, limit levels (severity 0–3)
+health assessment     :mod:`~api.engine.health` — health index 0–1 per component
+prognostics           :mod:`~api.engine.prognostics` — RUL with an interval from the trend
+advisory              :mod:`~api.engine.policies` — which component needs a job, by when
+====================  =====================================================================
+
+plus :mod:`~api.engine.alarms`, :mod:`~api.engine.scheduler` (slots in downtime windows under
+technician and line limits), :mod:`~api.engine.work_orders` (lifecycle state machine),
+:mod:`~api.engine.commands` (contract payloads to send) and :mod:`~api.engine.scoring`
+(RUL RMSE, PHM08 score, α-λ accuracy, OEE, MTBF, MTTR). Settings: :mod:`~api.engine.config`.
+
+Use::
+
+    engine = MaintenanceEngine(scenario, policy="predictive", config=None)
+    engine.on_reading(robot, ts, {"vibration_rms_mm_s": 0.8, "temperature_c": 42.0})
+    engine.on_state(robot, ts, "RUNNING")
+    engine.on_event(robot, ts, "ack", command_id="wo-000001.schedule", status="accepted")
+    for decision in engine.plan(now_ts):          # new / replanned / cancelled / expired
+        for spec in decision.commands:
+            payload = command_payload(spec, ts=now_ts, boot=boot, seq=next_seq())
+    engine.health(robot)            # RobotHealth: per component health, zone, RUL, alarms
+    engine.alarms(active_only=True)
+    engine.work_orders(); engine.work_order("wo-000001")
+    engine.request_work_order(robot, component, now_ts, start_ts=None)   # manual job
+
+docs/maintenance.md documents the rules, the RUL method and the metrics.
+"""
+
+from api.engine.alarms import Alarm
+from api.engine.commands import CommandSpec, Decision, command_payload
+from api.engine.config import (
+    ComponentSignals,
+    EngineConfig,
+    KindConfig,
+    PlanningConfig,
+    SignalRule,
+)
+from api.engine.fleet import UnknownRobot
+from api.engine.health import ComponentHealth, RobotHealth, SignalHealth
+from api.engine.maintenance import MaintenanceEngine
+from api.engine.policies import POLICIES
+from api.engine.prognostics import Prognosis
+from api.engine.scheduler import SlotUnavailable
+from api.engine.work_orders import IllegalTransition, WorkOrder, WorkOrderState
+
+__all__ = [
+    "POLICIES",
+    "Alarm",
+    "CommandSpec",
+    "ComponentHealth",
+    "ComponentSignals",
+    "Decision",
+    "EngineConfig",
+    "IllegalTransition",
+    "KindConfig",
+    "MaintenanceEngine",
+    "PlanningConfig",
+    "Prognosis",
+    "RobotHealth",
+    "SignalHealth",
+    "SignalRule",
+    "SlotUnavailable",
+    "UnknownRobot",
+    "WorkOrder",
+    "WorkOrderState",
+    "command_payload",
+]
