@@ -52,6 +52,37 @@ def amqtt_config(
     }
 
 
+def keep_early_disconnects() -> None:
+    """Work around amqtt 0.12.1 losing a DISCONNECT and then publishing the client's will.
+
+    amqtt's protocol handler resolves a future when a DISCONNECT arrives and then forgets it
+    (``_disconnect_waiter = None``, also in ``stop()`` once the socket closes). The session loop
+    asks for that future only after the broker has sent a new client the retained messages it
+    owes on CONNECT; a client that disconnects cleanly during that push is then taken for lost
+    and its will is published. We remember the DISCONNECT on the handler and answer from it.
+    Each connection gets its own handler, so nothing leaks between connections.
+    (Pinned by tests/test_broker_differences.py.)
+    """
+    from amqtt.mqtt.packet import DISCONNECT
+    from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+
+    original_handle = BrokerProtocolHandler.handle_disconnect
+    original_wait = BrokerProtocolHandler.wait_disconnect
+
+    async def handle_disconnect(self: Any, disconnect: Any) -> None:
+        header = getattr(disconnect, "fixed_header", None)
+        if header is not None and header.packet_type == DISCONNECT:
+            self.factory_disconnect_packet = disconnect
+        await original_handle(self, disconnect)
+
+    async def wait_disconnect(self: Any) -> Any:
+        result = await original_wait(self)
+        return result if result is not None else getattr(self, "factory_disconnect_packet", None)
+
+    BrokerProtocolHandler.handle_disconnect = handle_disconnect
+    BrokerProtocolHandler.wait_disconnect = wait_disconnect
+
+
 async def _serve(config: dict[str, Any]) -> int:
     from amqtt.broker import Broker
     from amqtt.errors import BrokerError
@@ -103,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per session state change
     warnings.simplefilter("default")
     config = json.loads(args.config.read_text(encoding="utf-8"))
+    keep_early_disconnects()
     return asyncio.run(_serve(config))
 
 

@@ -33,6 +33,8 @@ unless ``FACTORY_REQUIRE_BROKERS=1`` (CI), when they fail. Mark such tests
     broker.capture(*filters, who=None, qos=1, protocol=None, client_id=None,
                    clean_session=True) -> Capture (subscribed, SUBACK received)
     broker.publish(client, topic, payload, qos=1, retain=False)  waits until acknowledged
+    broker.subscribe(client, *filters, qos=1) -> SUBACK codes
+    broker.disconnect(client)  clean DISCONNECT, waits until sent (no will)
     broker.kill(client)    drop the client's TCP connection without DISCONNECT (the will fires)
 
 :class:`Capture` records every message its client receives as :class:`Message`
@@ -122,8 +124,8 @@ def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
 class Capture:
     """Messages received by one subscribed client; thread-safe, waits are bounded."""
 
-    def __init__(self, client: mqtt.Client, filters: tuple[str, ...]) -> None:
-        self.client = client
+    def __init__(self, filters: tuple[str, ...]) -> None:
+        self.client: mqtt.Client  # set once connected; recording starts before the CONNACK
         self.filters = filters
         self.granted: list[int] = []
         self._all: list[Message] = []
@@ -304,18 +306,18 @@ class BrokerHandle:
         client_id: str | None = None,
         clean_session: bool = True,
     ) -> Capture:
-        holder: list[Capture] = []
-        client = self.client(
+        # Record from the first byte: a returning persistent session gets its queued messages,
+        # and amqtt pushes retained ones, right after the CONNACK.
+        capture = Capture(filters)
+        capture.client = self.client(
             who,
             protocol,
             client_id=client_id,
             clean_session=clean_session,
-            on_message=lambda c, u, m: holder[0].record(m) if holder else None,
+            on_message=lambda c, u, m: capture.record(m),
         )
-        capture = Capture(client, filters)
-        holder.append(capture)
         if filters:
-            capture.granted = self.subscribe(client, *filters, qos=qos)
+            capture.granted = self.subscribe(capture.client, *filters, qos=qos)
         return capture
 
     def subscribe(self, client: mqtt.Client, *filters: str, qos: int = 1) -> list[int]:
@@ -341,6 +343,22 @@ class BrokerHandle:
         if not info.is_published():
             pytest.fail(f"{self.impl} did not acknowledge a publish on {topic}")
 
+    def disconnect(self, client: mqtt.Client) -> None:
+        """Clean MQTT DISCONNECT, waiting until paho has sent it and closed the socket.
+
+        (``client.disconnect()`` followed at once by ``loop_stop()`` can stop the network thread
+        before the DISCONNECT is written, leaving the broker with a half-dead session.)
+        """
+        if not client.is_connected():
+            client.loop_stop()
+            return
+        gone = threading.Event()
+        client.on_disconnect = lambda c, u, flags, reason, props: gone.set()
+        client.disconnect()
+        if not gone.wait(WAIT_TIMEOUT_S):
+            pytest.fail(f"paho did not disconnect from {self.impl} within {WAIT_TIMEOUT_S} s")
+        client.loop_stop()
+
     def kill(self, client: mqtt.Client) -> None:
         """Close the client's socket without an MQTT DISCONNECT, as a crash or cable pull does."""
         sock = client.socket()
@@ -353,10 +371,9 @@ class BrokerHandle:
 
     def close_clients(self) -> None:
         for client in self._clients:
-            try:
+            if client.is_connected():
                 client.disconnect()
-            finally:
-                client.loop_stop()
+            client.loop_stop()
         self._clients.clear()
 
 
