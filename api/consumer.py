@@ -1,0 +1,138 @@
+"""The consumer task: take batches off the ingest queue, commit them, then acknowledge and publish.
+
+Order matters for the delivery guarantee: a batch is committed (in a worker thread, so the event
+loop keeps serving HTTP), and only then are its messages acknowledged to the broker, folded into
+live state, counted and streamed. If the store is unavailable the batch is retried with back-off
+and nothing is acknowledged meanwhile, so the broker holds the messages. Nothing a sender does
+ends this task; only cancellation does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from api.ingest import BatchResult, Inbound, Pipeline
+from api.live import LiveState
+from api.metrics import Metrics
+from api.store import StoreUnavailable
+from api.stream import STREAM_CHANNELS, StreamEvent, StreamHub
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN_S = 0.1
+RETRY_MAX_S = 5.0
+DRAIN_POLL_S = 0.01
+
+Acker = Callable[[Iterable[Inbound]], object]
+
+
+async def take_batch(
+    queue: asyncio.Queue[Inbound], max_messages: int, max_wait_s: float
+) -> list[Inbound]:
+    """Wait for one message, then take what else is queued, up to ``max_messages``; if that is
+    fewer, wait ``max_wait_s`` once for more (a short wait buys much larger batches)."""
+    batch = [await queue.get()]
+    _drain(queue, batch, max_messages)
+    if len(batch) < max_messages and max_wait_s > 0:
+        await asyncio.sleep(max_wait_s)
+        _drain(queue, batch, max_messages)
+    return batch
+
+
+def _drain(queue: asyncio.Queue[Inbound], batch: list[Inbound], max_messages: int) -> None:
+    while len(batch) < max_messages and not queue.empty():
+        batch.append(queue.get_nowait())
+
+
+class Consumer:
+    def __init__(
+        self,
+        queue: asyncio.Queue[Inbound],
+        pipeline: Pipeline,
+        live: LiveState,
+        hub: StreamHub,
+        metrics: Metrics,
+        ack: Acker,
+        on_idle: Callable[[], None] = lambda: None,
+        *,
+        max_messages: int,
+        max_wait_s: float,
+    ) -> None:
+        self.queue = queue
+        self._pipeline = pipeline
+        self._live = live
+        self._hub = hub
+        self._metrics = metrics
+        self._ack = ack
+        self._on_idle = on_idle
+        self._max_messages = max_messages
+        self._max_wait_s = max_wait_s
+        self._busy = False
+
+    async def run(self) -> None:
+        while True:
+            batch = await take_batch(self.queue, self._max_messages, self._max_wait_s)
+            self._busy = True
+            result = await self._commit(batch)
+            self._ack(batch)
+            self._after_commit(batch, result)
+            self._busy = False
+            if self.queue.empty():
+                self._on_idle()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (bounded) until everything received is committed and acknowledged.
+
+        Before a clean stop: a broker that drops unacknowledged in-flight messages when the
+        connection ends (amqtt 0.12) would otherwise lose what was still in the queue.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._busy or not self.queue.empty():
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(DRAIN_POLL_S)
+        return True
+
+    async def _commit(self, batch: list[Inbound]) -> BatchResult:
+        write = self._pipeline.write
+        delay_s = RETRY_MIN_S
+        while True:
+            try:
+                result = await asyncio.to_thread(write, batch)
+            except StoreUnavailable as exc:
+                self._metrics.store_errors.inc()
+                self._live.store_problem = f"the store cannot commit: {exc}"
+                log.warning("store unavailable, retrying in %.1f s: %s", delay_s, exc)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+                continue
+            except Exception:
+                # Not the store being away: something in this batch it cannot take. Commit
+                # message by message so only that one becomes a dead letter.
+                self._metrics.store_errors.inc()
+                log.exception("batch of %d failed; committing one by one", len(batch))
+                write = self._pipeline.write_each
+                continue
+            self._live.store_problem = None
+            return result
+
+    def _after_commit(self, batch: list[Inbound], result: BatchResult) -> None:
+        m = self._metrics
+        m.batch_size.observe(len(batch))
+        for inbound in batch:
+            m.commit_latency.observe(max(0.0, result.committed_at - inbound.received_at))
+        for refused in result.refused:
+            m.rejected.labels(refused.reason).inc()
+        for message in result.duplicates:
+            m.duplicates.labels(message.topic.channel.value).inc()
+        for message in result.stale:
+            m.stale.labels(message.topic.channel.value).inc()
+        for ignored in result.ignored:
+            m.ignored.labels(ignored.topic.rsplit("/", 1)[-1]).inc()
+        for message in result.new:
+            m.messages.labels(message.topic.channel.value).inc()
+            self._live.apply(message)
+            if message.topic.channel in STREAM_CHANNELS and self._hub.clients:
+                self._hub.publish(StreamEvent.of(message))

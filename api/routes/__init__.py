@@ -1,0 +1,1 @@
+"""HTTP routes of the service, each module a few thin handlers over the store and live state."""

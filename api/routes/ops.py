@@ -1,0 +1,62 @@
+"""Operations: dead letters, Prometheus metrics, liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from api.auth import ReadAccess
+from api.deps import LiveDep, MetricsDep, StoreDep
+from api.records import Rejects
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    problems: list[str]
+
+
+@router.get("/api/rejects", dependencies=[ReadAccess], summary="Refused messages")
+def rejects(
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Dead letters to return.")] = 100,
+) -> Rejects:
+    """Counts per reason, and the newest dead letters with their truncated payloads."""
+    counts = store.reject_counts()
+    return Rejects(counts=counts, total=sum(counts.values()), recent=store.dead_letters(limit))
+
+
+@router.get(
+    "/metrics",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    summary="Prometheus metrics",
+)
+def prometheus(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/healthz", summary="Liveness: the process serves HTTP")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
+    summary="Readiness: subscribed to the broker and the store open",
+)
+async def readyz(live: LiveDep, response: Response) -> Readiness:
+    problems = live.problems()
+    if problems:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(status="not ready" if problems else "ready", problems=problems)

@@ -1,0 +1,151 @@
+"""``factory serve``: run the service under uvicorn, with one-line errors for what a user can fix.
+
+The broker being unreachable is not one of them: the service starts, ``/readyz`` says what is
+missing, and the MQTT client keeps retrying with back-off until the broker is there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from api.app import create_app, service_credentials
+from api.settings import Settings, broker_address, load_settings
+from broker_config.credentials import CredentialsError
+from broker_config.embedded import port_is_free
+from broker_config.layout import read_running
+
+API_KEY_FILE = "api-key"
+GRACEFUL_SHUTDOWN_S = 3
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def api_key(state_dir: Path) -> str:
+    """``FACTORY_API_KEY``, else ``STATE_DIR/api-key`` (made on first use, mode 0600)."""
+    from_env = os.environ.get("FACTORY_API_KEY")
+    if from_env:
+        return from_env
+    path = state_dir / API_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
+    """MQTT 3.1.1 when the broker at ``broker_url`` is the state dir's amqtt (3.1.1 only)."""
+    if "FACTORY_MQTT_PROTOCOL" in os.environ:
+        return {}
+    running = read_running(state_dir)
+    same_broker = running is not None and broker_address(running.url) == broker_address(broker_url)
+    if same_broker and running is not None and running.impl == "amqtt":
+        return {"mqtt_protocol": "mqtt311"}
+    return {}
+
+
+def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path | None) -> Settings:
+    overrides: dict[str, Any] = {"state_dir": state_dir, "broker_url": broker}
+    if scenario is not None:
+        overrides["scenario"] = scenario
+    if db is not None:
+        overrides["db_path"] = db
+    try:
+        overrides["api_key"] = api_key(state_dir)
+        overrides |= _protocol_for(state_dir, broker)
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        _fail(f"bad setting {where}: {first['msg']}")
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+
+
+def run_serve(
+    state_dir: Path, scenario: str | None, broker: str, db: Path | None, host: str, port: int
+) -> None:
+    settings = build_settings(state_dir, scenario, broker, db)
+    try:
+        service_credentials(settings)
+    except CredentialsError as exc:
+        _fail(str(exc))
+    if not port_is_free(host, port):
+        _fail(f"port {port} on {host} is already in use; pick another with --port N")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    print(
+        f"service on http://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
+        f"database {settings.database}; write API key in {state_dir / API_KEY_FILE}",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,  # open streams must not hold up a stop
+    )
+    uvicorn.Server(config).run()
+
+
+class BackgroundServer:
+    """An app under uvicorn in a daemon thread, on a socket bound before it starts (port 0 picks
+    a free one). For tests and benchmarks that need real HTTP, e.g. streaming::
+
+        with BackgroundServer(create_app(settings)) as server:
+            httpx.get(server.url + "/healthz")
+    """
+
+    STARTUP_TIMEOUT_S = 15.0
+    STOP_TIMEOUT_S = 10.0
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = host, int(self._socket.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + self.STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._socket.close()
+                raise RuntimeError("the app did not start; see the log above for why")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.should_exit = True
+        self._thread.join(self.STOP_TIMEOUT_S)
+        self._socket.close()
