@@ -8,6 +8,7 @@ week. An entry whose end is not after its start runs past midnight into the next
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ WEEK_S = 7 * DAY_S
 #: 1970-01-05 00:00 UTC was a Monday: the origin of calendar weeks.
 _MONDAY_EPOCH_S = 4 * DAY_S
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM_RE = re.compile(r"(\d{1,2}):(\d{2})")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -33,25 +35,39 @@ class Window:
         return self.start <= ts < self.end
 
 
+def _day(name: str) -> int:
+    day = name.strip().lower()
+    if day not in DAY_NAMES:
+        raise ValueError(
+            f"{name!r} is not a day; use {', '.join(DAY_NAMES)}, a range like mon-fri, or daily"
+        )
+    return DAY_NAMES.index(day)
+
+
 def parse_days(days: str | Sequence[str]) -> list[int]:
-    """``"mon-fri"``, ``"sat"``, ``"daily"`` or a list of day names → weekday numbers (mon = 0)."""
+    """``"mon-fri"``, ``"sat"``, ``"daily"`` or a list of day names → weekday numbers (mon = 0).
+
+    A range wraps past Sunday: ``"sat-mon"`` is Saturday, Sunday and Monday.
+    """
     if isinstance(days, str):
         text = days.strip().lower()
         if text in ("daily", "all", "mon-sun"):
             return list(range(7))
         if "-" in text:
-            first, last = (DAY_NAMES.index(d.strip()) for d in text.split("-", 1))
+            first, last = (_day(d) for d in text.split("-", 1))
             return [(first + i) % 7 for i in range((last - first) % 7 + 1)]
-        return [DAY_NAMES.index(text)]
-    return [DAY_NAMES.index(d.strip().lower()) for d in days]
+        return [_day(text)]
+    if not days:
+        raise ValueError("no days given; use e.g. mon-fri or daily")
+    return [_day(d) for d in days]
 
 
 def parse_hhmm(text: str) -> float:
     """``"06:30"`` → seconds after midnight; ``"24:00"`` is allowed as the end of a day."""
-    hours, minutes = text.split(":")
-    h, m = int(hours), int(minutes)
+    match = _HHMM_RE.fullmatch(text.strip())
+    h, m = (int(match[1]), int(match[2])) if match else (-1, -1)
     if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
-        raise ValueError(f"{text!r} is not a time of day HH:MM")
+        raise ValueError(f"{text!r} is not a time of day HH:MM (00:00 to 24:00)")
     return h * 3600.0 + m * 60.0
 
 
@@ -109,15 +125,34 @@ def _subtract(
 
 
 class WeeklySet:
-    """A set of seconds-of-week, repeated every week, queried in absolute Unix seconds."""
+    """A set of seconds-of-week, repeated every week, queried in absolute Unix seconds.
+
+    Besides windows, it keeps a *position*: how many seconds inside the set have passed since
+    the Monday epoch. Position and its inverse are O(log n) lookups, so "when will ``x`` more
+    seconds inside the set have passed" costs two bisections, whatever the distance (the
+    simulator asks it for every component at every sample).
+    """
 
     def __init__(self, intervals: Iterable[tuple[float, float]]) -> None:
         self._intervals = _normalise(intervals)
         self._starts = [s for s, _ in self._intervals]
+        self._cum_start: list[float] = []  # seconds inside the set before each interval
+        self._cum_end: list[float] = []  # ... and at its end
+        inside_s = 0.0
+        for start, end in self._intervals:
+            self._cum_start.append(inside_s)
+            inside_s += end - start
+            self._cum_end.append(inside_s)
+        self._per_week_s = inside_s
 
     @property
     def intervals(self) -> list[tuple[float, float]]:
         return list(self._intervals)
+
+    @property
+    def per_week_s(self) -> float:
+        """Seconds inside the set in every week."""
+        return self._per_week_s
 
     def __sub__(self, other: WeeklySet) -> WeeklySet:
         return WeeklySet(_subtract(self._intervals, other._intervals))
@@ -126,6 +161,27 @@ class WeeklySet:
         sow = (ts - _MONDAY_EPOCH_S) % WEEK_S
         i = bisect.bisect_right(self._starts, sow) - 1
         return i >= 0 and sow < self._intervals[i][1]
+
+    def position(self, ts: float) -> float:
+        """Seconds inside the set from the Monday epoch (1970-01-05) up to ``ts``."""
+        since_s = ts - _MONDAY_EPOCH_S
+        sow = since_s % WEEK_S
+        inside_s = (since_s - sow) / WEEK_S * self._per_week_s
+        i = bisect.bisect_right(self._starts, sow) - 1
+        if i >= 0:
+            start, end = self._intervals[i]
+            inside_s += self._cum_start[i] + min(sow, end) - start
+        return inside_s
+
+    def time_at(self, position: float) -> float:
+        """The earliest time whose :meth:`position` is ``position`` (``inf`` for an empty set)."""
+        if self._per_week_s <= 0.0:
+            return float("inf")
+        weeks, rest_s = divmod(position, self._per_week_s)
+        if rest_s <= 0.0 and weeks > 0:  # exactly a whole week's worth: end of the last window
+            weeks, rest_s = weeks - 1, self._per_week_s
+        i = min(bisect.bisect_left(self._cum_end, rest_s), len(self._cum_end) - 1)
+        return _MONDAY_EPOCH_S + weeks * WEEK_S + self._starts[i] + rest_s - self._cum_start[i]
 
     def windows(self, t0: float, t1: float) -> list[Window]:
         """The set's windows overlapping ``[t0, t1)``, clipped to it, in time order."""
@@ -149,26 +205,16 @@ class WeeklySet:
 
     def seconds(self, t0: float, t1: float) -> float:
         """How many seconds of ``[t0, t1)`` lie in the set."""
-        return sum(w.duration_s for w in self.windows(t0, t1))
+        if t1 <= t0:
+            return 0.0
+        return max(self.position(t1) - self.position(t0), 0.0)
 
     def advance(self, ts: float, inside_s: float) -> float:
-        """The time at which ``inside_s`` seconds inside the set have passed since ``ts``."""
+        """The earliest time at which ``inside_s`` seconds inside the set have passed since ``ts``
+        (``inf`` if the set is empty)."""
         if inside_s <= 0.0:
             return ts
-        per_week = sum(end - start for start, end in self._intervals)
-        if per_week <= 0.0:
-            return float("inf")
-        whole_weeks = int(inside_s // per_week)
-        if whole_weeks:  # skip whole weeks: each holds exactly per_week seconds of the set
-            ts += whole_weeks * WEEK_S
-            inside_s -= whole_weeks * per_week
-            if inside_s <= 0.0:
-                return ts
-        for window in self.windows(ts, ts + 2 * WEEK_S):
-            if window.duration_s >= inside_s:
-                return window.start + inside_s
-            inside_s -= window.duration_s
-        return float("inf")  # pragma: no cover - two weeks always hold more than one week's worth
+        return max(self.time_at(self.position(ts) + inside_s), ts)
 
     def next_boundary(self, ts: float) -> float:
         """The first time after ``ts`` at which membership changes (``inf`` if never)."""

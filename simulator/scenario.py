@@ -9,6 +9,7 @@ path of each bad field and why.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import datetime
 from functools import cached_property
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.payloads import MetricName
 from contract.topics import Channel, Topic
 from simulator.calendar import ShiftCalendar, WeeklySet, parse_days, parse_hhmm, weekly_intervals
 
@@ -29,6 +31,16 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 DEFAULT_SCENARIO = "default"
+#: "lines.0.robots.1.kind: why" — an error message that starts with the path of its field.
+_PATHED_RE = re.compile(r"^[A-Za-z_][\w.-]*: ")
+
+#: ISO 10816-1 vibration zone limits (A/B, B/C, C/D), mm/s RMS, per machine class.
+ISO10816_ZONES_MM_S: dict[str, tuple[float, float, float]] = {
+    "I": (0.71, 1.8, 4.5),
+    "II": (1.12, 2.8, 7.1),
+    "III": (1.8, 4.5, 11.2),
+    "IV": (2.8, 7.1, 18.0),
+}
 
 
 class ScenarioError(ValueError):
@@ -36,7 +48,8 @@ class ScenarioError(ValueError):
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a TOML string is not a number ("2" for technicians is refused, not converted).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ComponentSpec(_Spec):
@@ -74,8 +87,26 @@ class SensorsSpec(_Spec):
     cycle_time_s: SensorSpec
 
 
+class PhysicsSpec(_Spec):
+    """How wear shows in the readings; r = wear / threshold of a component (0 new, 1 failed).
+
+    vibration = base + (vibration_at_failure − base)·r_reducer^p; temperature = base +
+    temperature_rise_c·r_servo^p; current = base·(1 + current_rise_reducer·r_reducer^p +
+    current_rise_servo·r_servo^p); cycle time = base·(1 + cycle_time_rise·r_gripper^p); plus noise.
+    """
+
+    wear_exponent: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
+    vibration_at_failure_mm_s: Positive | None = Field(
+        default=None, description="Default: the ISO 10816-1 C/D limit of the kind's class."
+    )
+    temperature_rise_c: NonNegative = 30.0
+    current_rise_reducer: NonNegative = 0.3
+    current_rise_servo: NonNegative = 0.2
+    cycle_time_rise: NonNegative = 0.4
+
+
 class KindSpec(_Spec):
-    """A robot kind: its work cycle, sensors and components."""
+    """A robot kind: its work cycle, sensors, components, sensor physics and danger limits."""
 
     model: str = Field(max_length=80)
     vibration_class: Literal["I", "II", "III", "IV"]
@@ -90,6 +121,12 @@ class KindSpec(_Spec):
     )
     sensors: SensorsSpec
     components: list[ComponentSpec] = Field(min_length=1, max_length=16)
+    physics: PhysicsSpec = PhysicsSpec()
+    limits: dict[MetricName, float] = Field(
+        default={},
+        description="Danger limit per reading (an engineer's setting the maintenance engine "
+        "reads); a reading not named here defaults to its mean value at failure.",
+    )
 
     @field_validator("components")
     @classmethod
@@ -98,6 +135,38 @@ class KindSpec(_Spec):
         if len(set(names)) != len(names):
             raise ValueError(f"component names repeat: {names}")
         return components
+
+    @model_validator(mode="after")
+    def _limits_above_base(self) -> KindSpec:
+        for metric, limit in self.danger_limits.items():
+            base = getattr(self.sensors, metric).base
+            if not limit > base:
+                where = f"limits.{metric}" if metric in self.limits else "physics"
+                raise ValueError(
+                    f"{where}: danger level of {metric} ({limit:g}) must be above its healthy "
+                    f"base ({base:g}); raise the limit or lower sensors.{metric}.base"
+                )
+        return self
+
+    @property
+    def vibration_at_failure_mm_s(self) -> float:
+        explicit = self.physics.vibration_at_failure_mm_s
+        return explicit if explicit is not None else ISO10816_ZONES_MM_S[self.vibration_class][2]
+
+    @property
+    def danger_limits(self) -> dict[str, float]:
+        """Every reading's danger limit: the explicit ``limits``, else the mean reading of a
+        component at its failure threshold (others new), per the sensor physics."""
+        p, s = self.physics, self.sensors
+        derived = {
+            "vibration_rms_mm_s": self.vibration_at_failure_mm_s,
+            "temperature_c": s.temperature_c.base + p.temperature_rise_c,
+            "motor_current_a": s.motor_current_a.base
+            * (1.0 + max(p.current_rise_reducer, p.current_rise_servo)),
+            "cycle_time_s": s.cycle_time_s.base * (1.0 + p.cycle_time_rise),
+        }
+        explicit: dict[str, float] = {str(k): v for k, v in self.limits.items()}
+        return {metric: explicit.get(metric, value) for metric, value in derived.items()}
 
 
 class RobotSpec(_Spec):
@@ -123,12 +192,17 @@ class WindowSpec(_Spec):
     start: str
     end: str
 
-    @model_validator(mode="after")
-    def _parses(self) -> WindowSpec:
-        parse_days(self.days)
-        parse_hhmm(self.start)
-        parse_hhmm(self.end)
-        return self
+    @field_validator("days")
+    @classmethod
+    def _days(cls, days: str | list[str]) -> str | list[str]:
+        parse_days(days)
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time_of_day(cls, text: str) -> str:
+        parse_hhmm(text)
+        return text
 
     def weekly(self) -> list[tuple[float, float]]:
         return weekly_intervals(parse_days(self.days), parse_hhmm(self.start), parse_hhmm(self.end))
@@ -202,21 +276,34 @@ class Scenario(_Spec):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
+        # One error naming every bad reference, each as "dotted.path: why" on its own line.
+        problems: list[str] = []
         seen: set[str] = set()
         for i, line in enumerate(self.lines):
             for j, robot in enumerate(line.robots):
                 if robot.kind not in self.kinds:
-                    raise ValueError(
+                    problems.append(
                         f"lines.{i}.robots.{j}.kind: unknown kind {robot.kind!r} "
                         f"(known: {', '.join(sorted(self.kinds))})"
                     )
                 if robot.id in seen:
-                    raise ValueError(f"lines.{i}.robots.{j}.id: robot id {robot.id!r} repeats")
+                    problems.append(f"lines.{i}.robots.{j}.id: robot id {robot.id!r} repeats")
                 seen.add(robot.id)
-        line_ids = [line.id for line in self.lines]
-        if len(set(line_ids)) != len(line_ids):
-            raise ValueError(f"line ids repeat: {line_ids}")
+        lines_seen: set[str] = set()
+        for i, line in enumerate(self.lines):
+            if line.id in lines_seen:
+                problems.append(f"lines.{i}.id: line id {line.id!r} repeats")
+            lines_seen.add(line.id)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    def with_kind_overrides(self, **fields: Any) -> Scenario:
+        """A copy with the given kind fields set on every kind, e.g. ``sample_interval_s=1.0``."""
+        data = self.model_dump()
+        for kind in data["kinds"].values():
+            kind.update(fields)
+        return parse_scenario(data, f"scenario {self.name!r} with {fields}")
 
     @property
     def start_ts(self) -> float:
@@ -252,9 +339,13 @@ class Scenario(_Spec):
 def _format_errors(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
+        for problem in message.splitlines():
+            if _PATHED_RE.match(problem):  # a model-level check names the field inside its model
+                lines.append(f"  {where}.{problem}" if where else f"  {problem}")
+            else:
+                lines.append(f"  {where or '(top level)'}: {problem}")
     return "\n".join(lines)
 
 
