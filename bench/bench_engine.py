@@ -23,12 +23,25 @@ import random
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from api.engine import Decision, MaintenanceEngine
-from simulator.scenario import Scenario, load_scenario
+from simulator.scenario import ComponentSpec, Robot, Scenario, load_scenario
 
 Reading = tuple[str, float, dict[str, float]]
+
+
+@dataclass
+class Wearing:
+    """One robot of the loop and the component that wears on it."""
+
+    robot: Robot
+    part: ComponentSpec
+    onset_s: float
+    life_s: float
+    op_s: float = 0.0
+    down_until: float = 0.0
 
 
 class NullEngine:
@@ -54,10 +67,8 @@ def closed_loop(
     robots = []
     for robot in scenario.robots:
         part = rng.choice(robot.kind.components)
-        robots.append(
-            {"robot": robot, "part": part, "onset": rng.uniform(100, 600) * 3600,
-             "life": part.pf_mean_h * 3600, "op": 0.0, "down_until": 0.0}
-        )  # fmt: skip
+        onset_s = rng.uniform(100, 600) * 3600
+        robots.append(Wearing(robot, part, onset_s, part.pf_mean_h * 3600))
     jobs: dict[str, dict[str, Any]] = {}
     counts = {"readings": 0, "failures": 0, "jobs_done": 0, "decisions": 0}
     t0 = scenario.start_ts
@@ -82,30 +93,40 @@ def closed_loop(
             spec = job["spec"]
             if not job["started"] and ts >= spec.start_ts:
                 job["started"] = True
-                engine.on_event(spec.robot, ts, "maintenance_started", command_id=job_id,
-                                component=spec.component)  # fmt: skip
+                engine.on_event(
+                    spec.robot,
+                    ts,
+                    "maintenance_started",
+                    command_id=job_id,
+                    component=spec.component,
+                )
             if job["started"] and ts >= spec.start_ts + spec.duration_s:
                 del jobs[job_id]
                 counts["jobs_done"] += 1
-                engine.on_event(spec.robot, ts, "maintenance_finished", command_id=job_id,
-                                component=spec.component)  # fmt: skip
+                engine.on_event(
+                    spec.robot,
+                    ts,
+                    "maintenance_finished",
+                    command_id=job_id,
+                    component=spec.component,
+                )
                 for r in robots:
-                    if r["robot"].id == spec.robot and r["part"].name == spec.component:
-                        r["op"] = 0.0
+                    if r.robot.id == spec.robot and r.part.name == spec.component:
+                        r.op_s = 0.0
         if not calendar.is_production(ts):
             continue
         for r in robots:
-            if ts < r["down_until"]:
+            if ts < r.down_until:
                 continue
-            robot, part = r["robot"], r["part"]
-            r["op"] += interval
-            wear = max(0.0, (r["op"] - r["onset"]) / r["life"]) ** 1.5
+            robot, part = r.robot, r.part
+            r.op_s += interval
+            wear = max(0.0, (r.op_s - r.onset_s) / r.life_s) ** 1.5
             if wear >= 1.0:
                 counts["failures"] += 1
                 engine.on_event(robot.id, ts, "failure", component=part.name)
-                r["down_until"] = ts + part.unplanned_repair_h * 3600
-                engine.on_event(robot.id, r["down_until"], "repair_finished", component=part.name)
-                r["op"] = 0.0
+                r.down_until = ts + part.unplanned_repair_h * 3600
+                engine.on_event(robot.id, r.down_until, "repair_finished", component=part.name)
+                r.op_s = 0.0
                 continue
             s = robot.kind.sensors
             slow = 0.31 * wear if part.kind == "gripper" else 0.0
@@ -121,7 +142,7 @@ def closed_loop(
                 + s.motor_current_a.noise * noise[k + 2],
                 "cycle_time_s": s.cycle_time_s.base * (1.0 + slow)
                 + s.cycle_time_s.noise * noise[k + 3],
-            }  # fmt: skip
+            }
             if noise[k] > 2.9:
                 values["vibration_rms_mm_s"] *= 20.0  # a spike
             if noise[k + 1] > 2.6:

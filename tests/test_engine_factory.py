@@ -88,9 +88,11 @@ def feed(
     values_at: Callable[[float], dict[str, float]],
     interval_s: float = 300.0,
     seed: int = 0,
+    every_hour: Callable[[float, float], object] | None = None,
 ) -> float:
     """Readings every ``interval_s`` during production only, ``op_hours`` worth of them;
-    ``values_at(op_h)`` gives the noise-free values, to which seeded noise is added.
+    ``values_at(op_h)`` gives the noise-free values, to which seeded noise is added;
+    ``every_hour(ts, op_h)`` runs after each operating hour (a true result stops the feed).
     Returns the last reading's time."""
     rng = random.Random(seed)
     calendar = engine.scenario.shift_calendar
@@ -102,6 +104,8 @@ def feed(
             last = ts
             op_s += interval_s
             ts += interval_s
+            if every_hour is not None and op_s % HOUR == 0 and every_hour(last, op_s / HOUR):
+                break  # the callback asked to stop
         else:
             ts = calendar.next_change(ts)
     return last

@@ -43,14 +43,25 @@ def run(
         op_h = i / 12
         x_h = op_h - ONSET_H
         vibration = (curve(x_h) if x_h > 0 else BASE) + rng.gauss(0.0, 0.04)
-        engine.on_reading("r11", START_TS + 300.0 * i, {**HEALTHY, "vibration_rms_mm_s": vibration,
-                          "temperature_c": 41.0 + rng.gauss(0, 0.3)})  # fmt: skip
+        engine.on_reading(
+            "r11",
+            START_TS + 300.0 * i,
+            {**HEALTHY, "vibration_rms_mm_s": vibration, "temperature_c": 41.0 + rng.gauss(0, 0.3)},
+        )
         if i % 12 == 0 and x_h / LIFE_H >= 0.5:
             prognosis = engine.prognosis("r11", "reducer-j2")
             assert prognosis is not None, f"no prognosis at {x_h / LIFE_H:.0%} of life"
             true = ONSET_H + LIFE_H - op_h
-            out.append((x_h / LIFE_H, true, prognosis.rul_op_h, prognosis.rul_low_op_h,
-                        prognosis.rul_high_op_h, prognosis.model))  # fmt: skip
+            out.append(
+                (
+                    x_h / LIFE_H,
+                    true,
+                    prognosis.rul_op_h,
+                    prognosis.rul_low_op_h,
+                    prognosis.rul_high_op_h,
+                    prognosis.model,
+                )
+            )
     return out
 
 
@@ -80,8 +91,9 @@ def test_no_prognosis_while_healthy() -> None:
     rng = random.Random(3)
     engine = MaintenanceEngine(make_scenario(), "predictive", CONFIG)
     for i in range(12 * 48):
-        engine.on_reading("r11", START_TS + 300.0 * i,
-                          {"vibration_rms_mm_s": BASE + rng.gauss(0, 0.04)})  # fmt: skip
+        engine.on_reading(
+            "r11", START_TS + 300.0 * i, {"vibration_rms_mm_s": BASE + rng.gauss(0, 0.04)}
+        )
     reducer = engine.health("r11").components[0]
     assert reducer.zone == "A"
     assert reducer.rul_op_h is None
@@ -108,11 +120,10 @@ def test_interval_is_at_least_the_documented_floor_and_maps_onto_the_calendar() 
     assert reducer.predicted_failure_ts == calendar.advance_production(
         reducer.prognosis_ts, reducer.rul_op_h * HOUR
     )
-    assert (
-        reducer.predicted_failure_low_ts
-        < reducer.predicted_failure_ts
-        < reducer.predicted_failure_high_ts
-    )  # fmt: skip
+    low, high = reducer.predicted_failure_low_ts, reducer.predicted_failure_high_ts
+    assert low is not None
+    assert high is not None
+    assert low < reducer.predicted_failure_ts < high
 
 
 def test_maintenance_resets_tracking_and_clears_alarms() -> None:
@@ -127,8 +138,9 @@ def test_maintenance_resets_tracking_and_clears_alarms() -> None:
         )
     assert engine.health("r11").components[0].zone == "C"
     assert [a.severity for a in engine.alarms()] == ["warning"]
-    engine.on_event("r11", ts + 600, "maintenance_finished", component="reducer-j2",
-                    command_id="elsewhere-1")  # fmt: skip
+    engine.on_event(
+        "r11", ts + 600, "maintenance_finished", component="reducer-j2", command_id="elsewhere-1"
+    )
     reducer = engine.health("r11").components[0]
     assert reducer.rul_op_h is None
     assert reducer.health_index == 1.0

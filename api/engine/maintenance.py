@@ -33,12 +33,20 @@ from api.engine.work_orders import (
 from simulator.scenario import Scenario
 
 S = WorkOrderState
+_PATH = (S.PLANNED, S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.DONE)
 EVENT_KINDS = frozenset(
     {
-        "failure", "repair_started", "repair_finished", "maintenance_started",
-        "maintenance_finished", "ack", "parts", "fault_started", "fault_cleared",
+        "failure",
+        "repair_started",
+        "repair_finished",
+        "maintenance_started",
+        "maintenance_finished",
+        "ack",
+        "parts",
+        "fault_started",
+        "fault_cleared",
     }
-)  # fmt: skip
+)
 
 
 class MaintenanceEngine:
@@ -149,6 +157,8 @@ class MaintenanceEngine:
                 self._pending.append(self._cancel(wo, ts, why))
 
     def _advance(self, wo: WorkOrder, to: WorkOrderState, ts: float, why: str) -> bool:
+        if wo.state in _PATH and to in _PATH and _PATH.index(to) < _PATH.index(wo.state):
+            return False  # a message that arrived after a later one (ack after "started")
         try:
             return advance(wo, to, ts, why)
         except IllegalTransition:
@@ -223,10 +233,14 @@ class MaintenanceEngine:
                     end = part.failed_ts + response_s + part.spec.unplanned_repair_h * 3600.0
                     out.append(
                         Booking(
-                            robot.robot.id, robot.robot.line, part.failed_ts, end,
-                            f"repair of {part.name}", stops_robot=False,
+                            robot.robot.id,
+                            robot.robot.line,
+                            part.failed_ts,
+                            end,
+                            f"repair of {part.name}",
+                            stops_robot=False,
                         )
-                    )  # fmt: skip
+                    )
         return out
 
     def _request(self, demand: Demand, now_ts: float) -> SlotRequest:
@@ -247,8 +261,15 @@ class MaintenanceEngine:
         if placement is None:
             self.stats["unplaced"] += 1
             return None
-        wo = self._create(demand.robot, demand.component, demand.origin, placement, now_ts,
-                          f"{demand.why}; {placement.reason}", demand)  # fmt: skip
+        wo = self._create(
+            demand.robot,
+            demand.component,
+            demand.origin,
+            placement,
+            now_ts,
+            f"{demand.why}; {placement.reason}",
+            demand,
+        )
         return Decision(
             "new", wo.id, wo.robot, wo.component, now_ts, wo.reason, (self._schedule_cmd(wo),)
         )
@@ -276,9 +297,15 @@ class MaintenanceEngine:
         new.replaces, wo.replaced_by = wo.id, new.id
         cancel = self._cancel(wo, now_ts, f"re-planned as {new.id}")
         return Decision(
-            "replanned", new.id, new.robot, new.component, now_ts, reason,
-            (*cancel.commands, self._schedule_cmd(new)), cancelled=wo.id,
-        )  # fmt: skip
+            "replanned",
+            new.id,
+            new.robot,
+            new.component,
+            now_ts,
+            reason,
+            (*cancel.commands, self._schedule_cmd(new)),
+            cancelled=wo.id,
+        )
 
     def _create(
         self,
@@ -387,8 +414,9 @@ class MaintenanceEngine:
             placement = self.scheduler.place_at(request, start_ts, self._bookings())
         who = requested_by or "operator"
         reason = f"manual request by {who}" + (f" ({note})" if note else "")
-        wo = self._create(robot, component, "manual", placement, now_ts,
-                          f"{reason}; {placement.reason}")  # fmt: skip
+        wo = self._create(
+            robot, component, "manual", placement, now_ts, f"{reason}; {placement.reason}"
+        )
         wo.requested_by, wo.note = who, note
         return Decision(
             "new", wo.id, wo.robot, wo.component, now_ts, wo.reason, (self._schedule_cmd(wo),)

@@ -188,9 +188,13 @@ class DegradationTrend:
         var_mean = mse * (1.0 / n + (cross - mean_x) ** 2 / s_xx)
         half = z * math.sqrt(mse + var_mean)
         return (
-            "linear", mse, True, cross,
-            (level - half - intercept) / slope, (level + half - intercept) / slope,
-        )  # fmt: skip
+            "linear",
+            mse,
+            True,
+            cross,
+            (level - half - intercept) / slope,
+            (level + half - intercept) / slope,
+        )
 
     def _fit_exponential(
         self, level: float, z: float
@@ -216,6 +220,10 @@ class DegradationTrend:
         obs_log = mse / (level - self.baseline) ** 2
         half = z * math.sqrt(obs_log + var_mean_log)
         return (
-            "exponential", mse, True, cross,
-            (z_level - half - offset) / rate, (z_level + half - offset) / rate,
-        )  # fmt: skip
+            "exponential",
+            mse,
+            True,
+            cross,
+            (z_level - half - offset) / rate,
+            (z_level + half - offset) / rate,
+        )

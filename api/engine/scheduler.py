@@ -148,21 +148,31 @@ class Scheduler:
         best = self._least_loss(request, bookings, min(limit, horizon))
         if best is not None:
             s, lost, busy = best
-            bound = "the predicted failure" if request.limit_ts is not None else "the horizon"
             return self._placement(
-                s, request, "fallback", None, lost, busy,
+                s,
+                request,
+                "fallback",
+                None,
+                lost,
+                busy,
                 f"{why_not}; placed at {when(s)} for {hours(request.duration_s)}, the slot losing "
-                f"the least production before {bound} ({hours(lost)} of production lost)",
-            )  # fmt: skip
+                f"the least production that ends by {when(min(limit, horizon))} "
+                f"({hours(lost)} of production lost)",
+            )
         best = self._earliest(request, bookings, horizon)
         if best is None:
             return None
         s, lost, busy = best
         return self._placement(
-            s, request, "late", None, lost, busy,
+            s,
+            request,
+            "late",
+            None,
+            lost,
+            busy,
             f"{why_not} and no slot ends before {when(limit)}; placed in the earliest feasible "
             f"slot {when(s)} for {hours(request.duration_s)} ({hours(lost)} of production lost)",
-        )  # fmt: skip
+        )
 
     def place_at(
         self, request: SlotRequest, start_ts: float, bookings: Sequence[Booking]
@@ -182,9 +192,14 @@ class Scheduler:
             )
         lost = self.calendar.production_seconds(start_ts, end)
         return self._placement(
-            start_ts, request, "requested", None, lost, busy,
+            start_ts,
+            request,
+            "requested",
+            None,
+            lost,
+            busy,
             f"placed as requested at {when(start_ts)} ({hours(lost)} of production lost)",
-        )  # fmt: skip
+        )
 
     def _placement(
         self,

@@ -117,7 +117,8 @@ def transition(wo: WorkOrder, to: WorkOrderState, ts: float, reason: str) -> Non
 
 
 def advance(wo: WorkOrder, to: WorkOrderState, ts: float, reason: str) -> bool:
-    """Move ``wo`` forward to ``to`` through the implied steps of the normal path.
+    """Move ``wo`` to ``to``, through the implied steps of the normal path if need be (an ack
+    "rejected" for a planned order implies it was dispatched).
 
     Returns False (and changes nothing) when ``wo`` is already there; raises
     :class:`IllegalTransition` when ``to`` cannot be reached (e.g. the order was cancelled).
@@ -127,10 +128,15 @@ def advance(wo: WorkOrder, to: WorkOrderState, ts: float, reason: str) -> bool:
     if to in TRANSITIONS[wo.state]:
         transition(wo, to, ts, reason)
         return True
-    if wo.state in _PATH and to in _PATH and _PATH.index(to) > _PATH.index(wo.state):
-        for step in _PATH[_PATH.index(wo.state) + 1 : _PATH.index(to) + 1]:
-            implied = reason if step == to else f"implied by: {reason}"
-            transition(wo, step, ts, implied)
-        return True
+    if wo.state in _PATH:
+        here = _PATH.index(wo.state)
+        for there in range(here + 1, len(_PATH)):
+            if to != _PATH[there] and to not in TRANSITIONS[_PATH[there]]:
+                continue
+            for step in _PATH[here + 1 : there + 1]:
+                transition(wo, step, ts, reason if step == to else f"implied by: {reason}")
+            if to != _PATH[there]:
+                transition(wo, to, ts, reason)
+            return True
     transition(wo, to, ts, reason)  # raises with the allowed list
     return True  # pragma: no cover - transition() raised
