@@ -1,0 +1,120 @@
+"""``/api/stream`` over real HTTP (uvicorn on an ephemeral port) fed by a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from brokers import BrokerHandle, robot_topic
+
+from api.app import create_app
+from api.serve import BackgroundServer
+from api.settings import Settings
+from contract.codec import encode
+from contract.payloads import Reading, State, Telemetry
+from contract.topics import Channel
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_767_592_800.0
+WAIT_S = 10.0
+
+
+def settings_for(broker: BrokerHandle, tmp_path: Path) -> Settings:
+    return Settings(
+        state_dir=broker.state_dir,
+        db_path=tmp_path / "f.db",
+        broker_url=broker.url,
+        mqtt_protocol="mqtt5" if broker.impl == "mosquitto" else "mqtt311",
+        mqtt_client_id=f"svc-{os.urandom(4).hex()}",
+        stream_heartbeat_s=0.3,
+    )
+
+
+@pytest.fixture
+def server(broker: BrokerHandle, tmp_path: Path) -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_app(settings_for(broker, tmp_path))) as running:
+        deadline = time.monotonic() + WAIT_S
+        while httpx.get(f"{running.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service did not become ready"
+            time.sleep(0.05)
+        yield running
+
+
+def sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """Parse an event stream into dicts: ``event``/``data`` for events, ``comment`` otherwise."""
+    current: dict[str, Any] = {}
+    for line in lines:
+        if line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        elif line.startswith("event: "):
+            current["event"] = line[len("event: ") :]
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[len("data: ") :])
+        elif line == "" and current:
+            yield current
+            current = {}
+
+
+def telemetry(robot: str, seq: int) -> bytes:
+    reading = Reading(ts=T0 + seq, temperature_c=40.0 + seq)
+    return encode(
+        Telemetry(v=1, robot=robot, ts=T0 + seq, boot="boot-1", seq=seq, readings=[reading])
+    )
+
+
+def test_readings_and_state_changes_reach_a_filtered_stream(
+    broker: BrokerHandle, server: BackgroundServer, topic_site: str
+) -> None:
+    robot, other = broker.robot_ids[:2]
+    ours, theirs = broker.client(robot), broker.client(other)
+    params = {"robot": robot, "channel": ["telemetry", "state"]}
+    with (
+        httpx.Client(timeout=WAIT_S) as http,
+        http.stream("GET", f"{server.url}/api/stream", params=params) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        items = sse(response.iter_lines())
+        assert next(items) == {"comment": "connected"}
+        # Another robot, and our robot on a channel we did not ask for: both filtered out.
+        broker.publish(
+            theirs, robot_topic(topic_site, other, Channel.TELEMETRY), telemetry(other, 1)
+        )
+        broker.publish(ours, robot_topic(topic_site, robot, Channel.TELEMETRY), telemetry(robot, 2))
+        state = State(v=1, robot=robot, ts=T0 + 3, boot="boot-1", seq=3, state="BROKEN", since=T0)
+        broker.publish(ours, robot_topic(topic_site, robot, Channel.STATE), encode(state))
+        events = [item for item in _until(items, count=2) if "event" in item]
+    assert [e["event"] for e in events] == ["telemetry", "state"]
+    first, second = (e["data"] for e in events)
+    assert first["robot"] == robot
+    assert first["site"] == topic_site
+    assert first["payload"]["readings"][0]["temperature_c"] == 42.0
+    assert second["payload"]["state"] == "BROKEN"
+
+
+def test_an_idle_stream_gets_heartbeat_comments(server: BackgroundServer) -> None:
+    with (
+        httpx.Client(timeout=WAIT_S) as http,
+        http.stream("GET", f"{server.url}/api/stream", params={"robot": "nobody"}) as response,
+    ):
+        items = sse(response.iter_lines())
+        assert next(items) == {"comment": "connected"}
+        assert next(items) == {"comment": "heartbeat"}
+        assert next(items) == {"comment": "heartbeat"}
+
+
+def _until(items: Iterator[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """Read until ``count`` events arrived (heartbeats skipped); bounded by the client timeout."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + WAIT_S
+    for item in items:
+        got.append(item)
+        if sum("event" in i for i in got) >= count or time.monotonic() > deadline:
+            break
+    return got

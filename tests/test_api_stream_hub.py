@@ -1,0 +1,60 @@
+"""The stream hub without HTTP: filters, bounded per-client queues, dropping slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+from api.stream import StreamEvent, StreamFilter, StreamHub
+
+
+def event(channel: str = "telemetry", robot: str = "r-1", line: str = "line-1") -> StreamEvent:
+    return StreamEvent(channel, robot, line, f'{{"robot": "{robot}"}}')
+
+
+def test_filters_admit_by_line_robot_and_channel() -> None:
+    wanted = StreamFilter.of(["line-1"], None, ["state", "event"])
+    assert wanted.admits(event("state"))
+    assert not wanted.admits(event("telemetry"))
+    assert not wanted.admits(event("state", line="line-2"))
+    assert StreamFilter.of(None, ["r-2"], None).admits(event(robot="r-2"))
+    assert not StreamFilter.of(None, ["r-2"], None).admits(event(robot="r-1"))
+    assert StreamFilter.of([], [], []).admits(event())  # empty lists mean "no filter"
+
+
+def test_a_slow_client_is_dropped_and_told_why_others_keep_their_events() -> None:
+    async def scenario() -> tuple[list[object], list[object], int, int]:
+        drops: list[int] = []
+        hub = StreamHub(max_queue=3, on_drop=lambda: drops.append(1))
+        slow = hub.subscribe(StreamFilter())
+        fast = hub.subscribe(StreamFilter())
+        received_fast: list[object] = []
+        for n in range(5):
+            hub.publish(event(robot=f"r-{n}"))
+            received_fast.append(fast.queue.get_nowait())  # the fast client keeps up
+        slow_items = [item async for item in StreamHub.events(slow, heartbeat_s=1.0)]
+        return slow_items, received_fast, hub.clients, len(drops)
+
+    slow_items, received_fast, clients, drops = asyncio.run(scenario())
+    assert len(received_fast) == 5
+    assert drops == 1
+    assert clients == 1
+    # Its queued events are discarded (it will not read them) and the stream ends with a reason.
+    assert len(slow_items) == 1
+    assert isinstance(slow_items[0], str)
+    assert "too slowly" in slow_items[0]
+
+
+def test_heartbeat_when_idle_and_close_ends_every_stream() -> None:
+    async def scenario() -> list[object]:
+        hub = StreamHub(max_queue=3)
+        subscription = hub.subscribe(StreamFilter())
+        items: list[object] = []
+        async for item in StreamHub.events(subscription, heartbeat_s=0.01):
+            items.append(item)
+            if len(items) == 2:
+                hub.close()
+        return items
+
+    items = asyncio.run(scenario())
+    assert items[:2] == [None, None]
+    assert items[2] == "the service is shutting down"
