@@ -210,3 +210,37 @@ def test_work_orders_survive_asdict_and_restore() -> None:
     assert fresh.work_order(wo_id).state == S.IN_PROGRESS
     # New ids continue after the restored ones.
     assert fresh.request_work_order("r12", "gripper", START_TS).work_order == "wo-000002"
+
+
+def test_the_robots_answers_to_a_cancelled_or_expired_job_are_not_conflicts() -> None:
+    engine, wo_id, command_id = manual_engine()
+    decision = engine.cancel_work_order(wo_id, START_TS + 60, "not needed")
+    # The simulator answers a cancel with "rejected" for the job and "done" for the cancel.
+    engine.on_event(
+        "r11",
+        START_TS + 61,
+        "ack",
+        command_id=command_id,
+        status="rejected",
+        reason=f"cancelled by {decision.commands[0].id}",
+    )
+    engine.on_event("r11", START_TS + 61, "ack", command_id=decision.commands[0].id, status="done")
+    assert engine.work_order(wo_id).state == S.CANCELLED
+    engine2, wo2, command2 = manual_engine()
+    engine2.plan(engine2.work_order(wo2).expires_ts + 1)
+    engine2.on_event(
+        "r11",
+        START_TS + 9 * HOUR,
+        "ack",
+        command_id=command2,
+        status="rejected",
+        reason="expired while the robot was busy",
+    )
+    assert engine2.work_order(wo2).state == S.EXPIRED
+    # An ack "accepted" arriving after "started" does not move the order back.
+    engine3, wo3, command3 = manual_engine()
+    engine3.on_event("r11", START_TS + 2 * HOUR, "maintenance_started", command_id=command3)
+    engine3.on_event("r11", START_TS + 2 * HOUR, "ack", command_id=command3, status="accepted")
+    assert engine3.work_order(wo3).state == S.IN_PROGRESS
+    for e in (engine, engine2, engine3):
+        assert e.stats["lifecycle_conflicts"] == 0

@@ -108,11 +108,14 @@ class KindConfig:
     onset_sigma: float = 3.0
     #: Coverage of the reported RUL interval.
     interval_coverage: float = 0.8
-    #: The interval is at least ±this fraction of the RUL: future wear is random, and a fit to the
-    #: past cannot see that (a gamma process with CV 0.3 spreads failure times by ~30 %).
-    min_relative_half_width: float = 0.15
+    #: The interval is never narrower than ±this fraction of the RUL (a floor under the
+    #: Wiener-process interval when the history looks deceptively smooth).
+    min_relative_half_width: float = 0.1
     #: A crossing further out than this is reported as "no failure predicted".
     max_rul_op_h: float = 5000.0
+    #: Nor is one further out than this many times the span of the segment it was fitted to:
+    #: a short, shallow start of a trend says little about the far future.
+    max_extrapolation: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from simulator.scenario import Scenario
 
 S = WorkOrderState
 _PATH = (S.PLANNED, S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.DONE)
+_CLOSED = frozenset({S.CANCELLED, S.EXPIRED, S.REJECTED})
 EVENT_KINDS = frozenset(
     {
         "failure",
@@ -159,6 +160,8 @@ class MaintenanceEngine:
     def _advance(self, wo: WorkOrder, to: WorkOrderState, ts: float, why: str) -> bool:
         if wo.state in _PATH and to in _PATH and _PATH.index(to) < _PATH.index(wo.state):
             return False  # a message that arrived after a later one (ack after "started")
+        if wo.state in _CLOSED and to in _CLOSED:
+            return False  # already closed: the robot's "rejected" for a job we cancelled
         try:
             return advance(wo, to, ts, why)
         except IllegalTransition:

@@ -3,19 +3,32 @@
 The indicator is a component's primary signal (vibration, temperature or cycle time), despiked and
 averaged into bins of operating time. The *degradation segment* is the run of bins since the
 signal was last at its healthy baseline (within ``onset_sigma`` bin-noise deviations), capped to the
-most recent ``fit_window_bins``. Two models are fitted to it by least squares, both from running
-sums so a fit costs O(1) however long the segment is:
+most recent ``fit_window_bins``. With e = value − baseline, three trend models are fitted to it,
+each as a straight line ``z = a + μ·t`` in a transformed indicator, by weighted least squares from
+running sums (a fit costs O(1) however long the segment is):
 
-* linear, ``y = a + b·t``;
-* exponential over the baseline, ``y = baseline + exp(c + d·t)`` (Gebraeel-style), fitted as a
-  line in ``log(y − baseline)`` weighted by ``(y − baseline)²`` so that it approximately minimises
-  squared errors in the signal's own unit.
+=============  ===================  =========  ==================================================
+model          z                    weight     shape of the indicator
+=============  ===================  =========  ==================================================
+linear         value                1          base + k·t
+quadratic      √e                   4·e        base + c·(t − t₀)²: wear growing linearly, read
+                                               through a square law (e.g. vibration ∝ wear²)
+exponential    ln e                 e²         base + θ·exp(β·t) (Gebraeel 2005)
+=============  ===================  =========  ==================================================
 
-The model with the smaller mean squared residual wins; if it is not rising there is no prediction.
-RUL is the operating time until the fitted curve reaches the failure level. Its interval comes from
-where the curve reaches the failure level ± z·s, with s² the residual variance plus the variance of
-the fitted mean at the crossing (the classic prediction band, which widens the further the fit is
-extrapolated), and is never narrower than ±``min_relative_half_width``·RUL.
+The weights make each fit approximately least squares in the signal's own unit, so the models are
+compared on their weighted residual variance; the smallest wins. If its slope μ is not positive
+there is no prediction.
+
+RUL: the transformed indicator is treated as a Wiener process with drift μ (the fitted slope) and
+diffusion σ² (estimated from the increments of the segment over a lag of several bins, net of the
+drift). Starting from the present smoothed value z₀ (moved along the slope by the smoother's
+lag), the operating time to reach the failure level
+z_L is inverse-Gaussian with mean D/μ (D = z_L − z₀) and variance D·σ²/μ³; the uncertainty of μ
+itself adds D²·Var(μ)/μ⁴. The point RUL is the mean; the interval is the central ``coverage``
+interval of a lognormal with that mean and variance, never narrower than
+±``min_relative_half_width``·RUL. So the interval widens with the distance still to go and with
+how erratic the degradation has been — a gamma-process wear path is far from a smooth curve.
 """
 
 from __future__ import annotations
@@ -26,8 +39,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
+MODELS = ("linear", "quadratic", "exponential")
 #: Rebuild the running sums from the stored points after this many removals (rounding drift).
 _REBUILD_EVERY = 512
+#: Increments for the diffusion estimate span this many bins (fewer in a short segment).
+DIFFUSION_LAG_BINS = 8
 
 
 @dataclass(slots=True)
@@ -66,64 +82,90 @@ def z_for(coverage: float) -> float:
     return NormalDist().inv_cdf(0.5 + coverage / 2.0)
 
 
-class DegradationTrend:
-    """Running least-squares sums over the degradation segment of one indicator."""
+def transform(model: str, value: float, baseline: float) -> tuple[float, float] | None:
+    """(z, weight) of one value in a model's space; None where the model is undefined."""
+    if model == "linear":
+        return value, 1.0
+    excess = value - baseline
+    if excess <= 0.0:
+        return None
+    if model == "quadratic":
+        return math.sqrt(excess), 4.0 * excess
+    return math.log(excess), excess * excess
 
-    __slots__ = (
-        "baseline",
-        "n",
-        "ne",
-        "points",
-        "removed",
-        "sw",
-        "swx",
-        "swxx",
-        "swxz",
-        "swz",
-        "swzz",
-        "sx",
-        "sxx",
-        "sxy",
-        "sy",
-        "syy",
-        "window",
-    )
+
+class _Sums:
+    """Weighted least-squares sums of (t, z) pairs."""
+
+    __slots__ = ("n", "w", "wx", "wxx", "wxz", "wz", "wzz")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.w = self.wx = self.wz = self.wxx = self.wxz = self.wzz = 0.0
+
+    def add(self, x: float, z: float, w: float, sign: int) -> None:
+        self.n += sign
+        w *= sign
+        self.w += w
+        self.wx += w * x
+        self.wz += w * z
+        self.wxx += w * x * x
+        self.wxz += w * x * z
+        self.wzz += w * z * z
+
+    def line(self) -> tuple[float, float, float, float, float] | None:
+        """(slope, intercept, residual variance, Var(slope), weighted mean t) or None."""
+        if self.n < 3 or self.w <= 0.0:
+            return None
+        mean_x = self.wx / self.w
+        s_xx = self.wxx - self.wx * mean_x
+        if s_xx <= 0.0:
+            return None
+        s_xz = self.wxz - self.wx * self.wz / self.w
+        s_zz = self.wzz - self.wz * self.wz / self.w
+        slope = s_xz / s_xx
+        mse = max(s_zz - slope * s_xz, 0.0) / (self.n - 2)
+        return slope, self.wz / self.w - slope * mean_x, mse, mse / s_xx, mean_x
+
+
+@dataclass(frozen=True, slots=True)
+class TrendFit:
+    model: str
+    rul_op_h: float
+    low_op_h: float
+    high_op_h: float
+    residual_sd: float
+
+
+class DegradationTrend:
+    """The degradation segment of one indicator and the running sums of each model."""
+
+    __slots__ = ("baseline", "points", "removed", "sums", "window")
 
     def __init__(self, window_bins: int) -> None:
         self.window = max(3, window_bins)
         self.points: deque[tuple[float, float]] = deque()
         self.baseline = 0.0
-        self.clear()
+        self.sums = {m: _Sums() for m in MODELS}
+        self.removed = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.points)
 
     def clear(self) -> None:
         self.points.clear()
+        self.sums = {m: _Sums() for m in MODELS}
         self.removed = 0
-        self.n = 0
-        self.sx = self.sy = self.sxx = self.sxy = self.syy = 0.0
-        self.ne = 0
-        self.sw = self.swx = self.swz = self.swxx = self.swxz = self.swzz = 0.0
 
     def _accumulate(self, x: float, y: float, sign: int) -> None:
-        self.n += sign
-        self.sx += sign * x
-        self.sy += sign * y
-        self.sxx += sign * x * x
-        self.sxy += sign * x * y
-        self.syy += sign * y * y
-        excess = y - self.baseline
-        if excess > 0.0:
-            w = sign * excess * excess
-            z = math.log(excess)
-            self.ne += sign
-            self.sw += w
-            self.swx += w * x
-            self.swz += w * z
-            self.swxx += w * x * x
-            self.swxz += w * x * z
-            self.swzz += w * z * z
+        for model, sums in self.sums.items():
+            zw = transform(model, y, self.baseline)
+            if zw is not None:
+                sums.add(x, zw[0], zw[1], sign)
 
     def rebase(self, baseline: float) -> None:
-        """Use a new baseline for the exponential model (recomputes the sums)."""
+        """Use a new baseline (recomputes the sums)."""
         self.baseline = baseline
         points = list(self.points)
         self.clear()
@@ -147,83 +189,64 @@ class DegradationTrend:
     def fit(
         self,
         now_op_h: float,
+        level_now: float,
+        level_lag_h: float,
         failure_level: float,
         z: float,
         min_bins: int,
         min_relative_half_width: float,
         max_rul_op_h: float,
-    ) -> tuple[str, float, float, float, float] | None:
-        """(model, RUL, low, high, residual sd) in operating hours; None without a rising trend."""
-        lin = self._fit_linear(failure_level, z) if self.n >= max(3, min_bins) else None
-        expo = self._fit_exponential(failure_level, z) if self.ne >= max(3, min_bins) else None
-        candidates = [c for c in (lin, expo) if c is not None]
-        if not candidates:
-            return None
-        model, mse, rising, cross_h, low_h, high_h = min(candidates, key=lambda c: c[1])
-        if not rising:
-            return None
-        rul = max(cross_h - now_op_h, 0.0)
-        if rul > max_rul_op_h:
-            return None
-        low = min(max(low_h - now_op_h, 0.0), rul * (1.0 - min_relative_half_width))
-        high = max(high_h - now_op_h, rul * (1.0 + min_relative_half_width))
-        return model, rul, low, high, math.sqrt(mse)
+        max_extrapolation: float = math.inf,
+    ) -> TrendFit | None:
+        """RUL (point and interval, operating hours) from now; None without a rising trend.
 
-    def _fit_linear(
-        self, level: float, z: float
-    ) -> tuple[str, float, bool, float, float, float] | None:
-        n = self.n
-        mean_x = self.sx / n
-        s_xx = self.sxx - self.sx * mean_x
-        if s_xx <= 0.0:
+        ``level_now`` is the present smoothed value, which lags the signal by ``level_lag_h``.
+        """
+        best: tuple[float, str, tuple[float, float, float, float, float]] | None = None
+        for model, sums in self.sums.items():
+            if sums.n < max(3, min_bins):
+                continue
+            line = sums.line()
+            if line is not None and (best is None or line[2] < best[0]):
+                best = (line[2], model, line)
+        if best is None:
             return None
-        s_xy = self.sxy - self.sx * self.sy / n
-        s_yy = self.syy - self.sy * self.sy / n
-        slope = s_xy / s_xx
-        intercept = self.sy / n - slope * mean_x
-        mse = max(s_yy - slope * s_xy, 0.0) / (n - 2)
-        if slope <= 0.0:
-            return "linear", mse, False, 0.0, 0.0, 0.0
-        cross = (level - intercept) / slope
-        var_mean = mse * (1.0 / n + (cross - mean_x) ** 2 / s_xx)
-        half = z * math.sqrt(mse + var_mean)
-        return (
-            "linear",
-            mse,
-            True,
-            cross,
-            (level - half - intercept) / slope,
-            (level + half - intercept) / slope,
-        )
+        mse, model, (slope, intercept, _, var_slope, _) = best
+        target = transform(model, failure_level, self.baseline)
+        if slope <= 0.0 or target is None:
+            return None
+        here = transform(model, level_now, self.baseline)
+        # The smoothed value trails the trend by ``level_lag_h``: move it up the fitted slope.
+        z_now = here[0] + slope * level_lag_h if here is not None else intercept + slope * now_op_h
+        distance = target[0] - z_now
+        if distance <= 0.0:
+            return TrendFit(model, 0.0, 0.0, 0.0, math.sqrt(mse))
+        rul = distance / slope
+        span_h = self.points[-1][0] - self.points[0][0]
+        if rul > max_rul_op_h or rul > max_extrapolation * span_h:
+            return None
+        diffusion = self._diffusion(model, slope)
+        variance = distance * diffusion / slope**3 + distance**2 * var_slope / slope**4
+        s2 = math.log1p(variance / (rul * rul))
+        median = rul * math.exp(-0.5 * s2)
+        low = min(median * math.exp(-z * math.sqrt(s2)), rul * (1.0 - min_relative_half_width))
+        high = max(median * math.exp(z * math.sqrt(s2)), rul * (1.0 + min_relative_half_width))
+        return TrendFit(model, rul, low, high, math.sqrt(mse))
 
-    def _fit_exponential(
-        self, level: float, z: float
-    ) -> tuple[str, float, bool, float, float, float] | None:
-        w, ne = self.sw, self.ne
-        if w <= 0.0 or level <= self.baseline:
-            return None
-        mean_x = self.swx / w
-        s_xx = self.swxx - self.swx * mean_x
-        if s_xx <= 0.0:
-            return None
-        s_xz = self.swxz - self.swx * self.swz / w
-        s_zz = self.swzz - self.swz * self.swz / w
-        rate = s_xz / s_xx
-        offset = self.swz / w - rate * mean_x
-        # Weighted by excess², the log residuals are (approximately) residuals in signal units.
-        mse = max(s_zz - rate * s_xz, 0.0) / (ne - 2)
-        if rate <= 0.0:
-            return "exponential", mse, False, 0.0, 0.0, 0.0
-        z_level = math.log(level - self.baseline)
-        cross = (z_level - offset) / rate
-        var_mean_log = mse * (1.0 / w + (cross - mean_x) ** 2 / s_xx)
-        obs_log = mse / (level - self.baseline) ** 2
-        half = z * math.sqrt(obs_log + var_mean_log)
-        return (
-            "exponential",
-            mse,
-            True,
-            cross,
-            (z_level - half - offset) / rate,
-            (z_level + half - offset) / rate,
-        )
+    def _diffusion(self, model: str, slope: float) -> float:
+        """σ² per operating hour of the transformed indicator, from lagged increments."""
+        points = self.points
+        lag = max(1, min(DIFFUSION_LAG_BINS, len(points) // 4))
+        zs = []
+        for x, y in points:
+            zw = transform(model, y, self.baseline)
+            if zw is not None:
+                zs.append((x, zw[0]))
+        total_sq = total_dt = 0.0
+        for i in range(lag, len(zs)):
+            dt = zs[i][0] - zs[i - lag][0]
+            if dt > 0.0:
+                d = zs[i][1] - zs[i - lag][1] - slope * dt
+                total_sq += d * d
+                total_dt += dt
+        return total_sq / total_dt if total_dt > 0.0 else 0.0

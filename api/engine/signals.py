@@ -193,22 +193,37 @@ class SignalTrack(Smoother):
         cfg = self.cfg
         result = self.trend.fit(
             (op_s - self.install_op) / 3600.0,
+            self.level,
+            self.lag_h,
             self.limits.failure,
             self.fit_z,
             cfg.min_fit_bins,
             cfg.min_relative_half_width,
             cfg.max_rul_op_h,
+            cfg.max_extrapolation,
         )
         if result is None:
             self.prognosis = None
         else:
-            model, rul, low, high, sd = result
             self.prognosis = Prognosis(
-                model, ts, rul, low, high, cfg.interval_coverage, self.trend.n, sd
+                result.model,
+                ts,
+                result.rul_op_h,
+                result.low_op_h,
+                result.high_op_h,
+                cfg.interval_coverage,
+                self.trend.n,
+                result.residual_sd,
             )
         return self.prognosis
 
     # --- assessment ------------------------------------------------------------------------
+
+    @property
+    def lag_h(self) -> float:
+        """How far the smoothed value trails a trend: the EWMA's (1 − α)/α samples plus one
+        sample for the running median."""
+        return ((1.0 - self.alpha) / self.alpha + 1.0) * self.sample_interval_s / 3600.0
 
     @property
     def baseline(self) -> float:
