@@ -100,6 +100,9 @@ class _Sums:
     __slots__ = ("n", "w", "wx", "wxx", "wxz", "wz", "wzz")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.n = 0
         self.w = self.wx = self.wz = self.wxx = self.wxz = self.wzz = 0.0
 
@@ -155,7 +158,8 @@ class DegradationTrend:
 
     def clear(self) -> None:
         self.points.clear()
-        self.sums = {m: _Sums() for m in MODELS}
+        for sums in self.sums.values():
+            sums.reset()
         self.removed = 0
 
     def _accumulate(self, x: float, y: float, sign: int) -> None:
@@ -176,7 +180,11 @@ class DegradationTrend:
     def add(self, x_h: float, y: float, onset_level: float) -> None:
         """Add one bin (operating hours, mean value); a bin at baseline restarts the segment."""
         if y <= onset_level and self.points:
-            self.clear()
+            if len(self.points) == 1:  # healthy: just move the anchor
+                old_x, old_y = self.points.pop()
+                self._accumulate(old_x, old_y, -1)
+            else:
+                self.clear()
         self.points.append((x_h, y))
         self._accumulate(x_h, y, 1)
         if len(self.points) > self.window:
@@ -237,11 +245,13 @@ class DegradationTrend:
         """σ² per operating hour of the transformed indicator, from lagged increments."""
         points = self.points
         lag = max(1, min(DIFFUSION_LAG_BINS, len(points) // 4))
-        zs = []
-        for x, y in points:
-            zw = transform(model, y, self.baseline)
-            if zw is not None:
-                zs.append((x, zw[0]))
+        base = self.baseline
+        if model == "linear":
+            zs = list(points)
+        elif model == "quadratic":
+            zs = [(x, math.sqrt(y - base)) for x, y in points if y > base]
+        else:
+            zs = [(x, math.log(y - base)) for x, y in points if y > base]
         total_sq = total_dt = 0.0
         for i in range(lag, len(zs)):
             dt = zs[i][0] - zs[i - lag][0]

@@ -58,7 +58,11 @@ class Smoother:
             self.prev = self.last = self.level = x
             self.count = 1
             return x
-        m = median3(self.prev, self.last, x)
+        # median3(prev, last, x), inlined: this runs for every value of every reading
+        a, b = self.prev, self.last
+        if a > b:
+            a, b = b, a
+        m = b if x >= b else (x if x > a else a)
         if count == 2:  # the first full window: restart the average from its median
             self.level = m
         else:
