@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,28 @@ def keep_early_disconnects() -> None:
     BrokerProtocolHandler.wait_disconnect = wait_disconnect
 
 
+class SnapshotDict(dict[str, Any]):
+    """A dict whose iteration works on a snapshot of its keys and items.
+
+    amqtt 0.12.1 loops over its subscription table while awaiting inside the loop (the retained
+    push on CONNECT, the broadcast of each message); a subscription added or a session cleaned
+    up meanwhile raises "dictionary changed size during iteration", which drops the connecting
+    client or loses a broadcast. Iterating over a copy makes those loops safe.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(super().keys())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
+
+
 async def _serve(config: dict[str, Any]) -> int:
     from amqtt.broker import Broker
     from amqtt.errors import BrokerError
@@ -100,6 +122,7 @@ async def _serve(config: dict[str, Any]) -> int:
         stop.set()
 
     broker = Broker(config)
+    broker._subscriptions = SnapshotDict()
     try:
         await broker.start()
     except BrokerError as exc:

@@ -29,7 +29,13 @@ from typing import IO, Literal, NoReturn
 
 from broker_config.config_files import BrokerFiles, write_local_files
 from broker_config.credentials import CredentialsError, ensure_credentials
-from broker_config.layout import DEFAULT_HOST, RunningBroker, clear_running, write_running
+from broker_config.layout import (
+    DEFAULT_HOST,
+    RunningBroker,
+    clear_running,
+    read_running,
+    write_running,
+)
 from broker_config.probe import connack_code
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
@@ -208,6 +214,13 @@ def start_broker(
     chosen = resolve_impl(impl)
     for option, wanted in (("--port", port), ("--ws-port", ws_port)):
         if wanted is not None and not port_is_free(host, wanted):
+            previous = read_running(Path(state_dir))
+            if previous is not None and wanted in (previous.port, previous.ws_port):
+                raise BrokerError(
+                    f"port {wanted} is held by the {previous.impl} broker started from "
+                    f"{state_dir} (pid {previous.pid}); stop it (kill {previous.pid}) or pick "
+                    f"another with {option} N"
+                )
             raise PortInUseError(wanted, option, _suggest(host, wanted))
     try:
         credentials = ensure_credentials(Path(state_dir), _scenario(scenario).robots)
@@ -234,9 +247,13 @@ def start_broker(
         start_new_session=True,  # Ctrl-C goes to us; we stop the broker in order
     )
     broker = BrokerProcess(chosen, host, port, ws_port, Path(state_dir), files, process, output)
-    write_running(Path(state_dir), RunningBroker(chosen, process.pid, host, port, ws_port))
-    if ready_timeout_s is not None:
-        broker.wait_ready(ready_timeout_s)
+    try:
+        write_running(Path(state_dir), RunningBroker(chosen, process.pid, host, port, ws_port))
+        if ready_timeout_s is not None:
+            broker.wait_ready(ready_timeout_s)
+    except BaseException:  # also Ctrl-C while waiting: never leave a broker behind
+        broker.stop()
+        raise
     return broker
 
 
@@ -265,22 +282,26 @@ def run_broker(
         print(f"mount {write_config} as /mosquitto/config; passwords: {state_dir}/credentials.json")
         return
     host = os.environ.get("FACTORY_BROKER_BIND", DEFAULT_HOST)
+    # A closed terminal (SIGHUP) or `kill` (SIGTERM) stops the broker like Ctrl-C does; the broker
+    # runs in its own session, so nothing else would stop it.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
+    broker: BrokerProcess | None = None
     try:
         broker = start_broker(impl, port, state_dir, scenario, ws_port, host=host, foreground=True)
+        ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
+        print(f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})", flush=True)
+        print(f"  watch:       factory tap --broker {broker.url}", flush=True)
+        print(f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v", flush=True)
+        print("  credentials: factory credentials service | factory credentials ROBOT", flush=True)
+        print("  Ctrl-C stops the broker.", flush=True)
+        code = broker.process.wait()
     except BrokerError as exc:
         _fail(str(exc))
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
-    print(f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})", flush=True)
-    print(f"  watch:       factory tap --broker {broker.url}", flush=True)
-    print(f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v", flush=True)
-    print("  credentials: factory credentials service | factory credentials ROBOT", flush=True)
-    print("  Ctrl-C stops the broker.", flush=True)
-    try:
-        code = broker.process.wait()
     except KeyboardInterrupt:
         print("stopping the broker …", flush=True)
-        broker.stop()
+        if broker is not None:
+            broker.stop()
         return
     broker.stop()
     _fail(f"{broker.impl} exited with code {code}; see {broker.files.log_file}", code=code or 1)

@@ -117,6 +117,17 @@ def robot_topic(
     return str(Topic(site, area, line, robot_id, Channel(channel)))
 
 
+def _release(client: mqtt.Client) -> None:
+    """Stop the network thread and close paho's wake-up socket pair.
+
+    paho 2.2 opens a socket pair in ``loop_start`` and closes it only when the client object is
+    garbage-collected; a test making hundreds of clients would pass fd 1024, past which paho's
+    ``select()`` fails and clients silently stop receiving. (Private API: no public one exists.)
+    """
+    client.loop_stop()
+    client._reset_sockets(sockpair_only=True)
+
+
 def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -258,7 +269,7 @@ class BrokerHandle:
         client.connect(self.host, self.port, keepalive=30, **kwargs)
         client.loop_start()
         if not done.wait(CONNECT_TIMEOUT_S):
-            client.loop_stop()
+            _release(client)
             pytest.fail(f"no CONNACK from {self.impl} within {CONNECT_TIMEOUT_S} s")
         return result[0]
 
@@ -279,7 +290,8 @@ class BrokerHandle:
         self._clients.append(client)
         code = self._connect(client, proto, clean_session)
         if code != 0:
-            client.loop_stop()
+            _release(client)
+            self._clients.remove(client)
             raise ConnectRefused(code)
         return client
 
@@ -295,7 +307,7 @@ class BrokerHandle:
             return self._connect(client, proto, True)
         finally:
             client.disconnect()
-            client.loop_stop()
+            _release(client)
 
     def capture(
         self,
@@ -349,31 +361,30 @@ class BrokerHandle:
         (``client.disconnect()`` followed at once by ``loop_stop()`` can stop the network thread
         before the DISCONNECT is written, leaving the broker with a half-dead session.)
         """
-        if not client.is_connected():
-            client.loop_stop()
-            return
-        gone = threading.Event()
-        client.on_disconnect = lambda c, u, flags, reason, props: gone.set()
-        client.disconnect()
-        if not gone.wait(WAIT_TIMEOUT_S):
-            pytest.fail(f"paho did not disconnect from {self.impl} within {WAIT_TIMEOUT_S} s")
-        client.loop_stop()
+        if client.is_connected():
+            gone = threading.Event()
+            client.on_disconnect = lambda c, u, flags, reason, props: gone.set()
+            client.disconnect()
+            if not gone.wait(WAIT_TIMEOUT_S):
+                pytest.fail(f"paho did not disconnect from {self.impl} within {WAIT_TIMEOUT_S} s")
+        _release(client)
+        if client in self._clients:
+            self._clients.remove(client)
 
     def kill(self, client: mqtt.Client) -> None:
         """Close the client's socket without an MQTT DISCONNECT, as a crash or cable pull does."""
         sock = client.socket()
         client.loop_stop()
-        if sock is not None:
-            with_shutdown = getattr(sock, "shutdown", None)
-            if with_shutdown is not None:
-                with_shutdown(socket.SHUT_RDWR)
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+        _release(client)
 
     def close_clients(self) -> None:
         for client in self._clients:
             if client.is_connected():
                 client.disconnect()
-            client.loop_stop()
+            _release(client)
         self._clients.clear()
 
 

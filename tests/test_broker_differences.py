@@ -6,10 +6,12 @@ fails here and ``docs/broker.md`` ("amqtt differences") gets updated with it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import struct
 import threading
+import time
 
 import pytest
 from brokers import BrokerHandle, Will, robot_topic
@@ -195,3 +197,93 @@ def test_oversize_payload_over_mqtt5_costs_a_paho_client_its_connection(
         robot_topic(topic_site, robot, Channel.TELEMETRY), b"x" * (MAX_PAYLOAD_BYTES + 1), qos=1
     )
     assert gone.wait(5.0)
+
+
+def _read_packet(sock: socket.socket) -> tuple[int, bytes]:
+    """One MQTT packet: (first byte, body)."""
+
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed by the broker")
+            data += chunk
+        return data
+
+    first = exactly(1)[0]
+    length, shift = 0, 0
+    while True:
+        byte = exactly(1)[0]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return first, exactly(length)
+
+
+def _connect_and_ping(host: str, port: int, client_id: str) -> bool:
+    """CONNECT, then PINGREQ: True if the broker answers both (it did not drop the client).
+
+    Retained messages the broker pushes in between (amqtt does) are skipped.
+    """
+    body = struct.pack("!H", 4) + b"MQTT" + bytes([4, 0x02]) + struct.pack("!H", 30)
+    body += struct.pack("!H", len(client_id)) + client_id.encode()
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            first, connack = _read_packet(sock)
+            if first != 0x20 or connack[1] != 0:
+                return False
+            sock.sendall(b"\xc0\x00")  # PINGREQ
+            while first != 0xD0:  # PINGRESP
+                first, _ = _read_packet(sock)
+    except OSError:
+        return False
+    return True
+
+
+def test_clients_connecting_while_others_come_and_go_are_not_dropped(
+    broker: BrokerHandle, topic_site: str
+) -> None:
+    """Stock amqtt 0.12.1 drops ~half of these (``amqtt_main.SnapshotDict`` fixes it).
+
+    Its retained push on CONNECT loops over the subscription table while awaiting; a session
+    cleaned up meanwhile changes the table and the loop raises, closing the new connection.
+    """
+    robot, _ = _robots(broker)
+    retained = [robot_topic(topic_site, robot, c) for c in (Channel.BIRTH, Channel.STATE)]
+    publisher = broker.client(robot)
+    for topic in retained:
+        broker.publish(publisher, topic, b"retained", retain=True)
+    forms = [f"factory/{topic_site}/#", f"factory/{topic_site}/+/+/+/+", *retained]
+    stop = threading.Event()
+    churn_errors: list[BaseException] = []
+
+    def churn(worker: int) -> None:
+        # Subscriptions come and go (amqtt cleans up a gone session within a second).
+        try:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                client = broker.client(client_id=f"churn-{worker}-{n}-{os.urandom(2).hex()}")
+                broker.subscribe(client, forms[n % len(forms)])
+                broker.disconnect(client)
+        except BaseException as exc:  # reported by the test thread
+            churn_errors.append(exc)
+
+    workers = [threading.Thread(target=churn, args=(w,), daemon=True) for w in range(2)]
+    for worker in workers:
+        worker.start()
+    answered = []
+    try:
+        deadline = time.monotonic() + 2.5  # long enough for amqtt's 1 s session cleanup to run
+        while time.monotonic() < deadline:
+            answered.append(_connect_and_ping(broker.host, broker.port, f"c-{len(answered)}"))
+            time.sleep(0.02)  # pace the probes: this is about interleaving, not load
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(10)
+    assert churn_errors == []
+    assert len(answered) > 20
+    assert answered.count(False) == 0
