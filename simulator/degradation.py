@@ -21,9 +21,13 @@ import math
 import random
 from dataclasses import dataclass
 
+from simulator.calendar import WeeklySet
+from simulator.records import ComponentTruthRecord
 from simulator.scenario import ComponentSpec
 
 HOUR_S = 3600.0
+#: The contract's bound on a remaining-time horizon; further than that is reported as unknown.
+HORIZON_MAX_S = 1e10
 PATH_STEPS_PER_PF = 256
 #: Draws allowed when conditioning a used component's life on having survived to its age.
 MAX_CONDITIONING_DRAWS = 10_000
@@ -149,3 +153,22 @@ class ComponentState:
         if rate * fast_s >= left_s:
             return left_s / rate
         return fast_s + (left_s - rate * fast_s)
+
+    def truth(self, ts: float, production: WeeklySet, position: float) -> ComponentTruthRecord:
+        """The true state at ``ts``; ``position`` is ``production.position(ts)``. Remaining
+        calendar time assumes the robot works every production second from ``ts``."""
+        life = self.life
+        if self.rate == 1.0:
+            rul_op = max(life.fail_s - self.age_s, 0.0)
+        else:
+            until = self.rate_until_ts
+            fast_s = math.inf if math.isinf(until) else production.position(until) - position
+            rul_op = self.rul_op_s(max(fast_s, 0.0))
+        rul_s = max(production.time_at(position + rul_op) - ts, 0.0)
+        return ComponentTruthRecord(
+            self.name,
+            life.wear_at(self.age_s),
+            life.threshold,
+            rul_s if rul_s <= HORIZON_MAX_S else None,
+            min(rul_op, HORIZON_MAX_S),
+        )

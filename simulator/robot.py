@@ -20,8 +20,8 @@ from typing import Any
 import simpy
 
 from contract.payloads import CancelMaintenance, InjectFault, ScheduleMaintenance
-from simulator.commands import CommandDesk, Job
-from simulator.degradation import HOUR_S, ComponentState
+from simulator.commands import CommandDesk
+from simulator.degradation import HORIZON_MAX_S, HOUR_S, ComponentState, Life
 from simulator.faults import ActiveFault, apply_sensor_faults
 from simulator.physics import WEAR_SLOT, NormalStream, SensorPhysics, sensor_ranges
 from simulator.records import (
@@ -33,18 +33,14 @@ from simulator.records import (
     StateChange,
     TruthRecord,
 )
+from simulator.repairs import planned_maintenance, unplanned_repair
 from simulator.scenario import Robot, Scenario
 from simulator.stats import RobotStats
+from simulator.work import WorkCycle
 
 RUNNING, IDLE, MAINTENANCE, BROKEN = "RUNNING", "IDLE", "MAINTENANCE", "BROKEN"
 #: A parts event every 15 minutes of running (and whenever the robot stops running).
 PARTS_REPORT_OP_S = 900.0
-#: Unplanned repairs get a technician before planned jobs (lower number = served first).
-UNPLANNED_PRIORITY, PLANNED_PRIORITY = 0, 1
-#: However the noise falls, a cycle takes at least this fraction of its nominal time.
-MIN_CYCLE_FRACTION = 0.2
-#: The contract's bound on a remaining-time horizon; further than that is reported as unknown.
-HORIZON_MAX_S = 1e10
 
 Command = ScheduleMaintenance | CancelMaintenance | InjectFault
 Steps = Generator[simpy.Event, Any, Any]
@@ -69,8 +65,8 @@ class RobotModel:
         self._start_ts = scenario.start_ts
         self._calendar = scenario.shift_calendar
         self._production = self._calendar.production
-        self._maintenance = scenario.maintenance
-        self._technicians = technicians
+        self.maintenance = scenario.maintenance
+        self.technicians = technicians
         kind = robot.kind
         self._interval_s = kind.sample_interval_s
         self._physics = SensorPhysics.from_kind(kind)
@@ -80,7 +76,6 @@ class RobotModel:
         }
         base = f"{seed}:{robot.id}"
         self._noise = NormalStream(f"{base}:noise")
-        self._rng_work = random.Random(f"{base}:work")
         self.rng_fault = random.Random(f"{base}:faults")
         self.components: dict[str, ComponentState] = {}
         for index, spec in enumerate(kind.components):
@@ -93,15 +88,16 @@ class RobotModel:
         self._since_ts = self._start_ts
         self._op_s = 0.0
         self._acct_t = 0.0
-        self._stretch_fail_ts: tuple[float, ...] = ()
+        self._stretch_plan: tuple[tuple[ComponentState, int, Life, str, float, float], ...] = ()
         self._next_sample_op = self._interval_s
         self._next_parts_op = PARTS_REPORT_OP_S
-        self._cycle_left_s = self._next_cycle_s()
-        self._good = self._scrap = 0
         self.faults: list[ActiveFault] = []
         self.sensor_faults: list[ActiveFault] = []
-        self._stats = RobotStats(failures=dict.fromkeys(self.components, 0))
-        self._stats.replacements = dict.fromkeys(self.components, 0)
+        self.counters = RobotStats(failures=dict.fromkeys(self.components, 0))
+        self.counters.replacements = dict.fromkeys(self.components, 0)
+        self.work = WorkCycle(
+            kind, random.Random(f"{base}:work"), self._gripper_ratio, self.counters
+        )
         self.desk = CommandDesk(self)
         self._process: simpy.Process | None = None
         self._interruptible = False
@@ -140,7 +136,7 @@ class RobotModel:
     @property
     def stats(self) -> RobotStats:
         """A snapshot of the counters, time in the current state included."""
-        return self._stats.with_time_in(self.state, self.now_ts - self._since_ts)
+        return self.counters.with_time_in(self.state, self.now_ts - self._since_ts)
 
     @property
     def birth(self) -> BirthRecord:
@@ -163,7 +159,7 @@ class RobotModel:
         ts = self.now_ts
         position = self._production.position(ts)
         return TruthRecord(
-            self.id, ts, tuple(self._component_truth(c, ts, position) for c in self._comps)
+            self.id, ts, tuple(c.truth(ts, self._production, position) for c in self._comps)
         )
 
     # --- used by the command desk ---------------------------------------------------------
@@ -184,16 +180,7 @@ class RobotModel:
         self._op_s += dop
         for c in self._comps:
             c.age_s += c.rate * dop
-        left = self._cycle_left_s - dop
-        while left <= 0.0:
-            if self._rng_work.random() < self.spec.kind.scrap_probability:
-                self._scrap += 1
-                self._stats.parts_scrap += 1
-            else:
-                self._good += 1
-                self._stats.parts_good += 1
-            left += self._next_cycle_s()
-        self._cycle_left_s = left
+        self.work.run_for(dop)
 
     def wake(self) -> None:
         """Make the main process re-plan now (timing changed: a job fell due, a wear rate)."""
@@ -208,18 +195,6 @@ class RobotModel:
             self._interrupt_pending = True
             process.interrupt("re-plan")
 
-    def restore(self, component: ComponentState) -> None:
-        """Fit a new ``component``; a technician's visit also ends open-ended sensor faults."""
-        component.restore()
-        for fault in list(self.faults):
-            if fault.fault == "accelerated_wear":
-                ends = fault.component == component.name
-            else:
-                ends = math.isinf(fault.end_ts)
-            if ends:
-                self.desk.clear_fault(fault)
-        self._emit(self.truth())
-
     # --- the process ----------------------------------------------------------------------
 
     def _main(self) -> Steps:
@@ -228,17 +203,17 @@ class RobotModel:
         while True:
             job = self.desk.take_due_job()
             if job is not None:
-                yield from self._planned_maintenance(job)
+                yield from planned_maintenance(self, job)
                 continue
             failed: ComponentState | None = None
             self._interruptible = True
             try:
                 ts = self.now_ts
                 if self._calendar.is_production(ts):
-                    self._set_state(RUNNING, "production window")
+                    self.set_state(RUNNING, "production window")
                     failed = yield from self._run_stretch()
                 else:
-                    self._set_state(IDLE, self._idle_reason(ts))
+                    self.set_state(IDLE, self._idle_reason(ts))
                     wake_ts = self._calendar.next_change(ts)
                     yield (
                         self.env.event() if math.isinf(wake_ts) else self.env.timeout(wake_ts - ts)
@@ -248,7 +223,7 @@ class RobotModel:
                 self.account()
             self._interruptible = False
             if failed is not None:
-                yield from self._breakdown(failed)
+                yield from unplanned_repair(self, failed)
 
     def _run_stretch(self) -> Steps:
         """Run until the production window ends or a component fails (returned)."""
@@ -259,12 +234,20 @@ class RobotModel:
         window_end = self._calendar.next_change(now_ts) - self._start_ts
         # Wear rates hold for the whole stretch (a change interrupts it), so each component's
         # failure time "if it runs every production second" is fixed: compute it once.
+        # Lives do not change during a stretch either: unpack them once for the hot path.
         position = self._production.position(now_ts)
-        self._stretch_fail_ts = tuple(
-            self._production.time_at(position + c.life.fail_s - c.age_s)
-            if c.rate == 1.0
-            else math.nan
-            for c in self._comps
+        self._stretch_plan = tuple(
+            (
+                c,
+                slot,
+                c.life,
+                c.name,
+                c.life.threshold,
+                self._production.time_at(position + c.life.fail_s - c.age_s)
+                if c.rate == 1.0
+                else math.nan,
+            )
+            for c, slot in zip(self._comps, self._slots, strict=True)
         )
         failing = min(self._comps, key=ComponentState.op_to_failure_now)
         fail_at = now + failing.op_to_failure_now()
@@ -294,21 +277,19 @@ class RobotModel:
         ratios = [0.0, 0.0, 0.0]
         truths = []
         make = tuple.__new__
-        for c, slot, fail_ts in zip(self._comps, self._slots, self._stretch_fail_ts, strict=True):
-            life = c.life
+        for c, slot, life, name, threshold, fail_ts in self._stretch_plan:
             age_s = c.age_s
             wear = life.wear_at(age_s)
-            threshold = life.threshold
             if wear > ratios[slot] * threshold:
                 ratios[slot] = wear / threshold
-            if not math.isnan(fail_ts):  # normal wear rate: failure time fixed for the stretch
+            if fail_ts == fail_ts:  # noqa: PLR0124 - not NaN: normal rate, failure time fixed
                 rul_op = life.fail_s - age_s
                 rul_s = fail_ts - ts
                 truths.append(
                     make(
                         ComponentTruthRecord,
                         (
-                            c.name,
+                            name,
                             wear,
                             threshold,
                             (rul_s if rul_s > 0.0 else 0.0) if rul_s <= HORIZON_MAX_S else None,
@@ -317,96 +298,18 @@ class RobotModel:
                     )
                 )
             else:
-                truths.append(self._component_truth(c, ts, self._production.position(ts)))
+                truths.append(c.truth(ts, self._production, self._production.position(ts)))
         values = self._physics.readings(ratios[0], ratios[1], ratios[2], self._noise.take4())
         if self.sensor_faults:
             apply_sensor_faults(values, self.sensor_faults, ts, self._spans, self.rng_fault)
         if values:
             self._emit(Sample(self.id, ts, values))
-            self._stats.samples += 1
+            self.counters.samples += 1
         self._emit(TruthRecord(self.id, ts, tuple(truths)))
-
-    def _component_truth(
-        self, c: ComponentState, ts: float, position: float
-    ) -> ComponentTruthRecord:
-        """The truth of one component at ``ts`` (general path: any rate, any state)."""
-        production = self._production
-        life = c.life
-        if c.rate == 1.0:
-            rul_op = max(life.fail_s - c.age_s, 0.0)
-        else:
-            until = c.rate_until_ts
-            fast_s = math.inf if math.isinf(until) else production.position(until) - position
-            rul_op = c.rul_op_s(max(fast_s, 0.0))
-        rul_s = max(production.time_at(position + rul_op) - ts, 0.0)
-        wear = life.wear_at(c.age_s)
-        return ComponentTruthRecord(
-            c.name,
-            wear,
-            life.threshold,
-            rul_s if rul_s <= HORIZON_MAX_S else None,
-            min(rul_op, HORIZON_MAX_S),
-        )
-
-    def _breakdown(self, component: ComponentState) -> Steps:
-        component.age_s = component.life.fail_s  # exactly at the threshold
-        self._set_state(BROKEN, f"failure of {component.name}")
-        self._stats.breakdowns += 1
-        self._stats.failures[component.name] += 1
-        self.event({"kind": "failure", "component": component.name, "mode": "wear-out"})
-        self._emit(self.truth())
-        spec = component.spec
-        repair_s = spec.unplanned_repair_h * HOUR_S
-        with self._technicians.request(priority=UNPLANNED_PRIORITY) as request:
-            yield request
-            yield self.env.timeout(self._maintenance.technician_response_h * HOUR_S)
-            self.event({"kind": "repair_started", "component": component.name})
-            yield self.env.timeout(repair_s)
-            self.restore(component)
-        self._stats.repair_cost += spec.unplanned_cost
-        self.event(
-            {
-                "kind": "repair_finished",
-                "component": component.name,
-                "duration_s": repair_s,
-                "cost": spec.unplanned_cost,
-            }
-        )
-
-    def _planned_maintenance(self, job: Job) -> Steps:
-        component = self.components[job.component]
-        job.status = "running"
-        self._set_state(MAINTENANCE, f"planned maintenance of {job.component} ({job.command_id})")
-        with self._technicians.request(priority=PLANNED_PRIORITY) as request:
-            yield request
-            self.event(
-                {
-                    "kind": "maintenance_started",
-                    "command_id": job.command_id,
-                    "component": job.component,
-                }
-            )
-            yield self.env.timeout(job.duration_s)
-            self.restore(component)
-        cost = component.spec.planned_cost
-        self._stats.maintenance_jobs += 1
-        self._stats.maintenance_cost += cost
-        self._stats.replacements[job.component] += 1
-        job.status = "done"
-        self.event(
-            {
-                "kind": "maintenance_finished",
-                "command_id": job.command_id,
-                "component": job.component,
-                "duration_s": job.duration_s,
-                "cost": cost,
-            }
-        )
-        self.desk.ack(job.command_id, "done", None)
 
     # --- bookkeeping ----------------------------------------------------------------------
 
-    def _set_state(self, state: str, reason: str) -> None:
+    def set_state(self, state: str, reason: str) -> None:
         if state == self.state:
             return
         ts = self.now_ts
@@ -414,7 +317,7 @@ class RobotModel:
             self.account()
             self._report_parts()
         if self.state is not None:
-            self._stats.state_s[self.state] += ts - self._since_ts
+            self.counters.state_s[self.state] += ts - self._since_ts
         self.state = state
         self._since_ts = ts
         self._acct_t = self.env.now
@@ -426,16 +329,14 @@ class RobotModel:
         return "outside production"
 
     def _report_parts(self) -> None:
-        if self._good or self._scrap:
-            self.event({"kind": "parts", "good": self._good, "scrap": self._scrap})
-            self._good = self._scrap = 0
+        report = self.work.take_report()
+        if report is not None:
+            self.event({"kind": "parts", "good": report[0], "scrap": report[1]})
 
-    def _next_cycle_s(self) -> float:
-        kind = self.spec.kind
-        gripper = 0.0
+    def _gripper_ratio(self) -> float:
+        """Wear ratio of the most worn gripper (0 if the kind has none)."""
+        ratio = 0.0
         for c in self._comps:
             if c.kind == "gripper":
-                gripper = max(gripper, c.life.wear_at(c.age_s) / c.life.threshold)
-        slowdown: float = 1.0 + kind.physics.cycle_time_rise * gripper**kind.physics.wear_exponent
-        noise = max(1.0 + kind.cycle_time_cv * self._rng_work.gauss(0.0, 1.0), MIN_CYCLE_FRACTION)
-        return kind.cycle_time_s * slowdown * noise
+                ratio = max(ratio, c.life.wear_at(c.age_s) / c.life.threshold)
+        return ratio

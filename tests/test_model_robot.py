@@ -176,8 +176,8 @@ def test_stats_agree_with_the_records(month: tuple[list[Record], Factory]) -> No
     for robot_id, robot in factory.robots.items():
         stats = robot.stats
         parts = [e for e in events(records, "parts") if e.robot == robot_id]
-        assert stats.parts_good == sum(e.body["good"] for e in parts) + robot._good
-        assert stats.parts_scrap == sum(e.body["scrap"] for e in parts) + robot._scrap
+        assert stats.parts_good == sum(e.body["good"] for e in parts) + robot.work.good
+        assert stats.parts_scrap == sum(e.body["scrap"] for e in parts) + robot.work.scrap
         assert sum(stats.state_s.values()) == pytest.approx(DAYS * 86400.0)
         running = intervals(records, robot_id, "RUNNING", factory.now_ts)
         assert stats.operating_s == pytest.approx(sum(e - s for s, e in running))

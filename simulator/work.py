@@ -1,0 +1,83 @@
+"""The work cycle: parts made while a robot runs, with noisy cycle times and some scrap.
+
+Parts are a function of operating time only. A cycle takes the kind's ``cycle_time_s``, slowed
+by gripper wear as the cycle-time sensor shows (× (1 + cycle_time_rise · r_gripper^p)), times
+(1 + cycle_time_cv · N(0, 1)), never less than ``MIN_CYCLE_FRACTION`` of nominal; each finished
+part is scrap with ``scrap_probability``. A cycle cut short by a stop resumes where it was.
+Cycles are counted in arrears when time is accounted, so they cost no simulation events.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from simulator.scenario import KindSpec
+from simulator.stats import RobotStats
+
+#: However the noise falls, a cycle takes at least this fraction of its nominal time.
+MIN_CYCLE_FRACTION = 0.2
+
+
+class WorkCycle:
+    """One robot's parts: the cycle in progress and the parts not yet reported."""
+
+    __slots__ = (
+        "_cv",
+        "_exponent",
+        "_gauss",
+        "_gripper",
+        "_nominal_s",
+        "_random",
+        "_rise",
+        "_scrap_p",
+        "counters",
+        "cycle_left_s",
+        "good",
+        "scrap",
+    )
+
+    def __init__(
+        self,
+        kind: KindSpec,
+        rng: random.Random,
+        gripper_ratio: Callable[[], float],
+        counters: RobotStats,
+    ) -> None:
+        self._nominal_s = kind.cycle_time_s
+        self._cv = kind.cycle_time_cv
+        self._rise = kind.physics.cycle_time_rise
+        self._exponent = kind.physics.wear_exponent
+        self._scrap_p = kind.scrap_probability
+        self._random = rng.random
+        self._gauss = rng.gauss
+        self._gripper = gripper_ratio
+        self.counters = counters
+        self.good = self.scrap = 0  # since the last report
+        self.cycle_left_s = self._next_cycle_s()
+
+    def _next_cycle_s(self) -> float:
+        slowdown: float = 1.0 + self._rise * self._gripper() ** self._exponent
+        noise = max(1.0 + self._cv * self._gauss(0.0, 1.0), MIN_CYCLE_FRACTION)
+        return self._nominal_s * slowdown * noise
+
+    def run_for(self, operating_s: float) -> None:
+        """Work ``operating_s`` more seconds, finishing the parts that fall in them."""
+        left = self.cycle_left_s - operating_s
+        while left <= 0.0:
+            if self._random() < self._scrap_p:
+                self.scrap += 1
+                self.counters.parts_scrap += 1
+            else:
+                self.good += 1
+                self.counters.parts_good += 1
+            left += self._next_cycle_s()
+        self.cycle_left_s = left
+
+    def take_report(self) -> tuple[int, int] | None:
+        """(good, scrap) since the last report, or ``None`` if no part was made."""
+        if not (self.good or self.scrap):
+            return None
+        report = (self.good, self.scrap)
+        self.good = self.scrap = 0
+        return report
