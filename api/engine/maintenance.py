@@ -361,6 +361,7 @@ class MaintenanceEngine:
 
     def _cancel(self, wo: WorkOrder, now_ts: float, why: str) -> Decision:
         transition(wo, S.CANCELLED, now_ts, why)
+        self._by_command[cancel_command_id(wo.id)] = wo
         command = CommandSpec(
             id=cancel_command_id(wo.id),
             type="cancel_maintenance",

@@ -143,13 +143,16 @@ class TrendFit:
 class DegradationTrend:
     """The degradation segment of one indicator and the running sums of each model."""
 
-    __slots__ = ("baseline", "points", "removed", "sums", "window")
+    __slots__ = ("baseline", "pending", "points", "removed", "sums", "window")
 
     def __init__(self, window_bins: int) -> None:
         self.window = max(3, window_bins)
         self.points: deque[tuple[float, float]] = deque()
         self.baseline = 0.0
         self.sums = {m: _Sums() for m in MODELS}
+        #: The segment is only its anchor (a bin at baseline), not yet in the sums: while the
+        #: signal stays healthy the anchor moves every bin, and that must cost next to nothing.
+        self.pending = False
         self.removed = 0
 
     @property
@@ -160,31 +163,42 @@ class DegradationTrend:
         self.points.clear()
         for sums in self.sums.values():
             sums.reset()
+        self.pending = False
         self.removed = 0
 
     def _accumulate(self, x: float, y: float, sign: int) -> None:
-        for model, sums in self.sums.items():
-            zw = transform(model, y, self.baseline)
-            if zw is not None:
-                sums.add(x, zw[0], zw[1], sign)
+        sums = self.sums
+        sums["linear"].add(x, y, 1.0, sign)
+        excess = y - self.baseline
+        if excess > 0.0:  # transform() for the other two models, inlined (once per bin)
+            sums["quadratic"].add(x, math.sqrt(excess), 4.0 * excess, sign)
+            sums["exponential"].add(x, math.log(excess), excess * excess, sign)
 
     def rebase(self, baseline: float) -> None:
         """Use a new baseline (recomputes the sums)."""
         self.baseline = baseline
-        points = list(self.points)
+        points, pending = list(self.points), self.pending
         self.clear()
-        for x, y in points:
-            self.points.append((x, y))
-            self._accumulate(x, y, 1)
+        self.points.extend(points)
+        self.pending = pending
+        if not pending:
+            for x, y in points:
+                self._accumulate(x, y, 1)
 
     def add(self, x_h: float, y: float, onset_level: float) -> None:
         """Add one bin (operating hours, mean value); a bin at baseline restarts the segment."""
-        if y <= onset_level and self.points:
-            if len(self.points) == 1:  # healthy: just move the anchor
-                old_x, old_y = self.points.pop()
-                self._accumulate(old_x, old_y, -1)
-            else:
+        if y <= onset_level:
+            if self.pending:
+                self.points.clear()
+            elif self.points:
                 self.clear()
+            self.points.append((x_h, y))
+            self.pending = True
+            return
+        if self.pending:
+            self.pending = False
+            anchor_x, anchor_y = self.points[0]
+            self._accumulate(anchor_x, anchor_y, 1)
         self.points.append((x_h, y))
         self._accumulate(x_h, y, 1)
         if len(self.points) > self.window:
