@@ -22,8 +22,8 @@ import random
 from dataclasses import dataclass
 
 from simulator.calendar import WeeklySet
+from simulator.kinds import ComponentSpec
 from simulator.records import ComponentTruthRecord
-from simulator.scenario import ComponentSpec
 
 HOUR_S = 3600.0
 #: The contract's bound on a remaining-time horizon; further than that is reported as unknown.

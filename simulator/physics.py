@@ -11,7 +11,8 @@ With r = wear / threshold of a component (0 new, 1 at failure) and p the kind's
 plus white noise of the sensor's ``noise`` standard deviation. Vibration at failure defaults to
 the ISO 10816-1 C/D limit of the kind's class, so a failing reducer reads zone D; the current
 rises are ``physics.current_rise_reducer`` and ``physics.current_rise_servo``. See
-docs/scenario.md for the reasoning behind each number.
+docs/scenario.md for the reasoning behind each number. The sensors' names, units and measuring
+ranges are announced in each robot's birth message (:func:`birth_body`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from contract.payloads import METRICS
-from simulator.scenario import KindSpec
+from simulator.kinds import KindSpec
+from simulator.scenario import Robot
 
 VIBRATION, TEMPERATURE, CURRENT, CYCLE_TIME = (
     "vibration_rms_mm_s",
@@ -148,6 +150,22 @@ def sensor_ranges(kind: KindSpec) -> list[dict[str, Any]]:
         {"name": name, "unit": METRICS[name][0], "min": low, "max": high}
         for name, (low, high) in ranges.items()
     ]
+
+
+def birth_body(robot: Robot) -> dict[str, Any]:
+    """The fields of a robot's birth message: kind, place, components and sensors."""
+    kind = robot.kind
+    return {
+        "kind": robot.kind_name,
+        "model": kind.model,
+        "site": robot.site,
+        "area": robot.area,
+        "line": robot.line,
+        "components": [{"name": c.name, "kind": c.kind} for c in kind.components],
+        "sensors": sensor_ranges(kind),
+        "sample_interval_s": float(kind.sample_interval_s),
+        "vibration_class": kind.vibration_class,
+    }
 
 
 def clamp_to_contract(values: dict[str, float]) -> None:

@@ -23,7 +23,7 @@ from contract.payloads import CancelMaintenance, InjectFault, ScheduleMaintenanc
 from simulator.commands import CommandDesk
 from simulator.degradation import HORIZON_MAX_S, HOUR_S, ComponentState, Life
 from simulator.faults import ActiveFault, apply_sensor_faults
-from simulator.physics import WEAR_SLOT, NormalStream, SensorPhysics, sensor_ranges
+from simulator.physics import WEAR_SLOT, NormalStream, SensorPhysics, birth_body
 from simulator.records import (
     BirthRecord,
     ComponentTruthRecord,
@@ -140,19 +140,8 @@ class RobotModel:
 
     @property
     def birth(self) -> BirthRecord:
-        robot, kind = self.spec, self.spec.kind
-        body = {
-            "kind": robot.kind_name,
-            "model": kind.model,
-            "site": robot.site,
-            "area": robot.area,
-            "line": robot.line,
-            "components": [{"name": c.name, "kind": c.kind} for c in kind.components],
-            "sensors": sensor_ranges(kind),
-            "sample_interval_s": float(kind.sample_interval_s),
-            "vibration_class": kind.vibration_class,
-        }
-        return BirthRecord(self.id, self.now_ts, body)
+        """What the robot is and what it measures (the retained birth message)."""
+        return BirthRecord(self.id, self.now_ts, birth_body(self.spec))
 
     def truth(self) -> TruthRecord:
         """The true state of every component now."""

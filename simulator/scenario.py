@@ -2,7 +2,8 @@
 
 A scenario names the site, its areas and lines, the robots on each line and their kinds; for each
 kind its components (with their degradation parameters), sensors and work cycle; the shift
-calendar; the technicians; and repair durations and costs. ``docs/scenario.md`` documents every
+calendar; the technicians; and repair durations and costs. Robot kinds live in
+:mod:`simulator.kinds`; their names are re-exported here. ``docs/scenario.md`` documents every
 field and where its default numbers come from. :func:`load_scenario` refuses a bad file with the
 path of each bad field and why.
 """
@@ -15,166 +16,65 @@ from datetime import datetime
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contract.payloads import MetricName
 from contract.topics import Channel, Topic
 from simulator.calendar import ShiftCalendar, WeeklySet, parse_days, parse_hhmm, weekly_intervals
+from simulator.kinds import (
+    ISO10816_ZONES_MM_S,
+    ComponentSpec,
+    KindSpec,
+    Name,
+    NonNegative,
+    PhysicsSpec,
+    Positive,
+    Probability,
+    SensorSpec,
+    SensorsSpec,
+    Spec,
+)
 
-Name = Annotated[
-    str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "ISO10816_ZONES_MM_S",
+    "CalendarSpec",
+    "ComponentSpec",
+    "KindSpec",
+    "LineSpec",
+    "MaintenanceSpec",
+    "Name",
+    "NonNegative",
+    "PhysicsSpec",
+    "Positive",
+    "Probability",
+    "Robot",
+    "RobotSpec",
+    "Scenario",
+    "ScenarioError",
+    "SensorSpec",
+    "SensorsSpec",
+    "WindowSpec",
+    "load_scenario",
+    "parse_scenario",
 ]
-Positive = Annotated[float, Field(gt=0.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 DEFAULT_SCENARIO = "default"
 #: "lines.0.robots.1.kind: why" — an error message that starts with the path of its field.
 _PATHED_RE = re.compile(r"^[A-Za-z_][\w.-]*: ")
-
-#: ISO 10816-1 vibration zone limits (A/B, B/C, C/D), mm/s RMS, per machine class.
-ISO10816_ZONES_MM_S: dict[str, tuple[float, float, float]] = {
-    "I": (0.71, 1.8, 4.5),
-    "II": (1.12, 2.8, 7.1),
-    "III": (1.8, 4.5, 11.2),
-    "IV": (2.8, 7.1, 18.0),
-}
 
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names each bad field and why."""
 
 
-class _Spec(BaseModel):
-    # Strict: a TOML string is not a number ("2" for technicians is refused, not converted).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class ComponentSpec(_Spec):
-    """A wearing part. Wear starts after a Weibull-distributed onset (operating hours), then grows
-    as a gamma process until it crosses ``threshold``; see docs/scenario.md."""
-
-    name: Name
-    kind: Literal["reducer", "servo", "gripper"]
-    onset_shape: Positive = Field(description="Weibull shape k of the defect onset.")
-    onset_scale_h: Positive = Field(description="Weibull scale η of the onset, operating hours.")
-    pf_mean_h: Positive = Field(
-        description="Mean operating hours from onset to failure (the P–F interval)."
-    )
-    pf_cv: Annotated[float, Field(gt=0.0, le=2.0)] = Field(
-        description="Coefficient of variation of wear at the mean failure time (gamma process)."
-    )
-    threshold: Positive = 1.0
-    planned_repair_h: Positive
-    unplanned_repair_h: Positive
-    planned_cost: NonNegative
-    unplanned_cost: NonNegative
-
-
-class SensorSpec(_Spec):
-    """Healthy baseline and white-noise standard deviation of one sensor."""
-
-    base: float
-    noise: NonNegative
-
-
-class SensorsSpec(_Spec):
-    vibration_rms_mm_s: SensorSpec
-    temperature_c: SensorSpec
-    motor_current_a: SensorSpec
-    cycle_time_s: SensorSpec
-
-
-class PhysicsSpec(_Spec):
-    """How wear shows in the readings; r = wear / threshold of a component (0 new, 1 failed).
-
-    vibration = base + (vibration_at_failure − base)·r_reducer^p; temperature = base +
-    temperature_rise_c·r_servo^p; current = base·(1 + current_rise_reducer·r_reducer^p +
-    current_rise_servo·r_servo^p); cycle time = base·(1 + cycle_time_rise·r_gripper^p); plus noise.
-    """
-
-    wear_exponent: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
-    vibration_at_failure_mm_s: Positive | None = Field(
-        default=None, description="Default: the ISO 10816-1 C/D limit of the kind's class."
-    )
-    temperature_rise_c: NonNegative = 30.0
-    current_rise_reducer: NonNegative = 0.3
-    current_rise_servo: NonNegative = 0.2
-    cycle_time_rise: NonNegative = 0.4
-
-
-class KindSpec(_Spec):
-    """A robot kind: its work cycle, sensors, components, sensor physics and danger limits."""
-
-    model: str = Field(max_length=80)
-    vibration_class: Literal["I", "II", "III", "IV"]
-    sample_interval_s: Positive
-    cycle_time_s: Positive
-    cycle_time_cv: Annotated[float, Field(ge=0.0, le=1.0)]
-    scrap_probability: Probability
-    part_value: NonNegative
-    initial_age_h_max: NonNegative = Field(
-        default=0.0,
-        description="Each component starts with an operating age drawn uniformly in [0, this].",
-    )
-    sensors: SensorsSpec
-    components: list[ComponentSpec] = Field(min_length=1, max_length=16)
-    physics: PhysicsSpec = PhysicsSpec()
-    limits: dict[MetricName, float] = Field(
-        default={},
-        description="Danger limit per reading (an engineer's setting the maintenance engine "
-        "reads); a reading not named here defaults to its mean value at failure.",
-    )
-
-    @field_validator("components")
-    @classmethod
-    def _unique_components(cls, components: list[ComponentSpec]) -> list[ComponentSpec]:
-        names = [c.name for c in components]
-        if len(set(names)) != len(names):
-            raise ValueError(f"component names repeat: {names}")
-        return components
-
-    @model_validator(mode="after")
-    def _limits_above_base(self) -> KindSpec:
-        for metric, limit in self.danger_limits.items():
-            base = getattr(self.sensors, metric).base
-            if not limit > base:
-                where = f"limits.{metric}" if metric in self.limits else "physics"
-                raise ValueError(
-                    f"{where}: danger level of {metric} ({limit:g}) must be above its healthy "
-                    f"base ({base:g}); raise the limit or lower sensors.{metric}.base"
-                )
-        return self
-
-    @property
-    def vibration_at_failure_mm_s(self) -> float:
-        explicit = self.physics.vibration_at_failure_mm_s
-        return explicit if explicit is not None else ISO10816_ZONES_MM_S[self.vibration_class][2]
-
-    @property
-    def danger_limits(self) -> dict[str, float]:
-        """Every reading's danger limit: the explicit ``limits``, else the mean reading of a
-        component at its failure threshold (others new), per the sensor physics."""
-        p, s = self.physics, self.sensors
-        derived = {
-            "vibration_rms_mm_s": self.vibration_at_failure_mm_s,
-            "temperature_c": s.temperature_c.base + p.temperature_rise_c,
-            "motor_current_a": s.motor_current_a.base
-            * (1.0 + max(p.current_rise_reducer, p.current_rise_servo)),
-            "cycle_time_s": s.cycle_time_s.base * (1.0 + p.cycle_time_rise),
-        }
-        explicit: dict[str, float] = {str(k): v for k, v in self.limits.items()}
-        return {metric: explicit.get(metric, value) for metric, value in derived.items()}
-
-
-class RobotSpec(_Spec):
+class RobotSpec(Spec):
     id: Name
     kind: Name
 
 
-class LineSpec(_Spec):
+class LineSpec(Spec):
     id: Name
     area: Name
     max_concurrent_maintenance: int = Field(
@@ -185,7 +85,7 @@ class LineSpec(_Spec):
     robots: list[RobotSpec] = Field(min_length=1)
 
 
-class WindowSpec(_Spec):
+class WindowSpec(Spec):
     """A daily window on some weekdays: ``{days = "mon-fri", start = "06:00", end = "14:00"}``."""
 
     days: str | list[str]
@@ -208,9 +108,9 @@ class WindowSpec(_Spec):
         return weekly_intervals(parse_days(self.days), parse_hhmm(self.start), parse_hhmm(self.end))
 
 
-class CalendarSpec(_Spec):
+class CalendarSpec(Spec):
     shifts: list[WindowSpec] = Field(min_length=1)
-    breaks: list[WindowSpec] = []
+    breaks: list[WindowSpec] = Field(default=[])
     planned_downtime: list[WindowSpec] = Field(
         default=[], description="Windows kept free of production for planned maintenance."
     )
@@ -224,7 +124,7 @@ class CalendarSpec(_Spec):
         )
 
 
-class MaintenanceSpec(_Spec):
+class MaintenanceSpec(Spec):
     technicians: int = Field(ge=1, le=1000)
     technician_response_h: NonNegative = Field(
         description="Delay before a technician reaches a broken robot (unplanned work only)."
@@ -253,7 +153,7 @@ class Robot(BaseModel):
         return Topic(self.site, self.area, self.line, self.id, channel)
 
 
-class Scenario(_Spec):
+class Scenario(Spec):
     name: Name
     description: str = ""
     site: Name

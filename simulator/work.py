@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from simulator.scenario import KindSpec
+from simulator.kinds import KindSpec
 from simulator.stats import RobotStats
 
 #: However the noise falls, a cycle takes at least this fraction of its nominal time.
