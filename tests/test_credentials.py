@@ -1,0 +1,308 @@
+"""Credentials, password hashes and the ACL policy, without a broker."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from broker_config.acl import (
+    SERVICE_USER,
+    acl_table,
+    permits,
+    render_amqtt_acl,
+    render_mosquitto_acl,
+    robot_rules,
+)
+from broker_config.credentials import (
+    CredentialsError,
+    ensure_credentials,
+    load_credentials,
+    merge_credentials,
+    print_credentials,
+)
+from broker_config.passwords import (
+    amqtt_hash,
+    mosquitto_hash,
+    render_mosquitto_passwd,
+    verify_amqtt_hash,
+    verify_mosquitto_hash,
+)
+from simulator.scenario import load_scenario
+
+ROBOTS = ["weld-01", "weld-02"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _topic(robot: str, channel: str, site: str = "plant-1") -> str:
+    return f"factory/{site}/body-shop/line-1/{robot}/{channel}"
+
+
+def _counter() -> Callable[[], str]:
+    numbers = itertools.count(1)
+    return lambda: f"password-{next(numbers)}"
+
+
+# --- ACL policy ---------------------------------------------------------------------------
+
+
+def test_robot_rules() -> None:
+    rules = {(r.access, r.topic) for r in robot_rules("weld-01")}
+    assert rules == {
+        *(
+            ("write", f"factory/+/+/+/weld-01/{c}")
+            for c in ("birth", "state", "telemetry", "event", "truth")
+        ),
+        ("read", "factory/+/+/+/weld-01/cmd"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("robot_id", "why"),
+    [
+        ("service", "reserved"),
+        ("anonymous", "reserved"),
+        ("Weld 1", "may only hold"),
+        ("a/b", "may only hold"),
+        ("+", "may only hold"),
+    ],
+)
+def test_robot_ids_that_cannot_be_users(robot_id: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        robot_rules(robot_id)
+
+
+# (user, action, topic, allowed); user None is anonymous.
+POLICY = [
+    ("weld-01", "publish", _topic("weld-01", "telemetry"), True),
+    ("weld-01", "publish", _topic("weld-01", "state", site="another-site"), True),
+    ("weld-01", "publish", _topic("weld-02", "telemetry"), False),
+    ("weld-01", "publish", _topic("weld-01", "cmd"), False),
+    ("weld-01", "publish", "factory/plant-1/weld-01/telemetry", False),
+    ("weld-01", "subscribe", _topic("weld-01", "cmd"), True),
+    ("weld-01", "subscribe", _topic("weld-02", "cmd"), False),
+    ("weld-01", "subscribe", "factory/+/+/+/+/cmd", False),
+    ("weld-01", "subscribe", "factory/#", False),
+    ("weld-01", "receive", _topic("weld-01", "cmd"), True),
+    ("weld-01", "receive", _topic("weld-02", "cmd"), False),
+    ("weld-01", "receive", _topic("weld-02", "state"), False),
+    ("service", "subscribe", "factory/#", True),
+    ("service", "receive", _topic("weld-02", "truth"), True),
+    ("service", "publish", _topic("weld-02", "cmd"), True),
+    ("service", "publish", _topic("weld-02", "state"), False),
+    (None, "subscribe", "factory/#", True),
+    (None, "subscribe", "factory/plant-1/+/+/+/state", True),
+    (None, "subscribe", "#", False),
+    (None, "receive", _topic("weld-01", "telemetry"), True),
+    (None, "publish", _topic("weld-01", "telemetry"), False),
+    (None, "publish", _topic("weld-01", "cmd"), False),
+    ("stranger", "subscribe", "factory/#", False),
+    ("stranger", "publish", _topic("weld-01", "cmd"), False),
+]
+
+
+@pytest.mark.parametrize(("user", "action", "topic", "allowed"), POLICY)
+def test_policy(user: str | None, action: str, topic: str, allowed: bool) -> None:
+    assert permits(acl_table(ROBOTS), user, action, topic) is allowed  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("user", "action", "topic", "allowed"), POLICY)
+def test_amqtt_rendering_agrees_with_the_policy(
+    user: str | None, action: str, topic: str, allowed: bool
+) -> None:
+    """amqtt's own matcher, fed our rendered lists, gives the policy's answer."""
+    acl = render_amqtt_acl(ROBOTS)[f"{action}-acl"]
+    allowed_topics = acl.get(user or "anonymous", [])
+    got = any(TopicAccessControlListPlugin.topic_ac(topic, a) for a in allowed_topics)
+    assert got is allowed
+
+
+def test_mosquitto_acl_file() -> None:
+    text = render_mosquitto_acl(ROBOTS)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    # Anonymous rules come before the first "user" line.
+    assert lines[0] == "topic read factory/#"
+    assert lines[1] == "user service"
+    blocks = text.split("\nuser ")[1:]
+    assert [b.splitlines()[0] for b in blocks] == ["service", *ROBOTS]
+    weld_02 = blocks[2].splitlines()
+    assert "topic read factory/+/+/+/weld-02/cmd" in weld_02
+    assert "topic write factory/+/+/+/weld-02/truth" in weld_02
+    assert not any("weld-01" in line for line in weld_02)
+
+
+# --- password hashes ------------------------------------------------------------------------
+
+
+def test_mosquitto_hash_format_and_verification() -> None:
+    encoded = mosquitto_hash("s3cret")
+    assert re.fullmatch(r"\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==", encoded)
+    assert verify_mosquitto_hash("s3cret", encoded)
+    assert not verify_mosquitto_hash("s3cret!", encoded)
+    assert mosquitto_hash("s3cret") != encoded  # a fresh salt each time
+    assert mosquitto_hash("x", salt=b"\0" * 12) == mosquitto_hash("x", salt=b"\0" * 12)
+
+
+def test_our_verifier_reads_what_mosquitto_passwd_writes(tmp_path: Path) -> None:
+    tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+    if not os.access(tool, os.X_OK):
+        pytest.skip("mosquitto_passwd not installed")
+    path = tmp_path / "passwd"
+    subprocess.run([tool, "-c", "-b", str(path), "alice", "pa55"], check=True, timeout=10)
+    encoded = path.read_text().strip().split(":", 1)[1]
+    assert verify_mosquitto_hash("pa55", encoded)
+    assert not verify_mosquitto_hash("pa56", encoded)
+
+
+def test_amqtt_hash_is_argon2id_that_pwdlib_verifies() -> None:
+    encoded = amqtt_hash("s3cret")
+    assert encoded.startswith("$argon2id$")
+    default_pwdlib = PasswordHash((Argon2Hasher(),))  # what amqtt's FileAuthPlugin builds
+    assert default_pwdlib.verify("s3cret", encoded)
+    assert not default_pwdlib.verify("wrong", encoded)
+    assert verify_amqtt_hash("s3cret", encoded)
+
+
+def test_password_file_lines() -> None:
+    text = render_mosquitto_passwd({"weld-01": "a", "service": "b"})
+    lines = text.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["service", "weld-01"]
+    assert verify_mosquitto_hash("b", lines[0].split(":", 1)[1])
+    with pytest.raises(ValueError, match="password file"):
+        render_mosquitto_passwd({"a:b": "x"})
+
+
+# --- credentials.json -----------------------------------------------------------------------
+
+
+def test_ensure_creates_private_file_for_service_and_robots(tmp_path: Path) -> None:
+    scenario = load_scenario()
+    creds = ensure_credentials(tmp_path, scenario.robots)
+    path = tmp_path / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(creds.passwords) == {SERVICE_USER, *(r.id for r in scenario.robots)}
+    assert len(set(creds.passwords.values())) == len(creds.passwords)  # all different
+    assert all(len(p) >= 24 for p in creds.passwords.values())
+    robot = scenario.robots[0]
+    assert creds.prefixes[robot.id] == f"factory/{robot.site}/{robot.area}/{robot.line}/{robot.id}"
+    assert load_credentials(tmp_path) == creds
+
+
+def test_passwords_are_reused_and_missing_robots_added(tmp_path: Path) -> None:
+    scenario = load_scenario()
+    first = ensure_credentials(tmp_path, scenario.robots[:2])
+    mtime = (tmp_path / "credentials.json").stat().st_mtime_ns
+    again = ensure_credentials(tmp_path, scenario.robots[:2])
+    assert again == first
+    assert (tmp_path / "credentials.json").stat().st_mtime_ns == mtime  # not rewritten
+    grown = ensure_credentials(tmp_path, scenario.robots)
+    for username, password in first.passwords.items():
+        assert grown.passwords[username] == password
+    assert len(grown.passwords) == len(scenario.robots) + 1
+
+
+def test_merge_is_pure_and_uses_the_injected_generator() -> None:
+    merged = merge_credentials(None, {"weld-01": "factory/s/a/l/weld-01"}, _counter())
+    assert merged.passwords == {"service": "password-1", "weld-01": "password-2"}
+    with pytest.raises(CredentialsError, match="reserved"):
+        merge_credentials(merged, {"service": "factory/s/a/l/service"})
+
+
+def test_loose_file_mode_is_tightened(tmp_path: Path) -> None:
+    scenario = load_scenario()
+    ensure_credentials(tmp_path, scenario.robots)
+    path = tmp_path / "credentials.json"
+    path.chmod(0o644)
+    ensure_credentials(tmp_path, scenario.robots)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_damaged_file_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "credentials.json").write_text('{"version": 1, "users": {"service": {}}}')
+    with pytest.raises(CredentialsError, match="delete it and restart the broker"):
+        load_credentials(tmp_path)
+
+
+def test_print_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    creds = ensure_credentials(tmp_path, load_scenario().robots)
+    print_credentials("weld-01", tmp_path)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "username: weld-01"
+    assert out[1] == f"password: {creds.passwords['weld-01']}"
+    assert out[2].startswith("broker:   mqtt://127.0.0.1:1883")
+    sub = next(line for line in out if line.startswith("mosquitto_sub "))
+    assert f"-u weld-01 -P {creds.passwords['weld-01']}" in sub
+    assert sub.endswith(f"-t {creds.prefixes['weld-01']}/cmd -v")
+    assert any(line.startswith("mosquitto_pub ") and "/event" in line for line in out)
+
+
+def test_print_credentials_for_an_unknown_robot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ensure_credentials(tmp_path, load_scenario().robots[:2])
+    with pytest.raises(SystemExit) as exit_info:
+        print_credentials("weld-99", tmp_path)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: no robot 'weld-99' in ")
+    assert "robot ids: weld-01, weld-02 (or 'service')" in line
+
+
+def test_print_credentials_before_any_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        print_credentials("service", tmp_path)
+    assert "start the broker first" in capsys.readouterr().err
+
+
+# --- nothing secret is committed --------------------------------------------------------------
+
+SECRET_PATTERNS = [
+    re.compile(r"\$7\$\d+\$[A-Za-z0-9+/]{8,}"),  # Mosquitto PBKDF2 hash
+    re.compile(r"\$6\$[^$\s]{1,16}\$[A-Za-z0-9./]{20,}"),  # sha512-crypt hash
+    re.compile(r"\$argon2(?:id|i|d)\$v=\d+\$m=\d+"),  # Argon2 hash
+    re.compile(r"\"password\"\s*:\s*\"[A-Za-z0-9_-]{20,}\""),  # a credentials.json entry
+]
+
+
+def test_no_generated_password_or_hash_is_tracked_by_git() -> None:
+    if not (REPO / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=30
+    ).stdout.split(b"\0")
+    offenders: list[str] = []
+    for name in filter(None, files):
+        path = REPO / name.decode()
+        if path.name in {"credentials.json", "passwd", "mosquitto.passwd", "amqtt.passwd"}:
+            offenders.append(f"{name.decode()}: a credentials file")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        offenders += [f"{name.decode()}: {p.pattern}" for p in SECRET_PATTERNS if p.search(text)]
+    assert offenders == []
+
+
+def test_the_secret_patterns_catch_what_we_generate() -> None:
+    creds = merge_credentials(None, {"weld-01": "factory/s/a/l/weld-01"})
+    generated = [
+        mosquitto_hash("x"),
+        amqtt_hash("x"),
+        json.dumps(creds.to_json()),
+    ]
+    for text in generated:
+        assert any(p.search(text) for p in SECRET_PATTERNS), text
