@@ -1,5 +1,7 @@
 """Real-broker test harness: a Mosquitto and an amqtt broker per test session, and clients.
 
+Import helpers with ``from brokers import ...`` (pytest puts ``tests/`` on ``sys.path``).
+
 Fixtures (defined in ``tests/conftest.py``; use them in any test module)::
 
     broker              parametrized over "mosquitto" and "amqtt": a :class:`BrokerHandle`
@@ -12,7 +14,9 @@ Each broker is started once per session from ``broker_config`` (the same rendere
 temporary state directory holding ``credentials.json`` for the default scenario's robots and the
 ``service``, and stopped by pid at the end. If Mosquitto is not installed its tests are skipped,
 unless ``FACTORY_REQUIRE_BROKERS=1`` (CI), when they fail. Mark such tests
-``@pytest.mark.integration``.
+``@pytest.mark.integration``. A test that needs a broker of its own (a restart, other ports)
+calls ``broker_config.embedded.start_broker(impl, free_port(), tmp_path)`` and ``.stop()``,
+after ``require_broker(impl)``.
 
 :class:`BrokerHandle` (what ``broker`` gives a test)::
 
@@ -26,31 +30,48 @@ unless ``FACTORY_REQUIRE_BROKERS=1`` (CI), when they fail. Mark such tests
     broker.client(who=None, protocol=None, *, client_id=None, clean_session=True,
                   will=None, password=None, on_message=None)
                            -> a connected paho Client (VERSION2 callbacks, TCP_NODELAY, no
-                              auto-reconnect, network loop running); who=None is anonymous.
-                              Raises ConnectRefused(reason) if the CONNACK refuses. Every client
-                              made this way is disconnected when the test ends.
-    broker.connack(who=None, password=None, protocol=None) -> int  CONNACK code (0 = accepted)
+                              auto-reconnect, network loop running); who=None is anonymous;
+                              will=Will(topic, payload, qos=1, retain=True). clean_session=False
+                              on MQTT 5 also sets a 300 s session expiry. Raises
+                              ConnectRefused(reason) if the CONNACK refuses. Every client made
+                              this way is disconnected when the test ends.
+    broker.connack(who=None, password=None, protocol=None) -> int
+                           CONNACK code; 0 accepted, 0x87 (135) "not authorised" for a bad login
+                           on both brokers (paho 2 reports 3.1.1's code 5 as 0x87)
     broker.capture(*filters, who=None, qos=1, protocol=None, client_id=None,
-                   clean_session=True) -> Capture (subscribed, SUBACK received)
+                   clean_session=True) -> Capture (records from the CONNACK on; SUBACK received)
     broker.publish(client, topic, payload, qos=1, retain=False)  waits until acknowledged
-    broker.subscribe(client, *filters, qos=1) -> SUBACK codes
-    broker.disconnect(client)  clean DISCONNECT, waits until sent (no will)
-    broker.kill(client)    drop the client's TCP connection without DISCONNECT (the will fires)
+    broker.subscribe(client, *filters, qos=1) -> SUBACK codes (0x80 = refused)
+    broker.disconnect(client)  clean DISCONNECT, waits until sent (no will). Do not use
+                           client.disconnect() + loop_stop(): the DISCONNECT may never be sent.
+    broker.kill(client)    drop the TCP connection without DISCONNECT (the will fires)
 
 :class:`Capture` records every message its client receives as :class:`Message`
 ``(topic, payload, qos, retain)``::
 
-    capture.messages               those matching the capture's own filters (amqtt also pushes
-                                   retained messages for *other* clients' filters: ignored here)
+    capture.client                 its paho client
+    capture.messages               those matching the capture's own filters
     capture.unfiltered             everything the client was sent
     capture.wait_for(predicate=None, timeout_s=5.0, count=1) -> list[Message]
                                    bounded wait for ``count`` matching messages; fails the test
                                    with what did arrive if they do not
     capture.topics()               topics of ``messages`` in arrival order
-    capture.granted                SUBACK codes (0..2 granted, 128 refused)
+    capture.granted                SUBACK codes (0..2 granted, 0x80 refused)
 
-Helpers: :func:`robot_topic` ``(site, robot_id, channel, area="area-1", line="line-1")`` builds a
-topic string; robots' ACL rules use ``+`` for site/area/line, so any ``topic_site`` works.
+Helpers: ``require_broker(impl)`` skips (or, with FACTORY_REQUIRE_BROKERS=1, fails) when ``impl``
+is not installed. ``robot_topic(site, robot_id, channel, area="area-1", line="line-1")`` builds
+a topic; robots' ACL rules use ``+`` for site/area/line, so any ``topic_site`` works.
+
+Writing tests that hold on both brokers (details and reasons in docs/broker.md):
+
+- Put every topic under your ``topic_site``: retained messages outlive the test that made them.
+- On CONNECT amqtt sends a client every retained message that matches *any* client's live
+  filter (even one closed up to a second ago), so read ``capture.messages`` (filtered), not
+  ``unfiltered``, and expect a retained message possibly twice (QoS 0 then QoS 1) on amqtt.
+- To show that something was *not* delivered, follow it with a message that is, from the same
+  publisher (same-publisher order is kept), wait for that one, then assert on what arrived.
+- amqtt routes a message after its PUBACK: before asserting that a persistent session queued
+  it, wait until a live subscriber has it.
 """
 
 from __future__ import annotations
@@ -388,13 +409,18 @@ class BrokerHandle:
         self._clients.clear()
 
 
-def start_session_broker(impl: str, state_dir: Path) -> BrokerProcess:
-    """Start ``impl`` on a free port (retrying if another process takes the port first)."""
+def require_broker(impl: str) -> None:
+    """Skip the test if ``impl`` cannot run here; fail instead when FACTORY_REQUIRE_BROKERS=1."""
     if impl == "mosquitto" and find_mosquitto() is None:
         message = "Mosquitto is not installed (apt install mosquitto mosquitto-clients)"
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{message}; {REQUIRE_ENV}=1 requires it")
         pytest.skip(message)
+
+
+def start_session_broker(impl: str, state_dir: Path) -> BrokerProcess:
+    """Start ``impl`` on a free port (retrying if another process takes the port first)."""
+    require_broker(impl)
     last: BrokerError | None = None
     for _ in range(START_ATTEMPTS):
         try:

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from brokers import require_broker
 
-from broker_config.embedded import find_mosquitto, free_port
+from broker_config.embedded import free_port
 from broker_config.layout import read_running
 from broker_config.mosquitto_conf import template_text
 from broker_config.passwords import verify_mosquitto_hash
@@ -126,10 +127,7 @@ def _wait_for_banner(cli: RunningCli, timeout_s: float = 20.0) -> bool:
 def cli_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningCli]:
     """``factory broker`` running in the foreground, as a user starts it."""
     impl: str = request.param
-    if impl == "mosquitto" and find_mosquitto() is None:
-        if os.environ.get("FACTORY_REQUIRE_BROKERS") == "1":
-            pytest.fail("Mosquitto is not installed")
-        pytest.skip("Mosquitto is not installed")
+    require_broker(impl)
     port = free_port()
     state_dir = tmp_path / "state"
     command = [*FACTORY, "broker", "--port", str(port), "--impl", impl]
