@@ -11,10 +11,14 @@ prognostics           :mod:`~api.engine.prognostics` — RUL with an interval fr
 advisory              :mod:`~api.engine.policies` — which component needs a job, by when
 ====================  =====================================================================
 
-plus :mod:`~api.engine.alarms`, :mod:`~api.engine.scheduler` (slots in downtime windows under
-technician and line limits), :mod:`~api.engine.work_orders` (lifecycle state machine),
-:mod:`~api.engine.commands` (contract payloads to send) and :mod:`~api.engine.scoring`
-(RUL RMSE, PHM08 score, α-λ accuracy, OEE, MTBF, MTTR). Settings: :mod:`~api.engine.config`.
+plus :mod:`~api.engine.signals` and :mod:`~api.engine.fleet` (the per-reading hot path and the
+operating clock), :mod:`~api.engine.alarms`, :mod:`~api.engine.scheduler` (slots in downtime
+windows under technician and line limits), :mod:`~api.engine.planner` (demands → work orders,
+re-planning, cancelling), :mod:`~api.engine.order_book` and :mod:`~api.engine.work_orders` (the
+orders and their lifecycle state machine), :mod:`~api.engine.commands` (contract payloads to
+send) and :mod:`~api.engine.scoring` (RUL RMSE, PHM08 score, α-λ accuracy, OEE, MTBF, MTTR).
+Settings: :mod:`~api.engine.config`. The facade is :class:`MaintenanceEngine`
+(:mod:`~api.engine.maintenance`).
 
 Use::
 
