@@ -12,11 +12,13 @@ import socket
 import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from brokers import BrokerHandle, Will, robot_topic
+from brokers import BrokerHandle, Will, handle_for, require_broker, robot_topic
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from broker_config.embedded import free_port, start_broker
 from contract.codec import MAX_PAYLOAD_BYTES
 from contract.topics import Channel
 
@@ -287,3 +289,29 @@ def test_clients_connecting_while_others_come_and_go_are_not_dropped(
     assert churn_errors == []
     assert len(answered) > 20
     assert answered.count(False) == 0
+
+
+@pytest.mark.parametrize("impl", ["mosquitto", "amqtt"])
+def test_retained_messages_after_a_restart(impl: str, tmp_path: Path) -> None:
+    """Mosquitto persists retained messages (and sessions); amqtt keeps them in memory only."""
+    require_broker(impl)
+    first = start_broker(impl, free_port(), tmp_path)
+    try:
+        handle = handle_for(first)
+        topic = robot_topic("restart", handle.robot_ids[0], Channel.STATE)
+        handle.publish(handle.client(handle.robot_ids[0]), topic, b"kept?", retain=True)
+        handle.close_clients()
+    finally:
+        first.stop()  # SIGTERM: Mosquitto saves its database on the way out
+    second = start_broker(impl, free_port(), tmp_path)
+    try:
+        handle = handle_for(second)
+        marker = robot_topic("restart", handle.robot_ids[0], Channel.CMD)
+        late = handle.capture(topic, marker)
+        handle.publish(handle.client("service"), marker, b"marker")
+        late.wait_for(lambda m: m.topic == marker)  # a retained message would have come first
+        kept = [m.payload for m in late.messages if m.topic == topic]
+        assert kept == ([b"kept?"] if impl == "mosquitto" else [])
+        handle.close_clients()
+    finally:
+        second.stop()
