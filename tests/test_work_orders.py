@@ -115,14 +115,11 @@ def test_engine_events_drive_the_lifecycle() -> None:
     # In progress: the planner may no longer cancel it.
     with pytest.raises(IllegalTransition):
         engine.cancel_work_order(wo_id, START_TS + 2 * HOUR + 60, "changed my mind")
-    engine.on_event(
-        "r11",
-        START_TS + 3 * HOUR,
-        "maintenance_finished",
-        command_id=command_id,
-        component="gripper",
-    )
-    engine.on_event("r11", START_TS + 3 * HOUR, "ack", command_id=command_id, status="done")
+    # The finish event names no component: the work order says which one was restored.
+    engine.on_event("r11", START_TS + 3 * HOUR, "maintenance_finished", command_id=command_id)
+    engine.on_event("r11", START_TS + 3 * HOUR + 60, "ack", command_id=command_id, status="done")
+    gripper = engine.fleet.component("r11", "gripper")
+    assert gripper.installed_ts == START_TS + 3 * HOUR  # restored once, by the finish event
     wo = engine.work_order(wo_id)
     assert wo.state == S.DONE
     assert [h.to_state for h in wo.history] == [

@@ -114,8 +114,9 @@ class MaintenanceEngine:
         elif kind == "maintenance_finished":
             if wo is not None:
                 self.book.advance(wo, S.DONE, ts, "maintenance finished")
-            if component in track.components:
-                track.restore(component, ts)
+            restored = component or (wo.component if wo is not None else None)
+            if restored in track.components:
+                track.restore(restored, ts)
         elif kind == "ack" and wo is not None and command_id == wo.command_id:
             if self.book.on_ack(wo, ts, status, reason):
                 track.restore(wo.component, ts)  # done, and no maintenance_finished came first
