@@ -4,6 +4,7 @@ import itertools
 from collections import defaultdict
 
 import pytest
+import simpy.rt
 from simulator_support import HOUR_S, default, events, run, samples, states, truths, variant
 
 from simulator.factory import Factory, run_offline
@@ -219,3 +220,16 @@ def test_state_changes_are_real_changes(month: tuple[list[Record], Factory]) -> 
         by_robot[change.robot].append(change)
     for changes in by_robot.values():
         assert all(a.state != b.state for a, b in itertools.pairwise(changes))
+
+
+def test_the_model_runs_the_same_on_a_realtime_environment() -> None:
+    """Only the entry point picks the environment; the model never sleeps or reads a clock."""
+    scenario = default()
+    paced: list[Record] = []
+    env = simpy.rt.RealtimeEnvironment(factor=1e-5, strict=False)  # 1 simulated h ≈ 36 ms
+    factory = Factory(env, scenario, 4, paced.append)
+    factory.start()
+    env.run(until=4 * HOUR_S)
+    fast, _ = run(scenario, seed=4, days=4 * HOUR_S / 86400.0)
+    assert paced == fast
+    assert len(samples(paced)) == 12 * (4 * HOUR_S / 300 - 1)  # not the one at `until`
