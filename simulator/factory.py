@@ -20,7 +20,7 @@ from simulator.scenario import Scenario
 from simulator.stats import STATES, RobotStats
 
 
-class UnknownRobot(KeyError):
+class UnknownRobot(LookupError):
     """A command for a robot id the scenario does not have."""
 
 
