@@ -34,7 +34,7 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
 
 def ensure_environment() -> None:
     """Create .venv and install the project with its test extras when missing or stale."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may be run by an older python3
         sys.exit(f"Python 3.11+ is needed; this is {sys.version.split()[0]}.")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:

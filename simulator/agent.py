@@ -55,6 +55,8 @@ Command = ScheduleMaintenance | CancelMaintenance | InjectFault
 DEFAULT_BUFFER_MESSAGES = 10_000
 KEEPALIVE_S = 15
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+#: How long a clean stop waits for the broker to acknowledge the OFFLINE state.
+STOP_PUBLISH_TIMEOUT_S = 5.0
 
 
 @dataclass(slots=True)
@@ -148,7 +150,7 @@ class DeviceAgent:
         if info is not None:
             # Not connected any more (RuntimeError/ValueError): the will reports OFFLINE instead.
             with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout=2.0)
+                info.wait_for_publish(timeout=STOP_PUBLISH_TIMEOUT_S)
         self._client.disconnect()
         self._client.loop_stop()
 
