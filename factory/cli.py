@@ -89,6 +89,10 @@ def simulate(
             help="Simulated duration, e.g. 90s, 30m, 12h, 7d (default: run until Ctrl-C)."
         ),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Simulated start, ISO 8601 UTC (default: the scenario's start)."),
+    ] = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
     from simulator.run import run_simulate
@@ -100,6 +104,7 @@ def simulate(
         factor=factor,
         broker=broker,
         duration=duration,
+        start=start,
     )
 
 

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -33,13 +34,14 @@ from contract.topics import Channel
 from simulator.agent import Command, DeviceAgent
 from simulator.factory import Factory
 from simulator.records import Record
-from simulator.scenario import Scenario, ScenarioError, load_scenario
+from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 #: How often (wall seconds) queued commands are handed to the model when running paced.
 COMMAND_POLL_WALL_S = 0.05
 #: How often (simulated seconds) they are handed over when running as fast as possible.
 COMMAND_POLL_SIM_S = 60.0
 STATUS_EVERY_WALL_S = 1.0
+LOG_EVERY_WALL_S = 30.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -189,6 +191,19 @@ class LiveFactory:
         return table
 
 
+def with_start(scenario: Scenario, start: str) -> Scenario:
+    """The scenario with another simulated start (ISO 8601, UTC)."""
+    try:
+        when = datetime.fromisoformat(start)
+    except ValueError:
+        raise ValueError(
+            f"--start {start!r} is not an ISO 8601 time like 2026-01-05T06:00Z"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return parse_scenario({**scenario.model_dump(), "start": when}, "--start")
+
+
 def _fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(2)
@@ -206,10 +221,13 @@ def run_simulate(
     factor: float | None,
     broker: str,
     duration: str | None,
+    start: str | None = None,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
     try:
         loaded = load_scenario(scenario)
+        if start is not None:
+            loaded = with_start(loaded, start)
         host, port = parse_broker_url(broker)
         duration_s = parse_duration(duration) if duration else None
         pace = loaded.factor if factor is None else factor
@@ -228,6 +246,7 @@ def run_simulate(
     )
     live.start(duration_s)
     last_count, last_t = 0, time.monotonic()
+    last_log = last_t
     try:
         with Live(console=console, auto_refresh=False, transient=False) as screen:
             while not live.wait(STATUS_EVERY_WALL_S):
@@ -236,8 +255,9 @@ def run_simulate(
                 last_count, last_t = count, now
                 if console.is_terminal:
                     screen.update(live.status_table(rate), refresh=True)
-                else:
-                    print(f"{live.published()} messages sent, {rate:,.0f}/s", flush=True)
+                elif now - last_log >= LOG_EVERY_WALL_S:  # a log file: a line now and then
+                    last_log = now
+                    print(f"{count} messages sent, {rate:,.0f}/s", flush=True)
     except KeyboardInterrupt:
         console.print("stopping: robots publish OFFLINE …")
     finally:

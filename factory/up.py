@@ -1,0 +1,251 @@
+"""``factory up``: the whole demo in one command — broker, service with dashboard, robots.
+
+The parts run as child processes, exactly as one would start them by hand (``factory broker``,
+``factory serve``, ``factory simulate``), with their logs in ``STATE_DIR/logs/``. Start order:
+broker (unless ``--broker`` names one), then the service (waited for on ``/readyz``), then the
+robots. Stop order on Ctrl-C or SIGTERM is the reverse of what matters: robots first (they
+publish OFFLINE), then the service (it commits what it has), then the broker.
+
+A second ``factory up`` on the same state dir resumes: same database, same credentials, and the
+simulated clock continues from the newest time the service has seen (the robots reboot with new
+boot ids and the scenario's initial component ages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, NoReturn
+
+from rich.console import Console
+
+from broker_config.embedded import BrokerError, BrokerProcess, PortInUseError, port_is_free
+from broker_config.embedded import start_broker as start_embedded_broker
+from contract.mqtt import parse_broker_url
+from simulator.scenario import Scenario, ScenarioError, load_scenario
+
+SERVICE_READY_TIMEOUT_S = 60.0
+CHILD_STOP_TIMEOUT_S = 20.0
+STATUS_EVERY_S = 5.0
+#: Simulated seconds between the newest data of a previous run and the resumed clock.
+RESUME_GAP_S = 60.0
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+class Child:
+    """A ``factory`` subcommand running as a child process, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log: IO[bytes] = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "factory.cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout_s: float = CHILD_STOP_TIMEOUT_S) -> None:
+        """SIGINT (a clean stop, like Ctrl-C), then SIGKILL past the timeout."""
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def _get_json(url: str, timeout_s: float = 2.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        return json.load(response)
+
+
+def _wait_ready(service: Child, base_url: str) -> None:
+    deadline = time.monotonic() + SERVICE_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"the service exited at start:\n{service.tail()}")
+        try:
+            urllib.request.urlopen(f"{base_url}/readyz", timeout=1.0).close()
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise RuntimeError(
+        f"the service was not ready after {SERVICE_READY_TIMEOUT_S:.0f} s; see {service.log_path}"
+    )
+
+
+def _resume_ts(base_url: str) -> float | None:
+    """The newest simulated time the service has seen, if it has data from an earlier run."""
+    robots = _get_json(f"{base_url}/api/robots")
+    seen = [r["last_seen"] for r in robots if r.get("last_seen") is not None]
+    return max(seen) + RESUME_GAP_S if seen else None
+
+
+def _status(base_url: str) -> str:
+    try:
+        robots = _get_json(f"{base_url}/api/robots")
+    except (urllib.error.URLError, OSError, ValueError):
+        return "service not answering"
+    states: dict[str, int] = {}
+    for robot in robots:
+        states[robot.get("state") or "?"] = states.get(robot.get("state") or "?", 0) + 1
+    newest = max((r["last_seen"] for r in robots if r.get("last_seen")), default=None)
+    clock = datetime.fromtimestamp(newest, UTC).strftime("%a %Y-%m-%d %H:%M") if newest else "—"
+    summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    return f"simulated {clock} UTC · {summary}"
+
+
+def _start_broker(state_dir: Path, scenario: Scenario, port: int) -> BrokerProcess:
+    try:
+        return start_embedded_broker(impl="auto", port=port, state_dir=state_dir, scenario=scenario)
+    except PortInUseError:
+        _fail(
+            f"MQTT port {port} is already in use (another broker?); pick another with "
+            f"--mqtt-port N, e.g. --mqtt-port {port + 1}, or use that broker with "
+            f"--broker mqtt://127.0.0.1:{port}"
+        )
+    except BrokerError as exc:
+        _fail(str(exc))
+
+
+def run_up(
+    *,
+    state_dir: Path,
+    scenario: str | None,
+    seed: int,
+    factor: float | None,
+    mqtt_port: int,
+    http_port: int,
+    broker: str | None,
+) -> None:
+    """The ``factory up`` command; see the module docstring."""
+    try:
+        loaded = load_scenario(scenario)
+        broker_host, broker_port = parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port)
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc))
+    if factor is not None and factor < 0:
+        _fail("--factor must be ≥ 0 (0 runs as fast as possible)")
+    if not port_is_free("127.0.0.1", http_port):
+        _fail(
+            f"HTTP port {http_port} is already in use (another factory up?); pick another "
+            f"with --http-port N, e.g. --http-port {http_port + 1}"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = state_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    console = Console()
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    embedded = None if broker else _start_broker(state_dir, loaded, mqtt_port)
+    broker_url = embedded.url if embedded else f"mqtt://{broker_host}:{broker_port}"
+    base_url = f"http://127.0.0.1:{http_port}"
+    common = ["--state-dir", str(state_dir), "--broker", broker_url]
+    if scenario is not None:
+        common += ["--scenario", scenario]
+    children: list[Child] = []
+    try:
+        console.print(f"[dim]broker {broker_url} ({embedded.impl if embedded else 'external'})[/]")
+        service = Child("serve", ["serve", *common, "--port", str(http_port)], log_dir)
+        children.append(service)
+        _wait_ready(service, base_url)
+        sim_args = ["simulate", *common, "--seed", str(seed)]
+        if factor is not None:
+            sim_args += ["--factor", str(factor)]
+        resume = _resume_ts(base_url)
+        if resume is not None:
+            sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
+        children.insert(0, Child("simulate", sim_args, log_dir))
+        _banner(console, loaded, state_dir, base_url, broker_url, resume, factor)
+        _watch(console, children, base_url)
+    except KeyboardInterrupt:
+        console.print("stopping: robots first (they publish OFFLINE), then the service …")
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(1) from None
+    finally:
+        for child in children:
+            child.stop()
+        if embedded is not None:
+            embedded.stop()
+    console.print(f"stopped; data kept in {state_dir} (a second `factory up` resumes it)")
+
+
+def _banner(
+    console: Console,
+    scenario: Scenario,
+    state_dir: Path,
+    base_url: str,
+    broker_url: str,
+    resume: float | None,
+    factor: float | None,
+) -> None:
+    host, port = parse_broker_url(broker_url)
+    pace = scenario.factor if factor is None else factor
+    resumed = (
+        f"resumed at simulated {datetime.fromtimestamp(resume, UTC):%Y-%m-%d %H:%M} UTC"
+        if resume is not None
+        else "a fresh run"
+    )
+    console.print(
+        f"""
+[bold]Smart factory is up[/] — {len(scenario.robots)} robots of {scenario.name!r}, {resumed},
+one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {pace:g}).
+
+  dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs
+  MQTT broker  {broker_url}
+  watch        factory tap --broker {broker_url}
+               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v
+  credentials  {state_dir / "credentials.json"} (factory credentials ROBOT|service)
+  API key      {state_dir / "api-key"} (for fault injection and manual work orders)
+  logs         {state_dir / "logs"}/
+
+Ctrl-C stops everything cleanly."""
+    )
+
+
+def _watch(console: Console, children: list[Child], base_url: str) -> None:
+    """Wait for Ctrl-C; show a status line; stop if a part dies (with its log's tail)."""
+    next_status = time.monotonic()
+    with console.status("starting …") as status:
+        while True:
+            for child in children:
+                if not child.alive():
+                    raise RuntimeError(
+                        f"{child.name} stopped (exit code {child.process.returncode}):\n"
+                        f"{child.tail()}"
+                    )
+            if time.monotonic() >= next_status:
+                status.update(_status(base_url))
+                next_status = time.monotonic() + STATUS_EVERY_S
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                children[0].process.wait(0.5)
