@@ -1,0 +1,132 @@
+"""The experiment's figures (matplotlib, Agg: files only, no display, no pyplot global state).
+
+* ``availability_downtime.png`` — availability, and downtime split into unplanned and planned,
+  per policy, with the 95 % intervals over seeds as error bars;
+* ``trajectory.png`` — one component of one robot in one run: the engine's health index with the
+  truth beside it, and the engine's RUL predictions (point and interval) against the true RUL,
+  with planned jobs and failures marked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from api.experiment.aggregate import MeanCI
+from api.experiment.trace import Trace
+
+DAY_S = 86400.0
+DPI = 120
+#: PNG metadata without the matplotlib version, so a figure does not change with an upgrade.
+PNG_METADATA: dict[str, str | None] = {"Software": None}
+POLICY_COLOURS = {"reactive": "#c0392b", "preventive": "#d68910", "predictive": "#1e8449"}
+
+
+def _bar(ci: MeanCI | None) -> tuple[float, float]:
+    """Height and error of one bar (0 for an undefined metric)."""
+    if ci is None or ci.mean is None:
+        return 0.0, 0.0
+    return ci.mean, ci.half_width or 0.0
+
+
+def _save(figure: Figure, path: Path) -> None:
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+
+
+def plot_availability_downtime(
+    summary: Mapping[str, Mapping[str, MeanCI]], path: Path, title: str
+) -> None:
+    policies = list(summary)
+    colours = [POLICY_COLOURS.get(p, "#566573") for p in policies]
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    heights, errors = zip(*(_bar(summary[p].get("availability")) for p in policies), strict=True)
+    left.bar(policies, heights, yerr=errors, color=colours, capsize=6)
+    low = min((h - e for h, e in zip(heights, errors, strict=True)), default=0.0)
+    left.set_ylim(max(0.0, math.floor(low * 50) / 50 - 0.02), 1.0)
+    left.set_ylabel("availability (run time / planned production time)")
+    left.set_title("Availability")
+    width = 0.38
+    x = range(len(policies))
+    for offset, metric, label, hatch in (
+        (-width / 2, "unplanned_downtime_h", "unplanned (BROKEN)", ""),
+        (width / 2, "planned_downtime_h", "planned (MAINTENANCE)", "//"),
+    ):
+        bars = [_bar(summary[p].get(metric)) for p in policies]
+        right.bar(
+            [i + offset for i in x],
+            [b[0] for b in bars],
+            width,
+            yerr=[b[1] for b in bars],
+            color=colours,
+            hatch=hatch,
+            edgecolor="black",
+            capsize=5,
+            label=label,
+        )
+    right.set_xticks(list(x), policies)
+    right.set_ylabel("hours, all robots")
+    right.set_title("Downtime")
+    right.legend()
+    figure.suptitle(title + "  (error bars: 95 % interval over seeds)")
+    _save(figure, path)
+
+
+def plot_trajectory(trace: Trace, component: str, start_ts: float, path: Path, title: str) -> None:
+    points = trace.points[component]
+    days = [(p.ts - start_ts) / DAY_S for p in points]
+    nan = math.nan
+    figure = Figure(figsize=(11, 6.5), layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    top.plot(days, [p.health_index for p in points], color="#1f618d", label="engine health index")
+    top.plot(
+        days,
+        [nan if p.true_wear_fraction is None else 1.0 - p.true_wear_fraction for p in points],
+        color="#7f8c8d",
+        linestyle="--",
+        label="truth: 1 − wear / failure threshold",
+    )
+    top.set_ylim(-0.05, 1.05)
+    top.set_ylabel("health")
+    point = [nan if p.rul_op_h is None else p.rul_op_h for p in points]
+    low = [nan if p.rul_low_op_h is None else p.rul_low_op_h for p in points]
+    high = [nan if p.rul_high_op_h is None else p.rul_high_op_h for p in points]
+    bottom.fill_between(days, low, high, color="#aed6f1", label="engine RUL interval (80 %)")
+    bottom.plot(days, point, color="#1f618d", label="engine RUL (point)")
+    bottom.plot(
+        days,
+        [nan if p.true_rul_op_h is None else p.true_rul_op_h for p in points],
+        color="#7f8c8d",
+        linestyle="--",
+        label="true RUL",
+    )
+    finite = [v for v in (*high, *point) if not math.isnan(v)]
+    bottom.set_ylim(0.0, max(50.0, min(max(finite, default=0.0), 400.0)) * 1.05)
+    bottom.set_ylabel("RUL, operating hours")
+    bottom.set_xlabel("days since the start of the run")
+    for axes in (top, bottom):
+        for order in trace.orders:
+            if order.component != component:
+                continue
+            a, b = (order.start_ts - start_ts) / DAY_S, (order.end_ts - start_ts) / DAY_S
+            if order.state == "done":
+                axes.axvspan(a, b, color="#27ae60", alpha=0.35, lw=0)
+                axes.axvline(a, color="#27ae60", lw=1.2)
+            elif order.state == "cancelled":
+                axes.axvline(a, color="#27ae60", lw=0.8, linestyle=":")
+        for name, ts in trace.failures:
+            if name == component:
+                axes.axvline((ts - start_ts) / DAY_S, color="#c0392b", lw=1.6)
+    # Legend entries for the markers (drawn once, off-data).
+    top.plot([], [], color="#27ae60", lw=4, alpha=0.5, label="planned job done")
+    top.plot([], [], color="#27ae60", lw=0.8, linestyle=":", label="job planned, then cancelled")
+    top.plot([], [], color="#c0392b", lw=1.6, label="failure")
+    top.legend(loc="lower left", fontsize="small", ncols=3)
+    bottom.legend(loc="upper right", fontsize="small")
+    figure.suptitle(title)
+    _save(figure, path)

@@ -1,0 +1,88 @@
+"""A trajectory of one robot during one run, for the health-index figure.
+
+At every planning tick the trace notes, per component, what the engine said (health index, RUL
+with its interval, in operating hours) next to what was true (the latest truth record: wear as a
+fraction of the failure threshold, true remaining operating time). Work orders and failures are
+added at the end of the run. Plain dataclasses, so a worker process can send a trace back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from api.engine import MaintenanceEngine
+from simulator.records import TruthRecord
+
+HOUR_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TracePoint:
+    ts: float
+    health_index: float
+    rul_op_h: float | None
+    rul_low_op_h: float | None
+    rul_high_op_h: float | None
+    true_wear_fraction: float | None
+    true_rul_op_h: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceOrder:
+    """A work order of the traced robot: ``state`` is its final state."""
+
+    id: str
+    component: str
+    origin: str
+    state: str
+    start_ts: float
+    end_ts: float
+
+
+@dataclass(slots=True)
+class Trace:
+    robot: str
+    points: dict[str, list[TracePoint]] = field(default_factory=dict)
+    orders: list[TraceOrder] = field(default_factory=list)
+    failures: list[tuple[str, float]] = field(default_factory=list)
+    _truth: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+
+    def on_truth(self, record: TruthRecord) -> None:
+        for c in record.components:
+            rul_h = None if c.rul_op_s is None else c.rul_op_s / HOUR_S
+            self._truth[c.name] = (c.wear / c.threshold, rul_h)
+
+    def on_tick(self, ts: float, engine: MaintenanceEngine) -> None:
+        for c in engine.health(self.robot).components:
+            wear, true_rul = self._truth.get(c.component, (None, None))
+            self.points.setdefault(c.component, []).append(
+                TracePoint(
+                    ts,
+                    c.health_index,
+                    c.rul_op_h,
+                    c.rul_low_op_h,
+                    c.rul_high_op_h,
+                    wear,
+                    true_rul,
+                )
+            )
+
+    def finish(self, engine: MaintenanceEngine, failures: list[tuple[str, float]]) -> None:
+        self.orders = [
+            TraceOrder(wo.id, wo.component, wo.origin, wo.state.value, wo.start_ts, wo.end_ts)
+            for wo in engine.work_orders(robot=self.robot)
+        ]
+        self.failures = list(failures)
+        self._truth.clear()
+
+    def busiest_component(self) -> str | None:
+        """The component with the most work orders and failures (first one on a tie)."""
+        if not self.points:
+            return None
+
+        def activity(name: str) -> int:
+            return sum(o.component == name for o in self.orders) + sum(
+                c == name for c, _ in self.failures
+            )
+
+        return max(self.points, key=activity)
