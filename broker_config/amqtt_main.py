@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +25,10 @@ from typing import Any
 from broker_config.acl import render_amqtt_acl
 
 PARENT_POLL_S = 1.0
+#: How long already-acknowledged messages may take to be routed when a client leaves or the
+#: broker stops (stop() waits 5 s before SIGKILL).
+DRAIN_LIMIT_S = 2.0
+DRAIN_POLL_S = 0.002
 EXIT_CANNOT_START = 2
 
 
@@ -52,16 +57,21 @@ def amqtt_config(
     }
 
 
-def keep_early_disconnects() -> None:
-    """Work around amqtt 0.12.1 losing a DISCONNECT and then publishing the client's will.
+def finish_before_disconnect() -> None:
+    """Work around two amqtt 0.12.1 bugs at a client's DISCONNECT (or lost connection).
 
-    amqtt's protocol handler resolves a future when a DISCONNECT arrives and then forgets it
-    (``_disconnect_waiter = None``, also in ``stop()`` once the socket closes). The session loop
-    asks for that future only after the broker has sent a new client the retained messages it
-    owes on CONNECT; a client that disconnects cleanly during that push is then taken for lost
-    and its will is published. We remember the DISCONNECT on the handler and answer from it.
-    Each connection gets its own handler, so nothing leaks between connections.
-    (Pinned by tests/test_broker_differences.py.)
+    1. *Acknowledged messages lost.* A client's PUBLISHes wait in a queue for the session loop
+       to route them; the loop stops at the DISCONNECT, and whatever is still queued is dropped,
+       although the client already has its PUBACKs (a robot's last messages before a clean stop,
+       e.g. its OFFLINE state). We report the disconnect only once that queue is empty.
+    2. *A clean DISCONNECT forgotten, the will published anyway.* The protocol handler resolves
+       a future when DISCONNECT arrives and then forgets it (``_disconnect_waiter = None``, also
+       in ``stop()``). The session loop asks for that future only after sending a new client the
+       retained messages it owes on CONNECT; a client that disconnects during that push was
+       taken for lost and its will published. We remember the DISCONNECT on the handler.
+
+    Each connection has its own handler, so nothing leaks between connections. Both are pinned
+    by tests/test_broker_differences.py.
     """
     from amqtt.mqtt.packet import DISCONNECT
     from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -77,7 +87,13 @@ def keep_early_disconnects() -> None:
 
     async def wait_disconnect(self: Any) -> Any:
         result = await original_wait(self)
-        return result if result is not None else getattr(self, "factory_disconnect_packet", None)
+        if result is None:
+            result = getattr(self, "factory_disconnect_packet", None)
+        pending = self.session.delivered_message_queue if self.session else None
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        while pending is not None and not pending.empty() and time.monotonic() < deadline:
+            await asyncio.sleep(DRAIN_POLL_S)  # the session loop routes them meanwhile
+        return result
 
     BrokerProtocolHandler.handle_disconnect = handle_disconnect
     BrokerProtocolHandler.wait_disconnect = wait_disconnect
@@ -103,6 +119,27 @@ class SnapshotDict(dict[str, Any]):
 
     def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
         return list(super().items())
+
+
+async def drain(broker: Any, limit_s: float) -> None:
+    """Before shutting down, let amqtt route and deliver what it has already acknowledged.
+
+    amqtt keeps nothing across a restart, and its ``shutdown()`` first removes every session and
+    then drops the messages still waiting to be routed. A SIGTERM therefore waits (at most
+    ``limit_s``) until no client's received messages wait for routing, the broadcast queue is
+    empty and the outgoing deliveries have finished.
+    """
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        waiting = not broker._broadcast_queue.empty()
+        waiting |= any(
+            not session.delivered_message_queue.empty()
+            for session, _ in list(broker._sessions.values())
+        )
+        waiting |= any(not task.done() for task in list(broker._tasks_queue))
+        if not waiting:
+            return
+        await asyncio.sleep(DRAIN_POLL_S)
 
 
 async def _serve(config: dict[str, Any]) -> int:
@@ -135,6 +172,7 @@ async def _serve(config: dict[str, Any]) -> int:
         await stop.wait()
     finally:
         watcher.cancel()
+        await drain(broker, DRAIN_LIMIT_S)
         await broker.shutdown()
     return 0
 
@@ -157,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per session state change
     warnings.simplefilter("default")
     config = json.loads(args.config.read_text(encoding="utf-8"))
-    keep_early_disconnects()
+    finish_before_disconnect()
     return asyncio.run(_serve(config))
 
 

@@ -147,7 +147,7 @@ def _connect_and_disconnect(client_id: str, username: str, password: str, will: 
 def test_disconnect_during_the_retained_push_on_connect_sends_no_will(
     broker: BrokerHandle, topic_site: str
 ) -> None:
-    """Stock amqtt 0.12.1 publishes the will here; ``amqtt_main.keep_early_disconnects`` fixes it.
+    """Stock amqtt 0.12.1 publishes the will here; ``finish_before_disconnect`` fixes it.
 
     A retained message matching a live filter makes amqtt push it to every connecting client
     before its session loop starts; a DISCONNECT read meanwhile used to be forgotten.
@@ -315,3 +315,64 @@ def test_retained_messages_after_a_restart(impl: str, tmp_path: Path) -> None:
         handle.close_clients()
     finally:
         second.stop()
+
+
+def test_messages_published_just_before_a_clean_disconnect_all_arrive(
+    broker: BrokerHandle, topic_site: str
+) -> None:
+    """Stock amqtt 0.12.1 loses about a third of these (``finish_before_disconnect`` fixes it).
+
+    It acknowledges each PUBLISH at once but routes it later, from a queue that it throws away
+    when the DISCONNECT comes: a robot's last messages before a clean stop would vanish.
+    """
+    robot, _ = _robots(broker)
+    topic = robot_topic(topic_site, robot, Channel.EVENT)
+    watcher = broker.capture(topic, who="service")
+    for burst in range(3):
+        client = broker.client(robot)
+        sent = [f"{burst}-{i}".encode() for i in range(20)]
+        infos = [client.publish(topic, payload, qos=1) for payload in sent]
+        for info in infos:
+            info.wait_for_publish(5)  # every one acknowledged by the broker
+        broker.disconnect(client)
+        got = watcher.wait_for(lambda m, b=burst: m.payload.startswith(b"%d-" % b), count=20)
+        assert [m.payload for m in got] == sent
+
+
+@pytest.mark.parametrize("impl", ["mosquitto", "amqtt"])
+def test_a_restart_loses_nothing_the_broker_acknowledged(impl: str, tmp_path: Path) -> None:
+    """Mosquitto keeps what a persistent session has not received yet across the restart; amqtt
+    keeps nothing, so it must deliver everything before it stops (``amqtt_main.drain``; stock
+    amqtt drops what it has not routed yet)."""
+    require_broker(impl)
+    client_id = f"persistent-{os.urandom(4).hex()}"
+    process = start_broker(impl, free_port(), tmp_path)
+    handle = handle_for(process)
+    try:
+        robot = handle.robot_ids[0]
+        topic = robot_topic("restarting", robot, Channel.TELEMETRY)
+        before = handle.capture(topic, who="service", client_id=client_id, clean_session=False)
+        client = handle.client(robot)
+        sent = [b"%d" % i for i in range(200)]
+        infos = [client.publish(topic, payload, qos=1) for payload in sent]
+        for info in infos:
+            info.wait_for_publish(5)
+        process.stop()  # SIGTERM right after the last PUBACK
+    finally:
+        handle.close_clients()
+        process.stop()
+    # Read once paho has stopped: what it had not processed, it had not acknowledged either.
+    received_before = [m.payload for m in before.messages]
+    if impl == "amqtt":
+        assert received_before == sent  # delivered in full before it stopped
+    process = start_broker(impl, free_port(), tmp_path)
+    handle = handle_for(process)
+    try:
+        after = handle.capture(topic, who="service", client_id=client_id, clean_session=False)
+        missing = set(sent) - set(received_before)
+        if missing:  # Mosquitto may also resend some that arrived just before it stopped
+            after.wait_for(lambda m: m.payload in missing, count=len(missing))
+        assert sorted(set(received_before) | {m.payload for m in after.messages}) == sorted(sent)
+    finally:
+        handle.close_clients()
+        process.stop()
