@@ -38,11 +38,8 @@ class Inbound:
 
 def classify(message: Inbound) -> Accepted | Refused | None:
     """Decode one message against the contract; never raises."""
-    try:
-        if Topic.parse(message.topic).channel is Channel.CMD:
-            return None  # commands flow service → robot; ours come back through factory/#
-    except TopicError:
-        pass  # decode_message names the reason
+    if message.topic.endswith("/" + Channel.CMD) and _is_command_topic(message.topic):
+        return None  # commands flow service → robot; ours come back through factory/#
     try:
         topic, payload = decode_message(message.topic, message.payload)
     except Rejected as exc:
@@ -55,6 +52,13 @@ def classify(message: Inbound) -> Accepted | Refused | None:
             message.topic, INTERNAL_ERROR, repr(exc), message.payload, message.received_at
         )
     return Accepted(topic, payload, message.received_at)
+
+
+def _is_command_topic(topic: str) -> bool:
+    try:
+        return Topic.parse(topic).channel is Channel.CMD
+    except TopicError:
+        return False  # decode_message names the reason
 
 
 @dataclass(slots=True)
