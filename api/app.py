@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 
 from api.consumer import Consumer
 from api.deps import AppState
-from api.ingest import Inbound, Pipeline
+from api.inbox import Inbox
+from api.ingest import Pipeline
 from api.live import LiveState
 from api.metrics import Metrics
 from api.mqtt_client import IngestClient
@@ -64,33 +65,10 @@ async def run_service(settings: Settings) -> AsyncIterator[AppState]:
         live = LiveState.from_robots(
             await asyncio.to_thread(store.robots), await asyncio.to_thread(store.clock)
         )
-        queue: asyncio.Queue[Inbound] = asyncio.Queue(settings.ingest_queue_max)
-        client: IngestClient | None = None
-        metrics = Metrics(live, lambda: queue.qsize() + (client.pending if client else 0))
+        inbox = Inbox(settings.ingest_queue_max)
+        metrics = Metrics(live, inbox)
         hub = StreamHub(settings.stream_client_queue, on_drop=metrics.stream_dropped.inc)
-
-        overflowed = False
         background: set[asyncio.Task[None]] = set()
-
-        def deliver(batch: list[Inbound]) -> None:
-            nonlocal overflowed
-            for message in batch:
-                try:
-                    queue.put_nowait(message)
-                except asyncio.QueueFull:
-                    metrics.queue_overflow.inc()
-                    overflowed = True
-
-        def on_idle() -> None:
-            # Overflowed messages were not acknowledged. Once everything queued is committed
-            # and acknowledged, reconnect: the broker resends what is still unacknowledged.
-            # (Earlier, the acks of the queued messages would be lost with the connection and
-            # the broker would resend those same messages first, again and again.)
-            nonlocal overflowed
-            if overflowed and client is not None:
-                overflowed = False
-                background.add(task := asyncio.create_task(client.redeliver()))
-                task.add_done_callback(background.discard)
 
         def on_status(problem: str | None) -> None:
             if problem != live.broker_problem:
@@ -100,9 +78,19 @@ async def run_service(settings: Settings) -> AsyncIterator[AppState]:
                     log.warning("%s", problem)
             live.broker_problem = problem
 
-        client = IngestClient(settings, username, password, loop, deliver, on_status)
+        client = IngestClient(settings, username, password, loop, inbox.put_all, on_status)
+
+        def on_idle() -> None:
+            # Messages turned away were not acknowledged. Only now that everything queued is
+            # committed and acknowledged, reconnect so the broker resends them (earlier, the
+            # acks of the queued messages would be lost with the connection and the broker
+            # would resend those same messages first, again and again).
+            if inbox.take_overflow():
+                background.add(task := asyncio.create_task(client.redeliver()))
+                task.add_done_callback(background.discard)
+
         consumer = Consumer(
-            queue,
+            inbox,
             Pipeline(store),
             live,
             hub,

@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from api.inbox import Inbox
 from api.ingest import BatchResult, Inbound, Pipeline
 from api.live import LiveState
 from api.metrics import Metrics
@@ -29,28 +30,10 @@ DRAIN_POLL_S = 0.01
 Acker = Callable[[Iterable[Inbound]], object]
 
 
-async def take_batch(
-    queue: asyncio.Queue[Inbound], max_messages: int, max_wait_s: float
-) -> list[Inbound]:
-    """Wait for one message, then take what else is queued, up to ``max_messages``; if that is
-    fewer, wait ``max_wait_s`` once for more (a short wait buys much larger batches)."""
-    batch = [await queue.get()]
-    _drain(queue, batch, max_messages)
-    if len(batch) < max_messages and max_wait_s > 0:
-        await asyncio.sleep(max_wait_s)
-        _drain(queue, batch, max_messages)
-    return batch
-
-
-def _drain(queue: asyncio.Queue[Inbound], batch: list[Inbound], max_messages: int) -> None:
-    while len(batch) < max_messages and not queue.empty():
-        batch.append(queue.get_nowait())
-
-
 class Consumer:
     def __init__(
         self,
-        queue: asyncio.Queue[Inbound],
+        inbox: Inbox,
         pipeline: Pipeline,
         live: LiveState,
         hub: StreamHub,
@@ -61,7 +44,7 @@ class Consumer:
         max_messages: int,
         max_wait_s: float,
     ) -> None:
-        self.queue = queue
+        self._inbox = inbox
         self._pipeline = pipeline
         self._live = live
         self._hub = hub
@@ -74,13 +57,13 @@ class Consumer:
 
     async def run(self) -> None:
         while True:
-            batch = await take_batch(self.queue, self._max_messages, self._max_wait_s)
+            batch = await self._inbox.take_batch(self._max_messages, self._max_wait_s)
             self._busy = True
             result = await self._commit(batch)
             self._ack(batch)
             self._after_commit(batch, result)
             self._busy = False
-            if self.queue.empty():
+            if not self._inbox.depth:
                 self._on_idle()
 
     async def drain(self, timeout_s: float) -> bool:
@@ -90,7 +73,7 @@ class Consumer:
         connection ends (amqtt 0.12) would otherwise lose what was still in the queue.
         """
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while self._busy or not self.queue.empty():
+        while self._busy or self._inbox.depth:
             if asyncio.get_running_loop().time() > deadline:
                 return False
             await asyncio.sleep(DRAIN_POLL_S)

@@ -12,12 +12,13 @@ for the others (``factory_robot_state{state="BROKEN"} == 1`` finds broken robots
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from api.inbox import Inbox
 from api.live import LiveState
 from contract.codec import RejectReason
 from contract.payloads import RobotStateName
@@ -31,8 +32,9 @@ _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 class _LiveCollector:
     """Series read from live state at scrape time."""
 
-    def __init__(self, live: LiveState) -> None:
+    def __init__(self, live: LiveState, inbox: Inbox) -> None:
         self._live = live
+        self._inbox = inbox
 
     def collect(self) -> Iterator[Metric]:
         live = self._live
@@ -60,6 +62,17 @@ class _LiveCollector:
             if robot.last_seen is not None:
                 seen.add_metric([robot_id, robot.line], robot.last_seen)
         yield from (reading, state, seen)
+        yield GaugeMetricFamily(
+            "factory_ingest_queue_depth",
+            "Messages received and waiting to be committed.",
+            value=self._inbox.depth,
+        )
+        yield CounterMetricFamily(
+            "factory_ingest_queue_overflow",
+            "Messages that found the ingest queue full: left unacknowledged, redelivered by the "
+            "broker after the service reconnects (Mosquitto; amqtt 0.12 drops them).",
+            value=self._inbox.overflow_total,
+        )
         if live.clock is not None:
             yield GaugeMetricFamily(
                 "factory_sim_clock_seconds",
@@ -82,7 +95,7 @@ class _LiveCollector:
 class Metrics:
     """The app's metrics; ``registry`` is what ``/metrics`` renders."""
 
-    def __init__(self, live: LiveState, queue_depth: Callable[[], int]) -> None:
+    def __init__(self, live: LiveState, inbox: Inbox) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.messages = Counter(
@@ -112,12 +125,6 @@ class Metrics:
             ["channel"],
             registry=r,
         )
-        self.queue_overflow = Counter(
-            "factory_ingest_queue_overflow",
-            "Messages that found the ingest queue full: left unacknowledged, redelivered by the "
-            "broker after the service reconnects.",
-            registry=r,
-        )
         self.store_errors = Counter(
             "factory_store_errors", "Batches the store failed to commit (retried).", registry=r
         )
@@ -133,11 +140,6 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=r,
         )
-        Gauge(
-            "factory_ingest_queue_depth",
-            "Messages received but not yet committed.",
-            registry=r,
-        ).set_function(lambda: float(queue_depth()))
         self.stream_clients = Gauge(
             "factory_stream_clients", "Connected /api/stream clients.", registry=r
         )
@@ -146,7 +148,7 @@ class Metrics:
             "Stream clients dropped for reading too slowly.",
             registry=r,
         )
-        r.register(_LiveCollector(live))
+        r.register(_LiveCollector(live, inbox))
         # Every label value known up front, so a rate() of zero is a series, not a gap.
         for reason in RejectReason:
             self.rejected.labels(reason.value)

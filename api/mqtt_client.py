@@ -109,10 +109,6 @@ class IngestClient:
     def generation(self) -> int:
         return self._generation
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     def start(self) -> None:
         properties = None
         if self._v5:

@@ -264,3 +264,30 @@ def test_a_full_ingest_queue_is_counted_and_loses_nothing(
         assert sorted(r["ts"] for r in rows) == [T0 + s for s in range(1, 61)]
         assert metric(client, "factory_ingest_queue_overflow_total") > 0
         assert metric(client, "factory_ingest_messages_total") == 60
+
+
+def test_a_shared_subscription_spreads_ingest_over_workers(
+    mosquitto_broker: BrokerHandle, topic_site: str, tmp_path: Path
+) -> None:
+    """Two services in one ``$share`` group: each message is ingested by exactly one of them.
+
+    (amqtt 0.12 has no shared subscriptions; scale-out needs Mosquitto or another MQTT 5 broker.)
+    """
+    broker = mosquitto_broker
+    robot = broker.robot_ids[0]
+    publisher = broker.client(robot)
+    topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
+    group = {"mqtt_shared_group": f"ingest-{os.urandom(3).hex()}"}
+    first = service_settings(broker, tmp_path / "a.db", **group)
+    second = service_settings(broker, tmp_path / "b.db", **group)
+    with running(first) as one, running(second) as two:
+        for seq in range(1, 41):
+            broker.publish(publisher, topic, telemetry(robot, seq, 40.0))
+        eventually(
+            lambda: len(history(one, robot)) + len(history(two, robot)) == 40,
+            "40 readings between the two workers",
+        )
+        mine, theirs = history(one, robot), history(two, robot)
+    assert mine
+    assert theirs
+    assert sorted(r["ts"] for r in mine + theirs) == [T0 + s for s in range(1, 41)]

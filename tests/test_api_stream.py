@@ -90,6 +90,11 @@ def test_readings_and_state_changes_reach_a_filtered_stream(
         state = State(v=1, robot=robot, ts=T0 + 3, boot="boot-1", seq=3, state="BROKEN", since=T0)
         broker.publish(ours, robot_topic(topic_site, robot, Channel.STATE), encode(state))
         events = [item for item in _until(items, count=2) if "event" in item]
+        assert _stream_clients(server) == 1
+    deadline = time.monotonic() + WAIT_S
+    while _stream_clients(server) != 0:  # the client left: its subscription is gone
+        assert time.monotonic() < deadline, "the stream subscription outlived its client"
+        time.sleep(0.05)
     assert [e["event"] for e in events] == ["telemetry", "state"]
     first, second = (e["data"] for e in events)
     assert first["robot"] == robot
@@ -107,6 +112,13 @@ def test_an_idle_stream_gets_heartbeat_comments(server: BackgroundServer) -> Non
         assert next(items) == {"comment": "connected"}
         assert next(items) == {"comment": "heartbeat"}
         assert next(items) == {"comment": "heartbeat"}
+
+
+def _stream_clients(server: BackgroundServer) -> float:
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith("factory_stream_clients "):
+            return float(line.split()[1])
+    raise AssertionError("no factory_stream_clients in /metrics")
 
 
 def _until(items: Iterator[dict[str, Any]], count: int) -> list[dict[str, Any]]:

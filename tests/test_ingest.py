@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from api.consumer import Consumer, take_batch
+from api.consumer import Consumer
+from api.inbox import Inbox
 from api.ingest import INTERNAL_ERROR, Inbound, Pipeline, classify
 from api.live import LiveState
 from api.metrics import Metrics
@@ -111,16 +112,21 @@ def test_one_message_the_store_cannot_take_costs_only_that_message(tmp_path: Pat
         store.close()
 
 
-def test_take_batch_takes_what_is_queued_up_to_the_limit() -> None:
-    async def scenario() -> tuple[list[int], list[int]]:
-        queue: asyncio.Queue[Inbound] = asyncio.Queue()
-        for mid in range(7):
-            queue.put_nowait(inbound("t", b"", mid))
-        first = await take_batch(queue, 5, 0.0)
-        second = await take_batch(queue, 5, 0.0)
-        return [m.mid for m in first], [m.mid for m in second]
+def test_the_inbox_hands_out_batches_and_counts_what_did_not_fit() -> None:
+    async def scenario() -> tuple[list[int], list[int], int, bool, bool]:
+        inbox = Inbox(max_messages=7)
+        inbox.put_all(inbound("t", b"", mid) for mid in range(9))
+        first = await inbox.take_batch(5, 0.0)
+        second = await inbox.take_batch(5, 0.0)
+        return (
+            [m.mid for m in first],
+            [m.mid for m in second],
+            inbox.overflow_total,
+            inbox.take_overflow(),
+            inbox.take_overflow(),
+        )
 
-    assert asyncio.run(scenario()) == ([0, 1, 2, 3, 4], [5, 6])
+    assert asyncio.run(scenario()) == ([0, 1, 2, 3, 4], [5, 6], 2, True, False)
 
 
 class _Flaky(SqliteStore):
@@ -148,8 +154,8 @@ def test_consumer_acknowledges_only_after_commit_and_retries_when_unavailable(
 
     async def scenario() -> None:
         live = LiveState()
-        queue: asyncio.Queue[Inbound] = asyncio.Queue()
-        metrics = Metrics(live, queue.qsize)
+        inbox = Inbox(100)
+        metrics = Metrics(live, inbox)
         hub = StreamHub(10)
         subscription = hub.subscribe(StreamFilter())
 
@@ -157,12 +163,12 @@ def test_consumer_acknowledges_only_after_commit_and_retries_when_unavailable(
             events.append(f"ack committed={store.committed.is_set()} n={len(list(messages))}")
 
         consumer = Consumer(
-            queue, Pipeline(store), live, hub, metrics, ack, max_messages=10, max_wait_s=0.0
+            inbox, Pipeline(store), live, hub, metrics, ack, max_messages=10, max_wait_s=0.0
         )
         task = asyncio.create_task(consumer.run())
-        queue.put_nowait(inbound(f"{PREFIX}/r-1/telemetry", tele(seq=1)))
+        inbox.put_all([inbound(f"{PREFIX}/r-1/telemetry", tele(seq=1))])
         state = State(v=1, robot="r-1", ts=T0 + 2, boot="boot-1", seq=2, state="IDLE", since=T0)
-        queue.put_nowait(inbound(f"{PREFIX}/r-1/state", encode(state)))
+        inbox.put_all([inbound(f"{PREFIX}/r-1/state", encode(state))])
         first = await asyncio.wait_for(subscription.queue.get(), 5.0)
         assert await consumer.drain(5.0)
         events.append(f"streamed {getattr(first, 'channel', first)}")

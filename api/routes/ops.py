@@ -41,7 +41,8 @@ def rejects(
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
     summary="Prometheus metrics",
 )
-def prometheus(metrics: MetricsDep) -> Response:
+async def prometheus(metrics: MetricsDep) -> Response:
+    # On the event loop, like every writer of live state: a scrape never sees it half-updated.
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
