@@ -14,7 +14,7 @@ from api.experiment.aggregate import (
     t975,
     t975_expansion,
 )
-from api.experiment.rul_scoring import Life, RulScorer, rul_metrics
+from api.experiment.rul_scoring import Life, RulScorer, life_left_metrics, rul_metrics
 from api.experiment.state_log import StateLog
 from simulator.records import ComponentTruthRecord, TruthRecord
 from simulator.scenario import load_scenario
@@ -119,6 +119,17 @@ def test_scorer_pairs_each_fresh_prediction_once_with_the_truth_of_its_moment() 
     scorer.on_truth(truth(900.0, 40.0))  # a new life
     lives = scorer.finish()
     assert [life.pairs for life in lives] == [[(100.0, 110.0), (50.0, 45.0)], [(40.0, 30.0)]]
+
+
+def test_life_left_when_planned_work_starts_is_the_truth_of_the_last_sample() -> None:
+    scorer = RulScorer(FakeEngine().prognosis)
+    scorer.on_truth(truth(0.0, 80.0))
+    scorer.on_truth(truth(300.0, 79.5))
+    scorer.on_event("r1", {"kind": "maintenance_started", "component": "servo"})  # not it
+    scorer.on_event("r1", {"kind": "maintenance_started", "component": "reducer"})
+    assert scorer.left_at_planned_h == [79.5]
+    assert life_left_metrics(scorer.left_at_planned_h) == {"life_left_at_planned_h": 79.5}
+    assert life_left_metrics([]) == {"life_left_at_planned_h": None}
 
 
 def test_rul_metrics_by_hand() -> None:

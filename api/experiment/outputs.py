@@ -49,6 +49,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("parts", "good parts", "{:,.0f}"),
     MetricInfo("maintenance_jobs", "planned jobs done", "{:.1f}"),
     MetricInfo("maintenance_cost", "maintenance cost (planned + unplanned)", "{:,.0f}"),
+    MetricInfo("life_left_at_planned_h", "true life left at planned jobs, operating h", "{:.0f}"),
     MetricInfo("mtbf_h", "MTBF, operating h", "{:,.0f}"),
     MetricInfo("mttr_h", "MTTR, h (failure → back in service)", "{:.2f}"),
     MetricInfo("rul_rmse_h", "RUL RMSE, operating h", "{:.1f}"),

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -23,6 +24,10 @@ DAY_S = 86400.0
 DPI = 120
 #: PNG metadata without the matplotlib version, so a figure does not change with an upgrade.
 PNG_METADATA: dict[str, str | None] = {"Software": None}
+#: The trajectory figure shows this much before the first prediction and after the life's end.
+FOCUS_BEFORE_S = 4 * DAY_S
+FOCUS_AFTER_S = 2 * DAY_S
+RUL_AXIS_MAX_H = 400.0
 POLICY_COLOURS = {"reactive": "#c0392b", "preventive": "#d68910", "predictive": "#1e8449"}
 
 
@@ -78,7 +83,9 @@ def plot_availability_downtime(
 
 
 def plot_trajectory(trace: Trace, component: str, start_ts: float, path: Path, title: str) -> None:
-    points = trace.points[component]
+    """One component's health and RUL, zoomed on its life with the most predictions."""
+    t0, t1 = trace.focus(component, FOCUS_BEFORE_S, FOCUS_AFTER_S)
+    points = [p for p in trace.points[component] if t0 <= p.ts <= t1]
     days = [(p.ts - start_ts) / DAY_S for p in points]
     nan = math.nan
     figure = Figure(figsize=(11, 6.5), layout="constrained")
@@ -96,33 +103,17 @@ def plot_trajectory(trace: Trace, component: str, start_ts: float, path: Path, t
     point = [nan if p.rul_op_h is None else p.rul_op_h for p in points]
     low = [nan if p.rul_low_op_h is None else p.rul_low_op_h for p in points]
     high = [nan if p.rul_high_op_h is None else p.rul_high_op_h for p in points]
-    bottom.fill_between(days, low, high, color="#aed6f1", label="engine RUL interval (80 %)")
+    true = [nan if p.true_rul_op_h is None else p.true_rul_op_h for p in points]
+    bottom.fill_between(days, low, high, color="#aed6f1", label="engine RUL, 80 % interval")
     bottom.plot(days, point, color="#1f618d", label="engine RUL (point)")
-    bottom.plot(
-        days,
-        [nan if p.true_rul_op_h is None else p.true_rul_op_h for p in points],
-        color="#7f8c8d",
-        linestyle="--",
-        label="true RUL",
-    )
-    finite = [v for v in (*high, *point) if not math.isnan(v)]
-    bottom.set_ylim(0.0, max(50.0, min(max(finite, default=0.0), 400.0)) * 1.05)
+    bottom.plot(days, true, color="#7f8c8d", linestyle="--", label="true RUL")
+    shown = [h for h, p in zip(high, point, strict=True) if not math.isnan(p)]
+    shown += [t for t, p in zip(true, point, strict=True) if not math.isnan(p)]
+    bottom.set_ylim(0.0, min(max([50.0, *shown]), RUL_AXIS_MAX_H) * 1.05)
     bottom.set_ylabel("RUL, operating hours")
     bottom.set_xlabel("days since the start of the run")
     for axes in (top, bottom):
-        for order in trace.orders:
-            if order.component != component:
-                continue
-            a, b = (order.start_ts - start_ts) / DAY_S, (order.end_ts - start_ts) / DAY_S
-            if order.state == "done":
-                axes.axvspan(a, b, color="#27ae60", alpha=0.35, lw=0)
-                axes.axvline(a, color="#27ae60", lw=1.2)
-            elif order.state == "cancelled":
-                axes.axvline(a, color="#27ae60", lw=0.8, linestyle=":")
-        for name, ts in trace.failures:
-            if name == component:
-                axes.axvline((ts - start_ts) / DAY_S, color="#c0392b", lw=1.6)
-    # Legend entries for the markers (drawn once, off-data).
+        _mark_events(axes, trace, component, start_ts, t0, t1)
     top.plot([], [], color="#27ae60", lw=4, alpha=0.5, label="planned job done")
     top.plot([], [], color="#27ae60", lw=0.8, linestyle=":", label="job planned, then cancelled")
     top.plot([], [], color="#c0392b", lw=1.6, label="failure")
@@ -130,3 +121,21 @@ def plot_trajectory(trace: Trace, component: str, start_ts: float, path: Path, t
     bottom.legend(loc="upper right", fontsize="small")
     figure.suptitle(title)
     _save(figure, path)
+
+
+def _mark_events(
+    axes: Axes, trace: Trace, component: str, start_ts: float, t0: float, t1: float
+) -> None:
+    """Planned jobs (done: shaded; cancelled: dotted) and failures (red) inside [t0, t1]."""
+    for order in trace.orders:
+        if order.component != component or not t0 <= order.start_ts <= t1:
+            continue
+        a, b = (order.start_ts - start_ts) / DAY_S, (order.end_ts - start_ts) / DAY_S
+        if order.state == "done":
+            axes.axvspan(a, b, color="#27ae60", alpha=0.35, lw=0)
+            axes.axvline(a, color="#27ae60", lw=1.2)
+        elif order.state == "cancelled":
+            axes.axvline(a, color="#27ae60", lw=0.8, linestyle=":")
+    for name, ts in trace.failures:
+        if name == component and t0 <= ts <= t1:
+            axes.axvline((ts - start_ts) / DAY_S, color="#c0392b", lw=1.6)

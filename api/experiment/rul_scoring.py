@@ -25,6 +25,9 @@ The metrics (:func:`rul_metrics`, from :mod:`api.engine.scoring`):
   force at t_λ (λ = 0.5 between the first prediction and the end of life), averaged over lives —
   see docs/maintenance.md "Experiment" for why not the sum over every prediction;
 * ``rul_alpha_lambda`` — fraction of lives whose prediction at t_λ is within ±α (α = 0.2).
+
+And, for any policy that plans work, ``life_left_at_planned_h``: the true remaining operating time
+of each component when planned work on it started — the useful life a job threw away.
 """
 
 from __future__ import annotations
@@ -79,10 +82,14 @@ class RulScorer:
         self._prognosis = prognosis
         self._seen: dict[tuple[str, str], Prognosis] = {}
         self._open: dict[tuple[str, str], Life] = {}
+        self._last_truth: dict[str, TruthRecord] = {}
         self.lives: list[Life] = []
+        #: True remaining operating hours of each component when planned work on it started.
+        self.left_at_planned_h: list[float] = []
 
     def on_truth(self, record: TruthRecord) -> None:
         robot, ts = record.robot, record.ts
+        self._last_truth[robot] = record
         for truth in record.components:
             prognosis = self._prognosis(robot, truth.name)
             if prognosis is None or prognosis.as_of_ts != ts or truth.rul_op_s is None:
@@ -97,7 +104,14 @@ class RulScorer:
             life.pairs.append((truth.rul_op_s / HOUR_S, prognosis.rul_op_h))
 
     def on_event(self, robot: str, body: dict[str, Any]) -> None:
-        if body["kind"] in RESTORING_EVENTS:
+        kind = body["kind"]
+        if kind == "maintenance_started":
+            # The robot stopped for the job; its last truth record is from its last sample.
+            last = self._last_truth.get(robot)
+            for truth in last.components if last is not None else ():
+                if truth.name == body.get("component") and truth.rul_op_s is not None:
+                    self.left_at_planned_h.append(truth.rul_op_s / HOUR_S)
+        elif kind in RESTORING_EVENTS:
             life = self._open.pop((robot, str(body.get("component"))), None)
             if life is not None:
                 self.lives.append(life)
@@ -107,6 +121,13 @@ class RulScorer:
         self.lives.extend(self._open.values())
         self._open.clear()
         return self.lives
+
+
+def life_left_metrics(left_at_planned_h: list[float]) -> dict[str, float | None]:
+    """How much life planned work threw away: the mean true remaining operating hours of the
+    components it replaced (None without planned work)."""
+    mean = statistics.fmean(left_at_planned_h) if left_at_planned_h else None
+    return {"life_left_at_planned_h": mean}
 
 
 def rul_metrics(lives: list[Life]) -> dict[str, float | None]:

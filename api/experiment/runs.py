@@ -11,6 +11,7 @@ their sources, are in docs/maintenance.md "Experiment":
 * downtime = calendar hours BROKEN (unplanned) or in MAINTENANCE (planned), summed over robots;
   ``lost_production_*_h`` counts only the production hours those stops overlapped;
 * maintenance_cost = planned job costs + unplanned repair costs (lost production not included);
+* life_left_at_planned_h = true remaining operating hours of the parts planned jobs replaced;
 * mtbf_h = operating hours / breakdowns, and with no breakdown operating hours / 1, a lower bound;
 * mttr_h = mean time from a failure until the robot is back in service (completed repairs only).
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 from api.engine.scoring import mtbf, mttr, oee
 from api.experiment.loop import PLAN_INTERVAL_S, ClosedLoop
-from api.experiment.rul_scoring import rul_metrics
+from api.experiment.rul_scoring import life_left_metrics, rul_metrics
 from api.experiment.state_log import BROKEN, MAINTENANCE
 from api.experiment.trace import Trace
 from contract.payloads import InjectFault
@@ -76,6 +77,7 @@ def run_one(scenario: Scenario | str | None, spec: RunSpec) -> RunResult:
     )
     loop.run(spec.days)
     metrics = plant_metrics(loop)
+    metrics.update(life_left_metrics(loop.scorer.left_at_planned_h))
     metrics.update(rul_metrics(loop.scorer.finish()))
     if loop.trace is not None:
         failures = [(f.component, f.ts) for f in loop.log.failures if f.robot == loop.trace.robot]

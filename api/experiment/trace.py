@@ -75,6 +75,29 @@ class Trace:
         self.failures = list(failures)
         self._truth.clear()
 
+    def ends_of_life(self, component: str) -> list[float]:
+        """When each life of ``component`` ended: planned jobs done (their end) and failures."""
+        ends = [o.end_ts for o in self.orders if o.component == component and o.state == "done"]
+        ends += [ts for name, ts in self.failures if name == component]
+        return sorted(ends)
+
+    def focus(self, component: str, before_s: float, after_s: float) -> tuple[float, float]:
+        """A time window on the life of ``component`` with the most RUL predictions: from
+        ``before_s`` before its first prediction to ``after_s`` after its end (whole run if the
+        engine never predicted anything)."""
+        points = self.points[component]
+        first_ts, last_ts = points[0].ts, points[-1].ts
+        best: tuple[int, float, float] | None = None
+        begin = first_ts
+        for end in [*self.ends_of_life(component), last_ts]:
+            predicted = [p.ts for p in points if begin <= p.ts <= end and p.rul_op_h is not None]
+            if predicted and (best is None or len(predicted) > best[0]):
+                best = (len(predicted), predicted[0], end)
+            begin = end
+        if best is None:
+            return first_ts, last_ts
+        return max(first_ts, best[1] - before_s), min(last_ts, best[2] + after_s)
+
     def busiest_component(self) -> str | None:
         """The component with the most work orders and failures (first one on a tie)."""
         if not self.points:
