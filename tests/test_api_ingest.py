@@ -53,8 +53,11 @@ def eventually(probe: Callable[[], T | None], what: str, timeout_s: float = WAIT
         time.sleep(0.02)
 
 
-def service_settings(broker: BrokerHandle, db: Path, **overrides: Any) -> Settings:
+def service_settings(broker: BrokerHandle, site: str, db: Path, **overrides: Any) -> Settings:
+    """The service for one test: its own database, session and site (the session broker holds
+    other tests' retained messages, which a whole-factory subscription would ingest too)."""
     values: dict[str, Any] = {
+        "mqtt_topic_filter": f"factory/{site}/#",
         "state_dir": broker.state_dir,
         "db_path": db,
         "broker_url": broker.url,
@@ -113,7 +116,7 @@ def test_readings_published_by_a_robot_are_served(
     broker: BrokerHandle, topic_site: str, robot: str, tmp_path: Path
 ) -> None:
     publisher = broker.client(robot)
-    with running(service_settings(broker, tmp_path / "f.db")) as client:
+    with running(service_settings(broker, topic_site, tmp_path / "f.db")) as client:
         state = State(v=1, robot=robot, ts=T0, boot="boot-1", seq=1, state="RUNNING", since=T0)
         broker.publish(publisher, robot_topic(topic_site, robot, Channel.STATE), encode(state))
         for seq in range(2, 12):
@@ -134,7 +137,7 @@ def test_a_redelivered_duplicate_adds_no_row(
 ) -> None:
     publisher = broker.client(robot)
     topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
-    with running(service_settings(broker, tmp_path / "f.db")) as client:
+    with running(service_settings(broker, topic_site, tmp_path / "f.db")) as client:
         for seq in (1, 2, 2, 3, 1):  # the repeats are what a store-and-forward replay sends
             broker.publish(publisher, topic, telemetry(robot, seq, 40.0))
         eventually(
@@ -155,7 +158,7 @@ def test_committed_but_unacknowledged_messages_come_back_as_duplicates(
     amqtt 0.12 drops a session's unacknowledged in-flight messages when the connection ends
     (``amqtt/mqtt/protocol/handler.py``: the PUBACK waiter is cancelled and the message popped),
     so nothing comes back there — harmless here, because everything was committed."""
-    settings = service_settings(broker, tmp_path / "f.db")
+    settings = service_settings(broker, topic_site, tmp_path / "f.db")
     publisher = broker.client(robot)
     topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
     with monkeypatch.context() as patch:
@@ -186,7 +189,7 @@ def test_nothing_is_acknowledged_before_it_is_committed(
     Mosquitto delivers everything again. amqtt 0.12 drops unacknowledged in-flight messages
     (after 5 s without a PUBACK, or when the connection ends): on amqtt they are lost, which
     is the broker's limit, pinned here so an amqtt upgrade that fixes it shows up."""
-    settings = service_settings(broker, tmp_path / "f.db")
+    settings = service_settings(broker, topic_site, tmp_path / "f.db")
     publisher = broker.client(robot)
     topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
     acked: list[Inbound] = []
@@ -219,7 +222,7 @@ def test_nothing_is_acknowledged_before_it_is_committed(
 def test_restart_keeps_history_and_ingests_what_came_while_down(
     broker: BrokerHandle, topic_site: str, robot: str, tmp_path: Path
 ) -> None:
-    settings = service_settings(broker, tmp_path / "f.db")
+    settings = service_settings(broker, topic_site, tmp_path / "f.db")
     publisher = broker.client(robot)
     topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
     with running(settings) as client:
@@ -252,7 +255,7 @@ def test_a_full_ingest_queue_is_counted_and_loses_nothing(
     """
     broker = mosquitto_broker
     robot = broker.robot_ids[0]
-    settings = service_settings(broker, tmp_path / "f.db", ingest_queue_max=4)
+    settings = service_settings(broker, topic_site, tmp_path / "f.db", ingest_queue_max=4)
     settings = settings.model_copy(update={"mqtt_protocol": protocol})
     publisher = broker.client(robot, MQTTProtocolVersion.MQTTv311)
     topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
@@ -278,8 +281,8 @@ def test_a_shared_subscription_spreads_ingest_over_workers(
     publisher = broker.client(robot)
     topic = robot_topic(topic_site, robot, Channel.TELEMETRY)
     group = {"mqtt_shared_group": f"ingest-{os.urandom(3).hex()}"}
-    first = service_settings(broker, tmp_path / "a.db", **group)
-    second = service_settings(broker, tmp_path / "b.db", **group)
+    first = service_settings(broker, topic_site, tmp_path / "a.db", **group)
+    second = service_settings(broker, topic_site, tmp_path / "b.db", **group)
     with running(first) as one, running(second) as two:
         for seq in range(1, 41):
             broker.publish(publisher, topic, telemetry(robot, seq, 40.0))

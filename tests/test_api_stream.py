@@ -26,8 +26,9 @@ T0 = 1_767_592_800.0
 WAIT_S = 10.0
 
 
-def settings_for(broker: BrokerHandle, tmp_path: Path) -> Settings:
+def settings_for(broker: BrokerHandle, site: str, tmp_path: Path) -> Settings:
     return Settings(
+        mqtt_topic_filter=f"factory/{site}/#",
         state_dir=broker.state_dir,
         db_path=tmp_path / "f.db",
         broker_url=broker.url,
@@ -38,8 +39,8 @@ def settings_for(broker: BrokerHandle, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def server(broker: BrokerHandle, tmp_path: Path) -> Iterator[BackgroundServer]:
-    with BackgroundServer(create_app(settings_for(broker, tmp_path))) as running:
+def server(broker: BrokerHandle, topic_site: str, tmp_path: Path) -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_app(settings_for(broker, topic_site, tmp_path))) as running:
         deadline = time.monotonic() + WAIT_S
         while httpx.get(f"{running.url}/readyz").status_code != 200:
             assert time.monotonic() < deadline, "the service did not become ready"
