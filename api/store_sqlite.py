@@ -21,72 +21,22 @@ from typing import Any
 import orjson
 
 from api.records import DeadLetter, LatestReading, Robot, TelemetryPoint
+from api.sqlite_history import history
+from api.sqlite_schema import INSERT_MESSAGE, INSERT_READING, METRIC_COLUMNS, ROBOT_COLUMNS, SCHEMA
 from api.store import (
     Accepted,
     Outcome,
-    QueryRefused,
     Refused,
     StoreUnavailable,
     TelemetryQuery,
     supersedes,
 )
-from contract.payloads import METRICS, Birth, Reading, State, Telemetry
+from contract.payloads import Birth, Reading, State, Telemetry
 from contract.topics import Channel
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-_METRIC_COLUMNS = tuple(METRICS)
-_METRIC_VALUES = operator.attrgetter(*_METRIC_COLUMNS)
+_METRIC_VALUES = operator.attrgetter(*METRIC_COLUMNS)
 _TS = operator.attrgetter("ts")
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
-CREATE TABLE IF NOT EXISTS robots (
-    robot TEXT PRIMARY KEY, site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL,
-    kind TEXT, model TEXT, birth TEXT, birth_boot TEXT, birth_seq INTEGER,
-    state TEXT, state_since REAL, state_reason TEXT, state_boot TEXT, state_seq INTEGER,
-    last_seen REAL, last_received_at REAL, latest_ts REAL, latest TEXT
-);
-CREATE TABLE IF NOT EXISTS telemetry_messages (
-    robot TEXT NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,
-    PRIMARY KEY (robot, boot, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS telemetry (
-    robot TEXT NOT NULL, ts REAL NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL,
-    idx INTEGER NOT NULL, historical INTEGER NOT NULL,
-    {", ".join(f"{m} REAL" for m in _METRIC_COLUMNS)},
-    PRIMARY KEY (robot, ts, boot, seq, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (
-    robot TEXT NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,
-    kind TEXT NOT NULL, body TEXT NOT NULL, received_at REAL NOT NULL,
-    UNIQUE (robot, boot, seq)
-);
-CREATE INDEX IF NOT EXISTS events_robot_ts ON events (robot, ts);
-CREATE TABLE IF NOT EXISTS truth (
-    robot TEXT NOT NULL, boot TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,
-    body TEXT NOT NULL, UNIQUE (robot, boot, seq)
-);
-CREATE INDEX IF NOT EXISTS truth_robot_ts ON truth (robot, ts);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL, topic TEXT NOT NULL,
-    reason TEXT NOT NULL, detail TEXT NOT NULL, size INTEGER NOT NULL, payload BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS reject_counts (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
-"""
-
-_INSERT_MESSAGE = (
-    "INSERT OR IGNORE INTO telemetry_messages (robot, boot, seq, ts) VALUES (?, ?, ?, ?)"
-)
-_INSERT_READING = (
-    f"INSERT INTO telemetry (robot, ts, boot, seq, idx, historical, "
-    f"{', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?{', ?' * len(_METRIC_COLUMNS)})"
-)
-_ROBOT_COLUMNS = (
-    "robot, kind, model, site, area, line, state, state_since, state_reason, "
-    "last_seen, last_received_at, latest_ts, latest"
-)
 
 
 class SqliteStore:
@@ -97,7 +47,7 @@ class SqliteStore:
         self.path = path
         self._dead_letter_max_rows = dead_letter_max_rows
         self._writer = self._connect()
-        self._writer.executescript(_SCHEMA)
+        self._writer.executescript(SCHEMA)
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -142,7 +92,7 @@ class SqliteStore:
                 self._touch_robots(conn, accepted)
                 readings: list[tuple[Any, ...]] = []
                 outcomes = [self._write_one(conn, message, readings) for message in accepted]
-                conn.executemany(_INSERT_READING, readings)
+                conn.executemany(INSERT_READING, readings)
                 if refused:
                     self._write_refused(conn, refused)
                 conn.execute("COMMIT")
@@ -194,7 +144,7 @@ class SqliteStore:
         channel = message.topic.channel
         if isinstance(payload, Telemetry):
             key = (payload.robot, payload.boot, payload.seq, payload.ts)
-            if conn.execute(_INSERT_MESSAGE, key).rowcount == 0:
+            if conn.execute(INSERT_MESSAGE, key).rowcount == 0:
                 return Outcome.DUPLICATE
             row_key = (payload.robot, payload.boot, payload.seq, payload.historical)
             readings += [_reading_row(row_key, idx, r) for idx, r in enumerate(payload.readings)]
@@ -274,56 +224,20 @@ class SqliteStore:
 
     def robots(self) -> list[Robot]:
         rows = self._reader().execute(
-            f"SELECT {_ROBOT_COLUMNS} FROM robots ORDER BY site, area, line, robot"
+            f"SELECT {ROBOT_COLUMNS} FROM robots ORDER BY site, area, line, robot"
         )
         return [_robot(row) for row in rows]
 
     def robot(self, robot_id: str) -> Robot | None:
         row = (
             self._reader()
-            .execute(f"SELECT {_ROBOT_COLUMNS} FROM robots WHERE robot = ?", (robot_id,))
+            .execute(f"SELECT {ROBOT_COLUMNS} FROM robots WHERE robot = ?", (robot_id,))
             .fetchone()
         )
         return None if row is None else _robot(row)
 
     def telemetry(self, query: TelemetryQuery) -> list[TelemetryPoint]:
-        conn = self._reader()
-        metrics = (query.metric,) if query.metric else _METRIC_COLUMNS
-        where = "robot = ? AND ts >= ? AND ts <= ?"
-        if query.metric:
-            where += f" AND {query.metric} IS NOT NULL"
-        args: tuple[Any, ...] = (query.robot, query.since, query.until)
-        cap = query.max_points if query.every is None else query.max_scan_rows
-        # A bounded count: never reads more than cap + 1 index entries.
-        (count,) = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM telemetry WHERE {where} LIMIT ?)",
-            (*args, cap + 1),
-        ).fetchone()
-        if count > cap:
-            if query.every is None:
-                raise QueryRefused(
-                    f"more than {cap} readings in the range, over the cap of {cap} points; "
-                    "narrow since/until or downsample with every=SECONDS"
-                )
-            raise QueryRefused(
-                f"more than {cap} readings to average, over the cap of {cap} rows; "
-                "narrow since/until"
-            )
-        if query.every is None:
-            rows = conn.execute(
-                f"SELECT ts, 1, {', '.join(metrics)} FROM telemetry WHERE {where} ORDER BY ts",
-                args,
-            )
-        else:
-            counted = f"count({query.metric})" if query.metric else "count(*)"
-            rows = conn.execute(
-                f"SELECT ? + b * ?, n, {', '.join(metrics)} FROM ("
-                f"SELECT CAST((ts - ?) / ? AS INTEGER) AS b, {counted} AS n, "
-                f"{', '.join(f'avg({m}) AS {m}' for m in metrics)} "
-                f"FROM telemetry WHERE {where} GROUP BY b) ORDER BY b",
-                (query.since, query.every, query.since, query.every, *args),
-            )
-        return [_point(row, metrics) for row in rows]
+        return history(self._reader(), query)
 
     def dead_letters(self, limit: int) -> list[DeadLetter]:
         rows = self._reader().execute(
@@ -374,8 +288,3 @@ def _robot(row: Iterable[Any]) -> Robot:
         last_received_at=received,
         latest=None if lts is None else LatestReading(ts=lts, values=orjson.loads(latest)),
     )
-
-
-def _point(row: Sequence[Any], metrics: Sequence[str]) -> TelemetryPoint:
-    values = {m: v for m, v in zip(metrics, row[2:], strict=True) if v is not None}
-    return TelemetryPoint(ts=row[0], n=row[1], values=values)

@@ -195,6 +195,11 @@ def test_metric_filter_and_downsampling_average_per_bucket(store: SqliteStore) -
         assert point.values["vibration_rms_mm_s"] == pytest.approx(expected)
 
 
+def test_only_contract_metrics_reach_the_sql(store: SqliteStore) -> None:
+    with pytest.raises(QueryRefused, match="unknown metric"):
+        query(store, "r-1", T0, T0 + 1, metric="ts) OR 1=1 --")
+
+
 def test_row_caps_refuse_instead_of_reading_everything(store: SqliteStore) -> None:
     store.write([tele("r-1", i + 1, (T0 + i, 0.5)) for i in range(30)], [])
     with pytest.raises(QueryRefused, match="cap of 29 points; narrow since/until or downsample"):
