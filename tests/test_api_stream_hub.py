@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from api.stream import StreamEvent, StreamFilter, StreamHub
+from api.app import create_app
+from api.settings import Settings
+from api.stream import STREAM_CHANNELS, StreamEvent, StreamFilter, StreamHub
 
 
 def event(channel: str = "telemetry", robot: str = "r-1", line: str = "line-1") -> StreamEvent:
@@ -58,3 +60,11 @@ def test_heartbeat_when_idle_and_close_ends_every_stream() -> None:
     items = asyncio.run(scenario())
     assert items[:2] == [None, None]
     assert items[2] == "the service is shutting down"
+
+
+def test_the_stream_route_offers_exactly_the_streamed_channels() -> None:
+    schema = create_app(Settings(mqtt_username="x")).openapi()
+    parameters = schema["paths"]["/api/stream"]["get"]["parameters"]
+    channel = next(p for p in parameters if p["name"] == "channel")
+    items = channel["schema"]["anyOf"][0]["items"]
+    assert set(items["enum"]) == {c.value for c in STREAM_CHANNELS}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -15,7 +15,7 @@ from api.stream import StreamFilter, StreamHub
 router = APIRouter(prefix="/api", tags=["stream"], dependencies=[ReadAccess])
 
 StreamChannel = Annotated[
-    list[str] | None,
+    list[Literal["birth", "state", "telemetry", "event"]] | None,
     Query(
         description="birth, state, telemetry or event; repeat to ask for several.",
         max_length=4,
