@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from api.experiment.aggregate import MeanCI
+from api.experiment.outputs import results_document, results_json, results_markdown, rounded
 from factory.cli import app
 
 POLICIES = ("reactive", "preventive", "predictive")
@@ -152,3 +154,31 @@ def test_unwritable_out_dir_is_refused_before_running(tmp_path: Path) -> None:
         assert len(lines) == 1
         assert message in lines[0]
         assert "choose" in lines[0]
+
+
+def test_markdown_cells_show_the_interval_and_partial_seeds() -> None:
+    summary = {
+        "reactive": {
+            "availability": MeanCI(0.98, 0.97, 0.99, 2),
+            "mttr_h": MeanCI(5.0, 5.0, 5.0, 1),
+            "rul_rmse_h": MeanCI(None, None, None, 0),
+        }
+    }
+    table = results_markdown("default", [1, 2], 90.0, summary)
+    assert "| availability | 0.9800 ± 0.0100 |" in table
+    assert "| MTTR, h (failure → back in service) | 5.00 (n = 1) |" in table
+    assert "| RUL RMSE, operating h | — |" in table
+    assert "breakdowns" not in table  # only the metrics given
+
+
+def test_json_numbers_are_rounded_and_never_nan() -> None:
+    summary = {
+        "reactive": {"oee": MeanCI(1 / 3, 0.0, 2 / 3, 3), "mtbf_h": MeanCI(None, None, None, 0)}
+    }
+    text = results_json(results_document("default", [1, 2, 3], 90.0, summary))
+    policy = no_nan(text)["policies"]["reactive"]
+    assert policy["oee"] == {"mean": 0.3333, "ci95": [0.0, 0.6667]}
+    assert policy["mtbf_h"] == {"mean": None, "ci95": [None, None]}
+    assert rounded(float("inf")) is None
+    assert rounded(-0.00001) == 0.0
+    assert str(rounded(-0.00001)) == "0.0"

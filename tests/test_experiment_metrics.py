@@ -148,6 +148,7 @@ def test_rul_metrics_by_hand() -> None:
     assert m["rul_median_abs_error_h"] == 10.0
     early, late = math.exp(5 / 13) - 1, math.exp(30 / 10) - 1
     assert m["rul_phm08_score"] == pytest.approx((early + late) / 2)
+    assert m["rul_phm08_median"] == pytest.approx((early + late) / 2)  # median of two
     assert m["rul_alpha_lambda"] == 0.5
     assert (m["rul_lives"], m["rul_predictions"]) == (2.0, 3.0)
 

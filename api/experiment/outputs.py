@@ -56,6 +56,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("rul_median_error_h", "RUL median error, h (+ = late)", "{:.1f}"),
     MetricInfo("rul_median_abs_error_h", "RUL median absolute error, h", "{:.1f}"),
     MetricInfo("rul_phm08_score", "PHM08 score per life (at t_λ)", "{:.3g}"),
+    MetricInfo("rul_phm08_median", "PHM08 score per life, median", "{:.3g}"),
     MetricInfo("rul_alpha_lambda", "α-λ accuracy (α = 0.2, λ = 0.5)", "{:.3f}"),
     MetricInfo("rul_lives", "component lives with predictions", "{:.1f}"),
     MetricInfo("rul_predictions", "RUL predictions scored", "{:,.0f}"),
@@ -107,13 +108,15 @@ def results_csv(
     return buffer.getvalue()
 
 
-def _cell(info: MetricInfo, ci: MeanCI | None) -> str:
+def _cell(info: MetricInfo, ci: MeanCI | None, seeds: int) -> str:
     if ci is None or ci.mean is None:
         return "—"
     text = info.fmt.format(ci.mean)
     half = ci.half_width
     if ci.n > 1 and half is not None:
         text += " ± " + info.fmt.format(half)
+    if ci.n < seeds:
+        text += f" (n = {ci.n})"  # defined in only some seeds (e.g. MTTR needs a repair)
     return text
 
 
@@ -130,7 +133,8 @@ def results_markdown(
         "",
         f"{len(seeds)} seed(s) ({seeds[0]}–{seeds[-1]}), {days:g} simulated days per run. "
         "Mean over seeds ± half-width of the 95 % Student-t interval on the mean "
-        "(one seed: the value alone). Totals are over all robots of the factory.",
+        "(one seed: the value alone); (n = k): defined in only k of the seeds. "
+        "Totals are over all robots of the factory; — : no value.",
         "",
     ]
     if command:
@@ -140,7 +144,7 @@ def results_markdown(
     for info in METRICS:
         if not any(info.name in summary[p] for p in policies):
             continue
-        cells = [_cell(info, summary[p].get(info.name)) for p in policies]
+        cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
         lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

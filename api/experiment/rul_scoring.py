@@ -23,7 +23,8 @@ The metrics (:func:`rul_metrics`, from :mod:`api.engine.scoring`):
   ``rul_median_abs_error_h`` — median of |d|: robust companions of the RMSE;
 * ``rul_phm08_score`` — Saxena's asymmetric PHM08 score of *one prediction per life*, the one in
   force at t_λ (λ = 0.5 between the first prediction and the end of life), averaged over lives —
-  see docs/maintenance.md "Experiment" for why not the sum over every prediction;
+  see docs/maintenance.md "Experiment" for why not the sum over every prediction; and
+  ``rul_phm08_median``, the median of those per-life terms (the mean is ruled by the worst life);
 * ``rul_alpha_lambda`` — fraction of lives whose prediction at t_λ is within ±α (α = 0.2).
 
 And, for any policy that plans work, ``life_left_at_planned_h``: the true remaining operating time
@@ -139,6 +140,7 @@ def rul_metrics(lives: list[Life]) -> dict[str, float | None]:
             "rul_median_error_h": None,
             "rul_median_abs_error_h": None,
             "rul_phm08_score": None,
+            "rul_phm08_median": None,
             "rul_alpha_lambda": None,
             "rul_predictions": 0.0,
             "rul_lives": 0.0,
@@ -146,11 +148,13 @@ def rul_metrics(lives: list[Life]) -> dict[str, float | None]:
     true_h = [t for t, _ in pairs]
     predicted_h = [p for _, p in pairs]
     at_lambda = [life.at_lambda() for life in lives]
+    terms = [phm08_term(p - t) for t, p in at_lambda]
     return {
         "rul_rmse_h": rul_rmse(predicted_h, true_h),
         "rul_median_error_h": statistics.median(p - t for t, p in pairs),
         "rul_median_abs_error_h": statistics.median(abs(p - t) for t, p in pairs),
-        "rul_phm08_score": statistics.fmean(phm08_term(p - t) for t, p in at_lambda),
+        "rul_phm08_score": statistics.fmean(terms),
+        "rul_phm08_median": statistics.median(terms),
         "rul_alpha_lambda": alpha_lambda_accuracy(
             [life.trajectory() for life in lives], ALPHA, LAMBDA
         ),
