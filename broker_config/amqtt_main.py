@@ -68,34 +68,42 @@ def finish_before_disconnect() -> None:
        a future when DISCONNECT arrives and then forgets it (``_disconnect_waiter = None``, also
        in ``stop()``). The session loop asks for that future only after sending a new client the
        retained messages it owes on CONNECT; a client that disconnects during that push was
-       taken for lost and its will published. We remember the DISCONNECT on the handler.
+       taken for lost and its will published. Worse, the reader handles a DISCONNECT in a task
+       that it cancels if it reads the end of the stream first. We note the DISCONNECT on the
+       connection's reader the moment it is parsed, and answer from that note.
 
     Each connection has its own handler, so nothing leaks between connections. Both are pinned
     by tests/test_broker_differences.py.
     """
-    from amqtt.mqtt.packet import DISCONNECT
+    from amqtt.mqtt.disconnect import DisconnectPacket
+    from amqtt.mqtt.protocol import handler as protocol_handler
     from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 
-    original_handle = BrokerProtocolHandler.handle_disconnect
+    class NotedDisconnect(DisconnectPacket):  # type: ignore[misc]  # amqtt is untyped
+        @classmethod
+        async def from_stream(cls, reader: Any, *args: Any, **kwargs: Any) -> Any:
+            packet = await super().from_stream(reader, *args, **kwargs)
+            reader.factory_disconnect_packet = packet
+            return packet
+
+    original_packet_class = protocol_handler.packet_class
     original_wait = BrokerProtocolHandler.wait_disconnect
 
-    async def handle_disconnect(self: Any, disconnect: Any) -> None:
-        header = getattr(disconnect, "fixed_header", None)
-        if header is not None and header.packet_type == DISCONNECT:
-            self.factory_disconnect_packet = disconnect
-        await original_handle(self, disconnect)
+    def packet_class(fixed_header: Any) -> Any:
+        found = original_packet_class(fixed_header)
+        return NotedDisconnect if found is DisconnectPacket else found
 
     async def wait_disconnect(self: Any) -> Any:
         result = await original_wait(self)
         if result is None:
-            result = getattr(self, "factory_disconnect_packet", None)
+            result = getattr(self.reader, "factory_disconnect_packet", None)
         pending = self.session.delivered_message_queue if self.session else None
         deadline = time.monotonic() + DRAIN_LIMIT_S
         while pending is not None and not pending.empty() and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_S)  # the session loop routes them meanwhile
         return result
 
-    BrokerProtocolHandler.handle_disconnect = handle_disconnect
+    protocol_handler.packet_class = packet_class
     BrokerProtocolHandler.wait_disconnect = wait_disconnect
 
 
