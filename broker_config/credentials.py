@@ -170,21 +170,33 @@ def ensure_credentials(
 
 def _example_lines(credentials: Credentials, who: str, host: str, port: int) -> list[str]:
     from contract.codec import encode
-    from contract.payloads import Parts
+    from contract.payloads import CancelMaintenance, Parts
 
     username, password = credentials.get(who)
     auth = f"-h {host} -p {port} -u {shlex.quote(username)} -P {shlex.quote(password)}"
+    now = time.time()
     if who == SERVICE_USER:
-        robot = next(iter(credentials.robot_ids), "")
-        cmd_topic = f"{credentials.prefixes.get(robot, 'factory/SITE/AREA/LINE/ROBOT')}/cmd"
+        robot = next(iter(credentials.robot_ids), "robot")
+        cmd_topic = f"{credentials.prefixes.get(robot, f'factory/SITE/AREA/LINE/{robot}')}/cmd"
+        # Harmless: the robot answers on its event channel that it has no such job to cancel.
+        command = CancelMaintenance(
+            v=1,
+            robot=robot,
+            ts=now,
+            boot="manual",
+            seq=1,
+            id="manual-1",
+            expires_ts=now + 86400.0,
+            type="cancel_maintenance",
+            target="no-such-job",
+        )
         return [
             f"mosquitto_sub {auth} -t 'factory/#' -v",
-            f"mosquitto_pub {auth} -q 1 -t {shlex.quote(cmd_topic)} -m '<command JSON>'",
+            f"mosquitto_pub {auth} -q 1 -t {shlex.quote(cmd_topic)} "
+            f"-m {shlex.quote(encode(command).decode())}",
         ]
     prefix = credentials.prefixes.get(who, f"factory/SITE/AREA/LINE/{who}")
-    parts = Parts(
-        v=1, robot=who, ts=time.time(), boot="manual", seq=1, kind="parts", good=1, scrap=0
-    )
+    parts = Parts(v=1, robot=who, ts=now, boot="manual", seq=1, kind="parts", good=1, scrap=0)
     return [
         f"mosquitto_sub {auth} -t {shlex.quote(prefix + '/cmd')} -v",
         f"mosquitto_pub {auth} -q 1 -t {shlex.quote(prefix + '/event')} "

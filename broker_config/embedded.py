@@ -212,6 +212,10 @@ def start_broker(
     (mosquitto missing, a bad scenario, a broker that exits at start).
     """
     chosen = resolve_impl(impl)
+    try:
+        robots = _scenario(scenario).robots
+    except ScenarioError as exc:
+        raise BrokerError(str(exc).splitlines()[0]) from None
     for option, wanted in (("--port", port), ("--ws-port", ws_port)):
         if wanted is not None and not port_is_free(host, wanted):
             previous = read_running(Path(state_dir))
@@ -223,9 +227,9 @@ def start_broker(
                 )
             raise PortInUseError(wanted, option, _suggest(host, wanted))
     try:
-        credentials = ensure_credentials(Path(state_dir), _scenario(scenario).robots)
-    except (ScenarioError, CredentialsError) as exc:
-        raise BrokerError(str(exc).splitlines()[0]) from None
+        credentials = ensure_credentials(Path(state_dir), robots)
+    except CredentialsError as exc:
+        raise BrokerError(str(exc)) from None
     files = write_local_files(
         Path(state_dir),
         chosen,

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -39,6 +40,7 @@ from broker_config.passwords import (
     verify_amqtt_hash,
     verify_mosquitto_hash,
 )
+from contract.codec import decode_message
 from simulator.scenario import load_scenario
 
 ROBOTS = ["weld-01", "weld-02"]
@@ -245,6 +247,19 @@ def test_print_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert f"-u weld-01 -P {creds.passwords['weld-01']}" in sub
     assert sub.endswith(f"-t {creds.prefixes['weld-01']}/cmd -v")
     assert any(line.startswith("mosquitto_pub ") and "/event" in line for line in out)
+
+
+def test_printed_example_messages_follow_the_contract(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ensure_credentials(tmp_path, load_scenario().robots)
+    for who, channel in (("service", "cmd"), ("paint-01", "event")):
+        print_credentials(who, tmp_path)
+        pub = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("mosquitto_pub"))
+        args = shlex.split(pub)
+        topic, message = args[args.index("-t") + 1], args[args.index("-m") + 1]
+        parsed, _ = decode_message(topic, message.encode())
+        assert parsed.channel == channel
 
 
 def test_print_credentials_for_an_unknown_robot(
