@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,8 +35,21 @@ from broker_config.layout import (
     read_running,
     write_running,
 )
+from broker_config.ports import free_port, port_is_free, suggest_port
 from broker_config.probe import connack_code
 from simulator.scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = [
+    "BrokerError",
+    "BrokerProcess",
+    "PortInUseError",
+    "find_mosquitto",
+    "free_port",
+    "port_is_free",
+    "resolve_impl",
+    "run_broker",
+    "start_broker",
+]
 
 Impl = Literal["auto", "mosquitto", "amqtt"]
 IMPLS: tuple[str, ...] = ("auto", "mosquitto", "amqtt")
@@ -81,28 +93,6 @@ def resolve_impl(impl: str) -> str:
     return impl
 
 
-def port_is_free(host: str, port: int) -> bool:
-    """True if a listener could bind ``host:port`` now (with SO_REUSEADDR, like the brokers)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """A port the OS considers free right now (bind port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _suggest(host: str, port: int) -> int | None:
-    return next((p for p in range(port + 1, min(port + 50, 65536)) if port_is_free(host, p)), None)
-
-
 @dataclass
 class BrokerProcess:
     """A running broker child process."""
@@ -130,10 +120,10 @@ class BrokerProcess:
             if path.exists():
                 text += path.read_text(encoding="utf-8", errors="replace")
         if "address already in use" in text.lower():
-            ws_taken = self.ws_port is not None and port_is_free(self.host, self.port)
-            if ws_taken and self.ws_port is not None:
-                return PortInUseError(self.ws_port, "--ws-port", _suggest(self.host, self.ws_port))
-            return PortInUseError(self.port, "--port", _suggest(self.host, self.port))
+            ws = self.ws_port
+            if ws is not None and port_is_free(self.host, self.port):  # so it was the other one
+                return PortInUseError(ws, "--ws-port", suggest_port(self.host, ws))
+            return PortInUseError(self.port, "--port", suggest_port(self.host, self.port))
         last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "no output")
         return BrokerError(
             f"{self.impl} exited with code {self.process.returncode} at start: {last.strip()} "
@@ -225,7 +215,7 @@ def start_broker(
                     f"{state_dir} (pid {previous.pid}); stop it (kill {previous.pid}) or pick "
                     f"another with {option} N"
                 )
-            raise PortInUseError(wanted, option, _suggest(host, wanted))
+            raise PortInUseError(wanted, option, suggest_port(host, wanted))
     try:
         credentials = ensure_credentials(Path(state_dir), robots)
     except CredentialsError as exc:
@@ -294,11 +284,14 @@ def run_broker(
     try:
         broker = start_broker(impl, port, state_dir, scenario, ws_port, host=host, foreground=True)
         ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
-        print(f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})", flush=True)
-        print(f"  watch:       factory tap --broker {broker.url}", flush=True)
-        print(f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v", flush=True)
-        print("  credentials: factory credentials service | factory credentials ROBOT", flush=True)
-        print("  Ctrl-C stops the broker.", flush=True)
+        print(
+            f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})\n"
+            f"  watch:       factory tap --broker {broker.url}\n"
+            f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v\n"
+            "  credentials: factory credentials service | factory credentials ROBOT\n"
+            "  Ctrl-C stops the broker.",
+            flush=True,
+        )
         code = broker.process.wait()
     except BrokerError as exc:
         _fail(str(exc))
