@@ -173,12 +173,19 @@ class BrokerProcess:
         self.stop()
 
 
+def _die_with_us() -> list[str]:
+    """A command prefix that stops the broker if this process dies without stopping it (a
+    SIGKILLed test run or demo must not leave a broker holding its port). Linux only."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv and sys.platform == "linux" else []
+
+
 def _command(files: BrokerFiles, foreground: bool) -> list[str]:
     if files.impl == "mosquitto":
-        return [str(find_mosquitto()), "-c", str(files.config)]
+        return [*_die_with_us(), str(find_mosquitto()), "-c", str(files.config)]
     command = [sys.executable, "-m", "broker_config.amqtt_main", "--config", str(files.config)]
     command += ["--log-file", str(files.log_file)]
-    return [*command, "--verbose"] if foreground else command
+    return [*_die_with_us(), *command, *(["--verbose"] if foreground else [])]
 
 
 def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
