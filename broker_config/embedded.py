@@ -173,7 +173,7 @@ class BrokerProcess:
         self.stop()
 
 
-def _die_with_us() -> list[str]:
+def die_with_parent() -> list[str]:
     """A command prefix that stops the broker if this process dies without stopping it (a
     SIGKILLed test run or demo must not leave a broker holding its port). Linux only."""
     setpriv = shutil.which("setpriv")
@@ -182,10 +182,10 @@ def _die_with_us() -> list[str]:
 
 def _command(files: BrokerFiles, foreground: bool) -> list[str]:
     if files.impl == "mosquitto":
-        return [*_die_with_us(), str(find_mosquitto()), "-c", str(files.config)]
+        return [*die_with_parent(), str(find_mosquitto()), "-c", str(files.config)]
     command = [sys.executable, "-m", "broker_config.amqtt_main", "--config", str(files.config)]
     command += ["--log-file", str(files.log_file)]
-    return [*_die_with_us(), *command, *(["--verbose"] if foreground else [])]
+    return [*die_with_parent(), *command, *(["--verbose"] if foreground else [])]
 
 
 def _scenario(scenario: Scenario | str | Path | None) -> Scenario:

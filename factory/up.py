@@ -28,7 +28,13 @@ from typing import IO, Any, NoReturn
 
 from rich.console import Console
 
-from broker_config.embedded import BrokerError, BrokerProcess, PortInUseError, port_is_free
+from broker_config.embedded import (
+    BrokerError,
+    BrokerProcess,
+    PortInUseError,
+    die_with_parent,
+    port_is_free,
+)
 from broker_config.embedded import start_broker as start_embedded_broker
 from contract.mqtt import parse_broker_url
 from simulator.scenario import Scenario, ScenarioError, load_scenario
@@ -57,7 +63,7 @@ class Child:
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "factory.cli", *args],
+            [*die_with_parent(), sys.executable, "-m", "factory.cli", *args],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
