@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import select
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +187,29 @@ def test_json_numbers_are_rounded_and_never_nan() -> None:
     assert rounded(float("inf")) is None
     assert rounded(-0.00001) == 0.0
     assert str(rounded(-0.00001)) == "0.0"
+
+
+def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path: Path) -> None:
+    factory = Path(sys.executable).with_name("factory")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [*(str(factory), "experiment", "--seeds", "6", "--days", "90"), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group, as a terminal's Ctrl-C reaches it
+    )
+    try:
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 30.0)
+        assert ready, "the command printed nothing within 30 s"
+        assert "18 runs" in process.stderr.readline()
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=15.0)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130
+    assert "interrupted: no results written" in stderr
+    assert "Traceback" not in stderr
+    assert not (out / "results.json").exists()

@@ -98,20 +98,21 @@ def run_experiment_cli(
     runs = len(policy_list) * seeds
     workers = resolve_jobs(jobs, runs)
     console = Console(stderr=True)
-    console.print(
-        f"{runs} runs ({', '.join(policy_list)} × {seeds} seed(s)) of {days:g} days on scenario "
-        f"{model.name!r}, {len(model.robots)} robots, {workers} worker process(es)"
-    )
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    try:
+    writing = False
+    try:  # Ctrl-C from here on: a one-line message, exit 130
+        console.print(
+            f"{runs} runs ({', '.join(policy_list)} × {seeds} seed(s)) of {days:g} days on "
+            f"scenario {model.name!r}, {len(model.robots)} robots, {workers} worker process(es)"
+        )
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("runs"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("experiment", total=runs)
 
@@ -121,10 +122,12 @@ def run_experiment_cli(
                 )
 
             run_experiment(experiment, jobs, advance)
+        writing = True
+        written = write_outputs(experiment, out, jobs)
     except KeyboardInterrupt:
-        typer.echo("interrupted: no results written", err=True)
+        what = f"the files in {out} may be incomplete" if writing else "no results written"
+        typer.echo(f"interrupted: {what}", err=True)
         raise typer.Exit(130) from None
-    written = write_outputs(experiment, out, jobs)
     typer.echo((out / "results.md").read_text(encoding="utf-8"))
     console.print(
         f"{runs} runs in {experiment.wall_s:.1f} s wall, {experiment.cpu_s:.1f} s CPU; wrote "

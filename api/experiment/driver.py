@@ -9,6 +9,7 @@ trajectory of the scenario's first robot for the figure.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import resource
@@ -100,19 +101,20 @@ def run_experiment(
         for spec in specs:
             keep(run_one(experiment.scenario, spec))
     else:
+        # At most one run per worker in flight: after Ctrl-C nothing queued is left to run
+        # (a run already under way is interrupted too, or finishes within seconds).
+        queue = iter(specs)
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future[RunResult]] = {
-                pool.submit(run_one, experiment.scenario, spec) for spec in specs
-            }
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        keep(future.result())
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+            pending: set[Future[RunResult]] = set()
+            for spec in itertools.islice(queue, workers):
+                pending.add(pool.submit(run_one, experiment.scenario, spec))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    keep(future.result())
+                    following = next(queue, None)
+                    if following is not None:
+                        pending.add(pool.submit(run_one, experiment.scenario, following))
     experiment.results = {(s.policy, s.seed): results[(s.policy, s.seed)] for s in specs}
     experiment.wall_s = time.perf_counter() - wall0
     experiment.cpu_s = _cpu_s() - cpu0
