@@ -16,6 +16,7 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from api.experiment.aggregate import MeanCI
 from api.experiment.trace import Trace
@@ -50,17 +51,19 @@ def plot_availability_downtime(
     colours = [POLICY_COLOURS.get(p, "#566573") for p in policies]
     figure = Figure(figsize=(10, 4.2), layout="constrained")
     left, right = figure.subplots(1, 2)
-    heights, errors = zip(*(_bar(summary[p].get("availability")) for p in policies), strict=True)
-    left.bar(policies, heights, yerr=errors, color=colours, capsize=6)
-    low = min((h - e for h, e in zip(heights, errors, strict=True)), default=0.0)
-    left.set_ylim(max(0.0, math.floor(low * 50) / 50 - 0.02), 1.0)
-    left.set_ylabel("availability (run time / planned production time)")
-    left.set_title("Availability")
+    # Points with whiskers, not bars: the axis cannot start at 0 and still show the differences.
+    for i, (policy, colour) in enumerate(zip(policies, colours, strict=True)):
+        height, error = _bar(summary[policy].get("availability"))
+        left.errorbar([i], [height], yerr=[error], fmt="o", color=colour, capsize=8, ms=9)
+    left.set_xticks(range(len(policies)), policies)
+    left.set_xlim(-0.5, len(policies) - 0.5)
+    left.set_ylabel("run time / planned production time")
+    left.set_title("Availability (the axis does not start at 0)")
     width = 0.38
     x = range(len(policies))
-    for offset, metric, label, hatch in (
-        (-width / 2, "unplanned_downtime_h", "unplanned (BROKEN)", ""),
-        (width / 2, "planned_downtime_h", "planned (MAINTENANCE)", "//"),
+    for offset, metric, hatch in (
+        (-width / 2, "unplanned_downtime_h", ""),
+        (width / 2, "planned_downtime_h", "//"),
     ):
         bars = [_bar(summary[p].get(metric)) for p in policies]
         right.bar(
@@ -72,12 +75,18 @@ def plot_availability_downtime(
             hatch=hatch,
             edgecolor="black",
             capsize=5,
-            label=label,
         )
     right.set_xticks(list(x), policies)
     right.set_ylabel("hours, all robots")
     right.set_title("Downtime")
-    right.legend()
+    right.legend(
+        handles=[
+            Patch(facecolor="#d5d8dc", edgecolor="black", label="unplanned (BROKEN)"),
+            Patch(
+                facecolor="#d5d8dc", edgecolor="black", hatch="//", label="planned (MAINTENANCE)"
+            ),
+        ]
+    )
     figure.suptitle(title + "  (error bars: 95 % interval over seeds)")
     _save(figure, path)
 
