@@ -5,10 +5,12 @@
   robots publish while the service is down and delivers it when the service is back.
 - ``manual_ack=True``: a message is acknowledged (PUBACK) only by :meth:`IngestClient.ack`, which
   the consumer calls after the message is committed. A crash before the commit means the broker
-  delivers it again, and the store's ``(robot, boot, seq)`` key makes that harmless.
+  delivers it again, and the store's ``(robot, boot, seq)`` key makes that harmless. (Mosquitto
+  does; amqtt 0.12 drops a session's unacknowledged in-flight messages when its connection ends,
+  pinned in ``tests/test_api_ingest.py``.)
 - Callbacks never block: a message is appended to a deque and the event loop is woken once per
-  burst, not once per message. If the ingest queue is full the message is left unacknowledged and
-  counted, and the connection is cycled so the broker redelivers what was not acknowledged.
+  burst, not once per message. What does not fit in the ingest queue is left unacknowledged and
+  counted (:mod:`api.inbox`); :meth:`IngestClient.redeliver` then cycles the connection.
 - paho reconnects by itself with back-off, so the service starts, and reports not ready, while the
   broker is unreachable.
 """
