@@ -218,9 +218,11 @@ def wait_until(condition: Any, timeout_s: float) -> None:
 def test_broker_restart_loses_no_reading(
     impl: str, tmp_path: Path, topic_site: str, request: pytest.FixtureRequest
 ) -> None:
-    """Stop the broker mid-run and start it again on the same port: every message the robot
-    made arrives (its sequence has no gap), and those made while the broker was away are
-    flagged historical."""
+    """Stop the broker mid-run and start it again on the same port: on Mosquitto every message
+    the robot made arrives (its sequence has no gap); those made while the broker was away are
+    flagged historical. amqtt keeps nothing across a restart, so what it had acknowledged but
+    not yet forwarded when it stopped is gone (docs/broker.md): on amqtt, only messages made
+    before the robot saw the broker go may be missing — never one made after."""
     request.getfixturevalue(f"{impl}_broker")  # skips (or fails in CI) if it cannot run here
     state_dir, port = tmp_path / "state", free_port()
     first = start_broker(impl=impl, port=port, state_dir=state_dir)
@@ -240,13 +242,19 @@ def test_broker_restart_loses_no_reading(
         wait_until(lambda: len(watcher.seqs) >= 20, timeout_s=10.0)
         first.stop()
         wait_until(lambda: not agent.connected, timeout_s=10.0)
+        seq_at_loss = agent.last_seq
         wait_until(lambda: agent.buffered >= 10, timeout_s=10.0)  # made while away
         second = start_broker(impl=impl, port=port, state_dir=state_dir)
         wait_until(lambda: agent.connected and agent.buffered == 0, timeout_s=20.0)
         live.stop()  # publishes OFFLINE: after that, the robot's sequence is complete
         watcher.wait_for_seq(agent.last_seq, timeout_s=10.0)
-        missing = set(range(1, agent.last_seq + 1)) - watcher.seqs
-        assert not missing, f"lost {len(missing)} messages, e.g. seq {sorted(missing)[:5]}"
+        missing = sorted(set(range(1, agent.last_seq + 1)) - watcher.seqs)
+        if impl == "mosquitto":
+            assert not missing, f"lost {len(missing)} messages, e.g. seq {missing[:5]}"
+        else:
+            assert all(seq <= seq_at_loss for seq in missing), (
+                f"lost messages made after the broker went away: {missing[:5]}"
+            )
         assert watcher.historical >= 10
         assert agent.stats.dropped == 0
     finally:
