@@ -1,0 +1,55 @@
+"""The built-in live dashboard: the page at ``/`` and its static files under ``/static/``.
+
+The page is plain HTML, CSS and JavaScript modules from ``dashboards/web`` (third-party code
+vendored there too), so it works offline. It reads the service's own JSON and SSE endpoints;
+nothing here touches the store. The routes are left out of the OpenAPI schema: they are not API.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from starlette.staticfiles import StaticFiles
+
+from dashboards import WEB_DIR
+
+#: Only this origin's files and endpoints: no CDN, nothing fetched from the network at run time.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+#: Revalidate every time (the files carry ETags): an upgraded service never runs a stale page.
+CACHE_CONTROL = "no-cache"
+
+router = APIRouter(include_in_schema=False)
+_files = StaticFiles(directory=WEB_DIR, check_dir=False)
+
+
+@router.get("/")
+async def index() -> FileResponse:
+    return FileResponse(
+        WEB_DIR / "index.html",
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": CACHE_CONTROL,
+        },
+    )
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    # Browsers ask for it on any page without an icon link (e.g. /docs): answer, not 404.
+    return FileResponse(WEB_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
+@router.api_route("/static/{path:path}", methods=["GET", "HEAD"])
+async def static(path: str, request: Request) -> Response:
+    # StaticFiles does the file serving (ETag, 304, range, HEAD) and refuses paths leaving WEB_DIR.
+    response = await _files.get_response(os.path.normpath(path), request.scope)
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

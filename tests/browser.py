@@ -1,0 +1,142 @@
+"""Headless Chromium for the dashboard's browser tests (Playwright, sync API).
+
+Import with ``from browser import ...`` (pytest puts ``tests/`` on ``sys.path``). Debian's
+Chromium is used (``/usr/bin/chromium``), never a browser Playwright downloads; without it the
+tests are skipped, unless ``FACTORY_REQUIRE_BROWSER=1`` (CI), when they fail saying so. Mark
+such tests ``@pytest.mark.browser``.
+
+    with chromium() as browser:             # one Chromium for a module
+        page, log = open_page(browser)      # 1280×720, the projector size
+        page.goto(url)
+        ...
+        save_screenshot(page, "floor")      # test-artifacts/floor.png
+        log.assert_clean()                  # no console errors, page errors or failed loads
+
+:func:`with_dashboard` mounts the dashboard router on an app unless the app already has it
+(``api/app.py`` includes it once the service owner adds the line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
+
+from api.routes import dashboard
+
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRE_ENV = "FACTORY_REQUIRE_BROWSER"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+#: What a workshop projector shows.
+VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+#: Bound of every wait on a page condition.
+WAIT_MS = 15_000
+
+
+def require_chromium() -> Path:
+    """Debian's Chromium, or skip (fail under FACTORY_REQUIRE_BROWSER=1)."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    message = f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{message} ({REQUIRE_ENV}=1 requires them)")
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    executable = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=LAUNCH_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class PageLog:
+    """What went wrong in a page: console errors, uncaught exceptions, failed or foreign loads."""
+
+    origin: str = ""
+    errors: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.errors.append(f"page error: {error}")
+
+    def on_request(self, request: Request) -> None:
+        if self.origin and not request.url.startswith((self.origin, "data:")):
+            self.foreign.append(request.url)
+
+    def on_request_failed(self, request: Request) -> None:
+        # A stream closed by the page itself (navigation, page hide) is not a failure.
+        if request.failure != "net::ERR_ABORTED":
+            self.errors.append(f"request failed: {request.url} ({request.failure})")
+
+    def allow(self, pattern: str) -> None:
+        """Expect console errors matching ``pattern`` (e.g. the 401 a test provokes)."""
+        self.allowed.append(re.compile(pattern))
+
+    def assert_clean(self) -> None:
+        unexpected = [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+        assert not unexpected, f"the page reported errors: {unexpected}"
+        assert not self.foreign, f"the page loaded from other origins: {self.foreign}"
+
+
+def open_page(browser: Browser, origin: str = "") -> tuple[Page, PageLog]:
+    """A fresh context (own sessionStorage) and page at 1280×720, watched by a :class:`PageLog`."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    log = PageLog(origin=origin)
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    page.on("request", log.on_request)
+    page.on("requestfailed", log.on_request_failed)
+    return page, log
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """``test-artifacts/<name>.png`` (gitignored): what the page looked like, pass or fail."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def with_dashboard(app: FastAPI) -> FastAPI:
+    """``app`` with the dashboard router, unless ``api/app.py`` already included it."""
+    if not any(getattr(route, "path", None) == "/" for route in app.routes):
+        app.include_router(dashboard.router)
+    return app
