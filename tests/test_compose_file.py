@@ -19,14 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_compose_model import (
-    COMPOSE_FILE,
-    DOCKERFILE,
-    ROOT,
-    Service,
-    load_compose,
-    load_dockerfile,
-)
+from test_compose_dockerfile import DOCKERFILE, load_dockerfile
+from test_compose_model import COMPOSE_FILE, ROOT, Service, load_compose
 
 from broker_config.config_files import DOCKER_ACL_FILE, DOCKER_PASSWORD_FILE
 
@@ -37,8 +31,6 @@ DOCUMENTED_PORTS = {
     "prometheus": [9090],
     "grafana": [3000],
 }
-#: The official eclipse-mosquitto image runs its broker as user "mosquitto", uid/gid 1883.
-MOSQUITTO_IMAGE_UID = 1883
 ONE_SHOT = "init"
 OVERRIDES = {
     "MQTT_PORT": "11883",
@@ -204,38 +196,6 @@ def test_image_services_use_pinned_official_images() -> None:
     }
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", images["prometheus"] or "")
     assert re.fullmatch(r"grafana/grafana(-oss)?:\d+\.\d+\.\d+", images["grafana"] or "")
-
-
-def test_dockerfile_builds_a_small_non_root_image_of_the_factory_command() -> None:
-    dockerfile = load_dockerfile()
-    assert set(dockerfile.bases) == {"python:3.11-slim"}
-    assert dockerfile.exec_form("ENTRYPOINT") == ["factory"]
-    assert dockerfile.values("HEALTHCHECK"), "the service image has no HEALTHCHECK"
-    assert dockerfile.values("USER") == ["factory"]
-    run = " ".join(dockerfile.values("RUN"))
-    assert f"--uid {MOSQUITTO_IMAGE_UID}" in run
-    assert f"--gid {MOSQUITTO_IMAGE_UID}" in run
-    text = DOCKERFILE.read_text(encoding="utf-8")
-    assert "[test]" not in text
-    assert ".[" not in text, "no optional extras in the image"
-    for source in dockerfile.copies.values():
-        assert source.exists(), f"COPY of a missing {source}"
-        assert "tests" not in source.parts
-        if source.parent.name == "docker":
-            assert os.access(source, os.X_OK), f"{source} must be executable (git mode 755)"
-
-
-def test_dockerignore_keeps_local_state_out_but_lets_the_build_in() -> None:
-    ignored = {
-        line.strip()
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    assert {".git", ".venv", ".factory", "**/credentials.json", "**/*.db", "tests"} <= ignored
-    copied = re.findall(r"^COPY (?!--)(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
-    assert copied, "no COPY from the build context"
-    for source in copied:
-        assert source.split("/")[0] not in ignored, f"{source} is copied but .dockerignore'd"
 
 
 def _built(services: dict[str, Service]) -> list[Service]:

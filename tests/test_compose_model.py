@@ -1,13 +1,11 @@
-"""What ``docker-compose.yml`` and the ``Dockerfile`` say, read without Docker; with its tests.
+"""What ``docker-compose.yml`` says, read without Docker; with tests of the reading itself.
 
-The compose and parity tests import this module (``from test_compose_model import ...``):
+The other compose tests import it (``from test_compose_model import ...``)::
 
     compose = load_compose()                   # docker-compose.yml, ${VAR:-default} resolved
     compose.services["api"].command            # ["serve", "--host", ...]
     compose.services["api"].mounts             # [Mount(kind="volume", source="factory-state", ...)]
     compose.services["mosquitto"].host_path("/mosquitto/config/passwd", volumes_dir)
-    dockerfile = load_dockerfile()
-    dockerfile.argv(compose.services["init"])  # ["factory-init"]: entrypoint + command
 
 Interpolation follows the compose specification (``$$``, ``$VAR``, ``${VAR}``, ``${VAR:-x}``,
 ``${VAR-x}``, ``${VAR:?msg}``, ``${VAR?msg}``, ``${VAR:+x}``, ``${VAR+x}``); YAML anchors and
@@ -17,7 +15,6 @@ Interpolation follows the compose specification (``$$``, ``$VAR``, ``${VAR}``, `
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +26,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-DOCKERFILE = ROOT / "Dockerfile"
 
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)"
@@ -195,71 +191,6 @@ def load_compose(path: Path = COMPOSE_FILE, env: Mapping[str, str] | None = None
     return Compose(spec, services)
 
 
-@dataclass(frozen=True)
-class Dockerfile:
-    """The instructions of the final stage, and the stages' base images."""
-
-    bases: list[str]
-    instructions: list[tuple[str, str]]  # (KEYWORD, arguments) of the final stage
-
-    def values(self, keyword: str) -> list[str]:
-        return [args for key, args in self.instructions if key == keyword]
-
-    def exec_form(self, keyword: str) -> list[str] | None:
-        found = self.values(keyword)
-        return json.loads(found[-1]) if found else None
-
-    @property
-    def copies(self) -> dict[str, Path]:
-        """Destination in the image → source in the repository (``COPY`` from the context)."""
-        out: dict[str, Path] = {}
-        for args in self.values("COPY"):
-            words = [w for w in args.split() if not w.startswith("--")]
-            if any(w.startswith("--from") for w in args.split()):
-                continue
-            *sources, destination = words
-            for source in sources:
-                out[destination] = ROOT / source
-        return out
-
-    @property
-    def env(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for args in self.values("ENV"):
-            for pair in re.findall(r"(\S+?)=(\S+)", args):
-                out[pair[0]] = pair[1]
-        return out
-
-    def argv(self, service: Service) -> list[str]:
-        """What a container of ``service`` (built from this Dockerfile) runs."""
-        entrypoint = service.entrypoint
-        if entrypoint is not None:  # as in Docker: a new entrypoint drops the image's CMD
-            return [*entrypoint, *(service.command or [])]
-        command = service.command
-        return [*(self.exec_form("ENTRYPOINT") or []), *(command or self.exec_form("CMD") or [])]
-
-
-def load_dockerfile(path: Path = DOCKERFILE) -> Dockerfile:
-    text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
-    args: dict[str, str] = {}
-    bases: list[str] = []
-    stage: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        keyword, _, rest = stripped.partition(" ")
-        keyword, rest = keyword.upper(), " ".join(rest.split())
-        if keyword == "ARG" and not bases and "=" in rest:
-            name, value = rest.split("=", 1)
-            args[name] = value
-        if keyword == "FROM":
-            bases.append(interpolate(rest.split()[0], args))
-            stage = []
-        stage.append((keyword, rest))
-    return Dockerfile(bases, stage)
-
-
 # --- tests of the reading itself (pure) ----------------------------------------------------
 
 
@@ -305,20 +236,3 @@ def test_mounts_resolve_container_paths_to_the_deepest_mount(tmp_path: Path) -> 
     assert service.host_path("/var/bb/x", volumes) is None
     assert service.mounts[0] == Mount("volume", "conf", "/etc/b", True)
     assert not service.mounts[2].read_only
-
-
-def test_dockerfile_argv_follows_docker_entrypoint_rules(tmp_path: Path) -> None:
-    dockerfile_path = tmp_path / "Dockerfile"
-    dockerfile_path.write_text(
-        "ARG BASE=python:3.11-slim\nFROM ${BASE} AS build\nRUN x\nFROM ${BASE}\n"
-        "COPY docker/a.sh /usr/local/bin/a\nCOPY --from=build /opt /opt\n"
-        'ENV A=1 \\\n    B=2\nENTRYPOINT ["tool"]\nCMD ["serve", "--port", "1"]\n'
-    )
-    dockerfile = load_dockerfile(dockerfile_path)
-    assert dockerfile.bases == ["python:3.11-slim", "python:3.11-slim"]
-    assert dockerfile.copies == {"/usr/local/bin/a": ROOT / "docker/a.sh"}
-    assert dockerfile.env == {"A": "1", "B": "2"}
-    plain = Service("s", {}, tmp_path)
-    assert dockerfile.argv(plain) == ["tool", "serve", "--port", "1"]
-    assert dockerfile.argv(Service("s", {"command": ["run"]}, tmp_path)) == ["tool", "run"]
-    assert dockerfile.argv(Service("s", {"entrypoint": ["other"]}, tmp_path)) == ["other"]
