@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker
+from hypothesis import HealthCheck, settings
 
 from broker_config.embedded import BrokerProcess
+
+# Property tests must not depend on how loaded the machine is (CI shares two cores), and a CI
+# failure must be reproducible: no deadlines, no speed health check, a derandomized search.
+settings.register_profile(
+    "factory",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("factory")
+
+#: Set in CI (.ci/run): a test that needs a broker or a browser must run there, so a skip fails.
+STRICT_ENV = ("FACTORY_REQUIRE_BROKERS", "FACTORY_REQUIRE_BROWSER")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    strict = any(os.environ.get(name) == "1" for name in STRICT_ENV)
+    if strict and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped where skips are not allowed ({' / '.join(STRICT_ENV)}): " + str(
+            report.longrepr
+        )
 
 
 @pytest.fixture(scope="session")
