@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import os
 import queue
-import socket
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from rich.console import Console
 from rich.markup import escape
 
 from contract.codec import Rejected, decode_message
+from contract.mqtt import new_client, parse_broker_url
 from contract.topics import TopicError, matches, validate_filter
 
 POLL_S = 0.5
@@ -58,14 +56,6 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def parse_broker_url(url: str) -> tuple[str, int]:
-    """``mqtt://host:port`` (or ``host:port``) → ``(host, port)``; port defaults to 1883."""
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"broker {url!r} is not mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883")
-    return parts.hostname, parts.port or 1883
-
-
 def format_message(message: Received) -> str:
     """One line of rich markup: time, QoS, retained flag, topic, decoded payload or reject."""
     stamp = message.at.strftime("%H:%M:%S.%f")[:-3]
@@ -85,19 +75,8 @@ def format_message(message: Received) -> str:
     return f"{head} [green]{type(payload).__name__}[/] {escape(body)}"
 
 
-def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
-    # Small messages otherwise wait for Nagle's algorithm (~40 ms stalls, measured).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def _make_client(topic_filter: str, inbox: queue.Queue[Received | Problem | str]) -> mqtt.Client:
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"tap-{os.urandom(4).hex()}",
-        clean_session=True,
-        protocol=MQTTProtocolVersion.MQTTv311,
-    )
-    client.on_socket_open = _nodelay
+    client = new_client(f"tap-{os.urandom(4).hex()}")
     connected_once = False
 
     def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:

@@ -11,9 +11,10 @@ from brokers import BrokerHandle, robot_topic
 
 from broker_config.embedded import free_port
 from contract.codec import encode
+from contract.mqtt import parse_broker_url
 from contract.payloads import RobotStateName, State
 from contract.topics import Channel
-from factory.tap import RAW_PREVIEW_BYTES, Received, format_message, parse_broker_url, run_tap
+from factory.tap import RAW_PREVIEW_BYTES, Received, format_message, run_tap
 
 AT = datetime(2026, 1, 5, 6, 0, 1, 250000)
 
