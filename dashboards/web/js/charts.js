@@ -30,7 +30,7 @@ function tickLabel(ts, incrementS) {
  *          height?: number, yRange?: Function, overlay: () => object, xRange: () => number[]}} spec
  */
 export function timeChart(host, spec) {
-  const height = spec.height ?? 170;
+  const height = spec.height ?? 150;
   const opts = {
     title: spec.title,
     width: Math.max(host.clientWidth, 200),

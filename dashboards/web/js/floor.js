@@ -10,6 +10,7 @@ import {
   el,
   metricValue,
   setText,
+  shortTime,
   simTime,
 } from "./format.js";
 import { features } from "./api.js";
@@ -106,7 +107,7 @@ function updateTile(id, tile) {
   tile.root.title = `${id}: ${state}${known.stateReason ? ` (${known.stateReason})` : ""}`;
   const zone = robotZone(id);
   tile.zone.className = zone ? `zone zone-${zone}` : "zone zone-unknown";
-  setText(tile.zone, zone ? `Zone ${zone}` : "zone –");
+  setText(tile.zone, zone ? `zone ${zone}` : "zone –");
   tile.zone.title = zone ? ZONES[zone] : "health not known yet";
   const values = known.latest?.values ?? {};
   for (const metric of METRIC_NAMES) setText(tile.values[metric], metricValue(metric, values[metric]));
@@ -180,7 +181,7 @@ function renderSide() {
             el("span", { class: `status status-${o.status}` }, o.status.replace("_", " ")),
             " ",
             el("a", { href: `#/robot/${o.robot}` }, o.robot),
-            ` ${o.component} · ${simTime(o.start_ts)}`,
+            ` ${o.component} · ${shortTime(o.start_ts)}`,
           ),
         )
       : [el("li", { class: "note" }, noteFor("workOrders", "none planned"))]),
@@ -200,7 +201,7 @@ function renderEvents() {
           el(
             "li",
             {},
-            el("time", {}, simTime(e.ts).slice(4)),
+            el("time", {}, shortTime(e.ts)),
             " ",
             el("a", { href: `#/robot/${e.robot}` }, e.robot),
             ` ${e.kind.replaceAll("_", " ")}${e.component ? ` ${e.component}` : ""}` +

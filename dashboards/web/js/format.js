@@ -77,6 +77,13 @@ export function simTime(ts) {
   );
 }
 
+/** "Mon 05 14:05" (UTC): a time within a few weeks of now, where the month is obvious. */
+export function shortTime(ts) {
+  if (ts === null || ts === undefined) return "—";
+  const long = simTime(ts);
+  return `${long.slice(0, 3)} ${long.slice(12, 14)} ${long.slice(15)}`;
+}
+
 /** "14:05:09" wall-clock local time, for the inspector's receive times. */
 export function wallTime(seconds) {
   const d = new Date(seconds * 1000);

@@ -1,7 +1,7 @@
 // Work orders as a board (one column per lifecycle status) and the alarm list (#/maintenance).
 
 import { features } from "./api.js";
-import { WORK_ORDER_COLUMNS, el, hours, simTime } from "./format.js";
+import { WORK_ORDER_COLUMNS, el, hours, shortTime, simTime } from "./format.js";
 import { onRender } from "./frame.js";
 import { factory } from "./state.js";
 
@@ -83,10 +83,10 @@ function card(order) {
       ` ${order.component}`,
       el("span", { class: "source" }, order.source),
     ),
-    el("div", {}, `start ${simTime(order.start_ts)} · ${hours(order.duration_s / 3600)}`),
+    el("div", {}, `start ${shortTime(order.start_ts)} · ${hours(order.duration_s / 3600)}`),
     el("div", { class: "card-reason" }, order.reason),
     CLOSED.has(order.status) ? el("div", { class: "card-closed" }, order.status) : null,
-    last ? el("small", {}, `${last.status} ${simTime(last.ts).slice(4)}: ${last.reason}`) : null,
+    last ? el("small", {}, `${last.status} ${shortTime(last.ts)}: ${last.reason}`) : null,
     el("small", { class: "card-id" }, order.id),
   );
 }

@@ -222,9 +222,9 @@ function renderHeader() {
   setText(dom.state, state);
   const zone = robotZone(view.id);
   dom.zone.className = zone ? `zone zone-${zone}` : "zone zone-unknown";
-  setText(dom.zone, zone ? `Zone ${zone}: ${ZONES[zone]}` : "zone not known yet");
-  const parts = [known?.kind, known?.area, known?.line].filter(Boolean).join(" · ");
+  setText(dom.zone, zone ? `zone ${zone}: ${ZONES[zone]}` : "zone not known yet");
+  dom.zone.title = zone ? ZONES[zone] : "";
+  setText(dom.meta, [known?.kind, known?.line].filter(Boolean).join(" · "));
   const seen = known?.latest ? `newest reading ${simTime(known.latest.ts)}` : "no reading yet";
-  setText(dom.meta, `${parts}${parts ? " · " : ""}${seen}`);
-  dom.meta.title = known?.model ?? "";
+  dom.meta.title = `${known?.model ?? ""} · ${known?.area ?? ""} · ${seen}`;
 }

@@ -11,6 +11,7 @@ import {
   hours,
   metricValue,
   percent,
+  shortTime,
   simTime,
 } from "./format.js";
 import { invalidate, onRender } from "./frame.js";
@@ -128,15 +129,15 @@ function failureText(c) {
   if (c.predicted_failure_ts === null || c.predicted_failure_ts === undefined) return "—";
   const low = c.predicted_failure_low_ts;
   const high = c.predicted_failure_high_ts;
-  const interval = low && high ? ` (${simTime(low).slice(4)} – ${simTime(high).slice(4)})` : "";
-  return `${simTime(c.predicted_failure_ts)}${interval}`;
+  const interval = low && high ? ` (${shortTime(low)} – ${shortTime(high)})` : "";
+  return `${shortTime(c.predicted_failure_ts)}${interval}`;
 }
 
 function plannedFor(robotId, component) {
   const next = robotOrders(robotId)
     .filter((o) => o.component === component && ACTIVE_ORDER_STATUSES.has(o.status))
     .sort((a, b) => a.start_ts - b.start_ts)[0];
-  return next ? `${next.status.replace("_", " ")}: ${simTime(next.start_ts)}` : "—";
+  return next ? `${next.status.replace("_", " ")} ${shortTime(next.start_ts)}` : "—";
 }
 
 function healthTable(robotId) {
@@ -185,7 +186,7 @@ export function renderHealth(robotId) {
             "li",
             { "data-order": o.id },
             el("span", { class: `status status-${o.status}` }, o.status.replace("_", " ")),
-            ` ${o.component} · ${o.source} · start ${simTime(o.start_ts)} · ${o.reason}`,
+            ` ${o.component} · ${o.source} · start ${shortTime(o.start_ts)} · ${o.reason}`,
           ),
         )
       : [el("li", { class: "note" }, features.has("workOrders") ? "none" : "not available on this service yet")]),
@@ -201,7 +202,7 @@ export function renderHealth(robotId) {
             "li",
             { class: `sev-${a.severity}${a.cleared_ts === null ? "" : " cleared"}` },
             el("span", { class: "sev" }, a.cleared_ts === null ? a.severity.toUpperCase() : "cleared"),
-            ` ${a.component ?? ""} ${a.message} · ${simTime(a.raised_ts)}`,
+            ` ${a.component ?? ""} ${a.message} · ${shortTime(a.raised_ts)}`,
           ),
         )
       : [el("li", { class: "note" }, features.has("alarms") ? "none" : "not available on this service yet")]),
