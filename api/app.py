@@ -1,7 +1,9 @@
 """The service's FastAPI app: :func:`create_app` builds it; its lifespan runs the ingest.
 
-On start the lifespan opens the store, loads live state from it, starts the MQTT client (which
-connects in the background and keeps retrying) and the consumer task. On stop it cancels and
+On start the lifespan opens the store, loads live state from it, builds the maintenance engine
+for the scenario and policy (restored and warmed up from the store, :mod:`api.warmup`), starts
+the MQTT client (which connects in the background and keeps retrying) and the consumer task,
+which feeds the engine after every commit (:mod:`api.maintenance`). On stop it cancels and
 awaits the consumer, disconnects cleanly (the broker keeps the session and queues for it), ends
 every stream and closes the store. Everything lives on the lifespan state; nothing is global.
 """
@@ -11,25 +13,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from api.command_sender import CommandSender
 from api.consumer import Consumer
 from api.deps import AppState
+from api.engine import MaintenanceEngine
 from api.inbox import Inbox
 from api.ingest import Pipeline
 from api.live import LiveState
+from api.maintenance import MaintenanceLoop
+from api.maintenance_metrics import MaintenanceCollector
 from api.metrics import Metrics
 from api.mqtt_client import IngestClient
-from api.routes import ops, robots, stream
+from api.records import Robot
+from api.routes import maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
 from api.store_sqlite import SqliteStore
 from api.stream import StreamHub
+from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
 from broker_config.credentials import CredentialsError, load_credentials
+from contract.topics import Channel, Topic
+from simulator.scenario import Scenario, load_scenario
 
 API_VERSION = "1"
 #: How long a stop waits for received messages to be committed and acknowledged.
@@ -53,18 +64,38 @@ def service_credentials(settings: Settings) -> tuple[str, str | None]:
     return credentials.get(SERVICE_USER)
 
 
+def new_boot_id() -> str:
+    """The service's boot id: in its command envelopes and its alarm ids."""
+    return f"svc-{os.urandom(4).hex()}"
+
+
+def placements(scenario: Scenario, robots: list[Robot]) -> dict[str, Topic]:
+    """Where each robot is: as it last published (the store), else as the scenario places it."""
+    where = {r.id: r.topic(Channel.CMD) for r in scenario.robots}
+    for robot in robots:
+        where[robot.id] = Topic(robot.site, robot.area, robot.line, robot.id, Channel.CMD)
+    return where
+
+
 @contextlib.asynccontextmanager
-async def run_service(settings: Settings) -> AsyncIterator[AppState]:
-    """Open the store, connect to the broker, run the consumer; undo it all on exit."""
+async def run_service(
+    settings: Settings, scenario: Scenario | None = None
+) -> AsyncIterator[AppState]:
+    """Open the store, connect to the broker, run the consumer and the maintenance loop; undo it
+    all on exit. ``scenario`` overrides ``settings.scenario`` (tests build one in memory)."""
     username, password = service_credentials(settings)
+    model = scenario if scenario is not None else load_scenario(settings.scenario)
     loop = asyncio.get_running_loop()
     store = await asyncio.to_thread(
-        SqliteStore, settings.database, dead_letter_max_rows=settings.dead_letter_max_rows
+        SqliteStore,
+        settings.database,
+        dead_letter_max_rows=settings.dead_letter_max_rows,
+        alarm_history_max_rows=settings.alarm_history_max_rows,
     )
     try:
-        live = LiveState.from_robots(
-            await asyncio.to_thread(store.robots), await asyncio.to_thread(store.clock)
-        )
+        known = await asyncio.to_thread(store.robots)
+        clock = await asyncio.to_thread(store.clock)
+        live = LiveState.from_robots(known, clock)
         inbox = Inbox(settings.ingest_queue_max)
         metrics = Metrics(live, inbox)
         hub = StreamHub(settings.stream_client_queue, on_drop=metrics.stream_dropped.inc)
@@ -89,6 +120,12 @@ async def run_service(settings: Settings) -> AsyncIterator[AppState]:
                 background.add(task := asyncio.create_task(client.redeliver()))
                 task.add_done_callback(background.discard)
 
+        boot = new_boot_id()
+        engine = MaintenanceEngine(model, settings.policy)
+        sender = CommandSender(
+            boot, client.publish, metrics.commands_sent, placements(model, known)
+        )
+        maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         consumer = Consumer(
             inbox,
             Pipeline(store),
@@ -99,16 +136,34 @@ async def run_service(settings: Settings) -> AsyncIterator[AppState]:
             on_idle,
             max_messages=settings.ingest_batch_max_messages,
             max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
+            on_new=maintenance.on_committed,
         )
         client.start()
-        task = asyncio.create_task(consumer.run(), name="ingest-consumer")
+        consumer_task: asyncio.Task[None] | None = None
         try:
-            yield AppState(settings=settings, store=store, live=live, hub=hub, metrics=metrics)
+            await start_loop(
+                maintenance,
+                known,
+                clock,
+                settings.engine_warmup_h,
+                settings.engine_warmup_max_rows,
+            )
+            metrics.registry.register(MaintenanceCollector(maintenance))
+            consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
+            yield AppState(
+                settings=settings,
+                store=store,
+                live=live,
+                hub=hub,
+                metrics=metrics,
+                maintenance=maintenance,
+            )
         finally:
-            await consumer.drain(DRAIN_TIMEOUT_S)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if consumer_task is not None:
+                await consumer.drain(DRAIN_TIMEOUT_S)
+                consumer_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer_task
             await asyncio.to_thread(client.stop)
             hub.close()
     finally:
@@ -119,22 +174,24 @@ async def _query_refused(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_400_BAD_REQUEST)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app for ``settings`` (default: :func:`load_settings`, i.e. the environment)."""
+def create_app(settings: Settings | None = None, *, scenario: Scenario | None = None) -> FastAPI:
+    """The app for ``settings`` (default: :func:`load_settings`, i.e. the environment); a
+    ``scenario`` object replaces the settings' scenario file (for tests)."""
     resolved = settings if settings is not None else load_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
-        async with run_service(resolved) as state:
+        async with run_service(resolved, scenario) as state:
             yield state
 
     app = FastAPI(
         title="Smart-factory service",
         version=API_VERSION,
-        description="Robots, their telemetry history and live events, ingested over MQTT.",
+        description="Robots, their telemetry history and live events, ingested over MQTT; "
+        "their health, alarms and maintenance work orders from the maintenance engine.",
         lifespan=lifespan,
     )
     app.add_exception_handler(QueryRefused, _query_refused)
-    for router in (robots.router, stream.router, ops.router):
+    for router in (robots.router, maintenance.router, stream.router, ops.router):
         app.include_router(router)
     return app

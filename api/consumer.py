@@ -2,9 +2,10 @@
 
 Order matters for the delivery guarantee: a batch is committed (in a worker thread, so the event
 loop keeps serving HTTP), and only then are its messages acknowledged to the broker, folded into
-live state, counted and streamed. If the store is unavailable the batch is retried with back-off
-and nothing is acknowledged meanwhile, so the broker holds the messages. Nothing a sender does
-ends this task; only cancellation does.
+live state, counted and streamed, and the new ones handed to the maintenance loop (``on_new``).
+If the store is unavailable the batch is retried with back-off and nothing is acknowledged
+meanwhile, so the broker holds the messages. Nothing a sender does ends this task, nor does a
+failing maintenance step (it is logged and counted); only cancellation does.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from api.inbox import Inbox
 from api.ingest import BatchResult, Inbound, Pipeline
 from api.live import LiveState
 from api.metrics import Metrics
-from api.store import StoreUnavailable
+from api.store import Accepted, StoreUnavailable
 from api.stream import STREAM_CHANNELS, StreamEvent, StreamHub
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ RETRY_MAX_S = 5.0
 DRAIN_POLL_S = 0.01
 
 Acker = Callable[[Iterable[Inbound]], object]
+#: Called with the batch's new messages and the simulated clock after they are committed.
+OnNew = Callable[[Sequence[Accepted], float | None], Awaitable[None]]
 
 
 class Consumer:
@@ -43,6 +46,7 @@ class Consumer:
         *,
         max_messages: int,
         max_wait_s: float,
+        on_new: OnNew | None = None,
     ) -> None:
         self._inbox = inbox
         self._pipeline = pipeline
@@ -53,6 +57,7 @@ class Consumer:
         self._on_idle = on_idle
         self._max_messages = max_messages
         self._max_wait_s = max_wait_s
+        self._on_new = on_new
         self._busy = False
 
     async def run(self) -> None:
@@ -62,6 +67,12 @@ class Consumer:
             result = await self._commit(batch)
             self._ack(batch)
             self._after_commit(batch, result)
+            if self._on_new is not None and result.new:
+                try:
+                    await self._on_new(result.new, self._live.clock)
+                except Exception:
+                    self._metrics.maintenance_errors.inc()
+                    log.exception("the maintenance step failed on a batch; ingest goes on")
             self._busy = False
             if not self._inbox.depth:
                 self._on_idle()
@@ -117,7 +128,12 @@ class Consumer:
         ):
             for label, count in labels.items():
                 counter.labels(label).inc(count)
-        streaming = self._hub.clients > 0
+        hub = self._hub
+        if hub.wants_raw:
+            rejected = result.rejections()
+            for position, inbound in enumerate(batch):
+                hub.publish(StreamEvent.raw(inbound, rejected.get(position)))
+        streaming = hub.clients > 0
         for message in result.new:
             self._live.apply(message)
             if streaming and message.topic.channel in STREAM_CHANNELS:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypedDict
 from fastapi import Depends, Request
 
 from api.live import LiveState
+from api.maintenance import MaintenanceLoop
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Store
@@ -25,6 +26,7 @@ class AppState(TypedDict):
     live: LiveState
     hub: StreamHub
     metrics: Metrics
+    maintenance: MaintenanceLoop
 
 
 def _state(request: Request, name: str) -> Any:
@@ -56,8 +58,14 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_maintenance(request: Request) -> MaintenanceLoop:
+    maintenance: MaintenanceLoop = _state(request, "maintenance")
+    return maintenance
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LiveDep = Annotated[LiveState, Depends(get_live)]
 HubDep = Annotated[StreamHub, Depends(get_hub)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+MaintenanceDep = Annotated[MaintenanceLoop, Depends(get_maintenance)]

@@ -34,6 +34,7 @@ class Inbound:
     qos: int = 1
     mid: int = 0
     generation: int = 0  # which broker connection delivered it; acks go back on that one only
+    retain: bool = False
 
 
 def classify(message: Inbound) -> Accepted | Refused | None:
@@ -69,8 +70,14 @@ class BatchResult:
     duplicates: list[Accepted] = field(default_factory=list)
     stale: list[Accepted] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+    #: Position in the batch of each refused message (same order as ``refused``).
+    refused_at: list[int] = field(default_factory=list)
     ignored: list[Inbound] = field(default_factory=list)
     committed_at: float = 0.0  # wall clock
+
+    def rejections(self) -> dict[int, str]:
+        """Reject reason by position in the batch, for the raw stream."""
+        return {i: r.reason for i, r in zip(self.refused_at, self.refused, strict=True)}
 
 
 class Pipeline:
@@ -83,12 +90,13 @@ class Pipeline:
         """Runs in a worker thread. Raises only what the store raises (nothing was committed)."""
         result = BatchResult()
         accepted: list[Accepted] = []
-        for inbound in batch:
+        for position, inbound in enumerate(batch):
             verdict = classify(inbound)
             if verdict is None:
                 result.ignored.append(inbound)
             elif isinstance(verdict, Refused):
                 result.refused.append(verdict)
+                result.refused_at.append(position)
             else:
                 accepted.append(verdict)
         outcomes = self.store.write(accepted, result.refused)
@@ -106,7 +114,7 @@ class Pipeline:
         """Commit message by message: after a batch failed for a reason other than the store
         being unavailable, so one message the store cannot take is refused and the rest land."""
         total = BatchResult()
-        for message in batch:
+        for position, message in enumerate(batch):
             try:
                 one = self.write([message])
             except StoreUnavailable:
@@ -121,6 +129,7 @@ class Pipeline:
             total.duplicates += one.duplicates
             total.stale += one.stale
             total.refused += one.refused
+            total.refused_at += [position] * len(one.refused)
             total.ignored += one.ignored
             total.committed_at = one.committed_at
         return total

@@ -25,6 +25,7 @@ from contract.payloads import RobotStateName
 from contract.topics import Channel
 
 ROBOT_STATES: tuple[str, ...] = get_args(RobotStateName)
+COMMAND_TYPES = ("schedule_maintenance", "cancel_maintenance", "inject_fault")
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -148,6 +149,17 @@ class Metrics:
             "Stream clients dropped for reading too slowly.",
             registry=r,
         )
+        self.commands_sent = Counter(
+            "factory_commands_sent",
+            "Commands published to robots (QoS 1), per type.",
+            ["type"],
+            registry=r,
+        )
+        self.maintenance_errors = Counter(
+            "factory_maintenance_errors",
+            "Maintenance steps that failed (logged; ingest goes on).",
+            registry=r,
+        )
         r.register(_LiveCollector(live, inbox))
         # Every label value known up front, so a rate() of zero is a series, not a gap.
         for reason in RejectReason:
@@ -155,3 +167,5 @@ class Metrics:
         for channel in Channel:
             self.messages.labels(channel.value)
             self.duplicates.labels(channel.value)
+        for command in COMMAND_TYPES:
+            self.commands_sent.labels(command)

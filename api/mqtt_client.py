@@ -140,6 +140,13 @@ class IngestClient:
             self._disconnected.wait(DISCONNECT_TIMEOUT_S)
         self._client.loop_stop()
 
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> bool:
+        """Queue a message for the broker; thread-safe and never blocks (the network thread
+        writes it). While disconnected, a QoS 1 message waits in paho's memory and goes out
+        after the reconnect. False only if paho refused it outright."""
+        info = self._client.publish(topic, payload, qos=qos)
+        return info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
+
     def ack(self, messages: Iterable[Inbound]) -> int:
         """Acknowledge committed messages that came on the current connection; return how many."""
         sent = 0
@@ -244,7 +251,13 @@ class IngestClient:
         except UnicodeDecodeError:  # the contract refuses it; keep it readable for the record
             topic = message._topic.decode("utf-8", errors="replace")
         inbound = Inbound(
-            topic, bytes(message.payload), time.time(), message.qos, message.mid, self._generation
+            topic,
+            bytes(message.payload),
+            time.time(),
+            message.qos,
+            message.mid,
+            self._generation,
+            bool(message.retain),
         )
         with self._lock:
             self._pending.append(inbound)

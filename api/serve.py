@@ -26,6 +26,7 @@ from api.settings import Settings, broker_address, load_settings
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
+from simulator.scenario import ScenarioError, load_scenario
 
 API_KEY_FILE = "api-key"
 GRACEFUL_SHUTDOWN_S = 3
@@ -85,7 +86,8 @@ def run_serve(
     settings = build_settings(state_dir, scenario, broker, db)
     try:
         service_credentials(settings)
-    except CredentialsError as exc:
+        load_scenario(settings.scenario)  # the maintenance engine follows its robots
+    except (CredentialsError, ScenarioError) as exc:
         _fail(str(exc))
     if not port_is_free(host, port):
         _fail(f"port {port} on {host} is already in use; pick another with --port N")

@@ -18,6 +18,7 @@ DB_FILE = "factory.db"
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 
 MqttProtocol = Literal["mqtt5", "mqtt311"]
+Policy = Literal["reactive", "preventive", "predictive"]
 
 
 class Settings(BaseSettings):
@@ -32,7 +33,11 @@ class Settings(BaseSettings):
     db_path: Path | None = Field(
         default=None, description="SQLite file; default STATE_DIR/factory.db."
     )
-    scenario: str | None = Field(default=None, description="Scenario file or bundled name.")
+    scenario: str | None = Field(
+        default=None,
+        description="Scenario file or bundled name (default: the bundled default); the "
+        "maintenance engine follows its robots, components and calendar.",
+    )
 
     # --- MQTT ----------------------------------------------------------------------------------
     broker_url: str = Field(default=DEFAULT_BROKER_URL, description="mqtt://HOST:PORT")
@@ -101,6 +106,34 @@ class Settings(BaseSettings):
         default=1_000, ge=1, description="Events buffered per stream client before it is dropped."
     )
     stream_heartbeat_s: float = Field(default=10.0, gt=0, description="Idle comment interval.")
+
+    # --- maintenance ---------------------------------------------------------------------------
+    policy: Policy = Field(
+        default="predictive",
+        description="Who plans maintenance: reactive (nobody; robots are repaired when they "
+        "break), preventive (fixed operating-hour intervals) or predictive (the engine's RUL).",
+    )
+    engine_warmup_h: float = Field(
+        default=168.0,
+        ge=0.0,
+        description="On start, replay this many simulated hours of stored telemetry and events "
+        "into the engine so a restart does not forget a degrading component; 0 starts blank.",
+    )
+    engine_warmup_max_rows: int = Field(
+        default=200_000, ge=0, description="Most readings per robot the warm-up replays."
+    )
+    fault_command_expiry_s: float = Field(
+        default=6 * 3600.0,
+        gt=0.0,
+        le=365 * 86400.0,
+        description="Simulated seconds an inject_fault command stays valid; a robot that comes "
+        "back later rejects it as expired.",
+    )
+    alarm_history_max_rows: int = Field(
+        default=10_000,
+        ge=1,
+        description="Cleared alarms kept in the store; oldest trimmed past it.",
+    )
 
     # --- access --------------------------------------------------------------------------------
     api_key: SecretStr | None = Field(

@@ -19,8 +19,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
+from api.maintenance_records import Alarm, WorkOrder
 from api.records import DeadLetter, Robot, TelemetryPoint
 from contract.codec import Payload
 from contract.payloads import WILL_SEQ
@@ -87,6 +88,16 @@ def supersedes(current: tuple[str, int] | None, incoming: tuple[str, int]) -> Ou
     if new_boot != boot or WILL_SEQ in (seq, new_seq) or new_seq > seq:
         return Outcome.NEW
     return Outcome.STALE
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """A stored reading (``data``: metric → value) or event (``data``: its JSON body), for the
+    maintenance engine's warm-up after a restart."""
+
+    ts: float
+    kind: Literal["reading", "event"]
+    data: dict[str, Any]
 
 
 class StoreUnavailable(Exception):
@@ -181,6 +192,36 @@ class Store(Protocol):
 
     def clock(self) -> float | None:
         """The newest simulated time in any stored message, ``None`` when empty."""
+        ...
+
+    # --- maintenance ---------------------------------------------------------------------------
+
+    def save_maintenance(self, work_orders: Sequence[WorkOrder], alarms: Sequence[Alarm]) -> None:
+        """Insert or replace work orders (appending their new transitions) and alarms, in one
+        transaction; :class:`StoreUnavailable` for a failure worth retrying."""
+        ...
+
+    def work_orders(
+        self,
+        robot: str | None = None,
+        status: str | None = None,
+        active: bool | None = None,
+        limit: int | None = None,
+    ) -> list[WorkOrder]:
+        """Newest first; every one without filters or limit."""
+        ...
+
+    def work_order(self, work_order_id: str) -> WorkOrder | None: ...
+
+    def alarms(
+        self, active: bool | None = None, robot: str | None = None, limit: int | None = None
+    ) -> list[Alarm]:
+        """Newest raised first."""
+        ...
+
+    def recent_history(self, robot: str, since_ts: float, max_rows: int) -> list[HistoryRow]:
+        """A robot's readings (the newest ``max_rows``) and events since ``since_ts``, in time
+        order."""
         ...
 
     def close(self) -> None: ...

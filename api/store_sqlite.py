@@ -22,6 +22,7 @@ import orjson
 
 from api.records import DeadLetter, LatestReading, Robot, TelemetryPoint
 from api.sqlite_history import history
+from api.sqlite_maintenance import MAINTENANCE_SCHEMA, MaintenanceTables
 from api.sqlite_schema import INSERT_MESSAGE, INSERT_READING, METRIC_COLUMNS, ROBOT_COLUMNS, SCHEMA
 from api.store import (
     Accepted,
@@ -39,15 +40,23 @@ _METRIC_VALUES = operator.attrgetter(*METRIC_COLUMNS)
 _TS = operator.attrgetter("ts")
 
 
-class SqliteStore:
-    """:class:`api.store.Store` on a SQLite file."""
+class SqliteStore(MaintenanceTables):
+    """:class:`api.store.Store` on a SQLite file (work orders and alarms:
+    :class:`~api.sqlite_maintenance.MaintenanceTables`)."""
 
-    def __init__(self, path: Path, *, dead_letter_max_rows: int = 10_000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        dead_letter_max_rows: int = 10_000,
+        alarm_history_max_rows: int = 10_000,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._dead_letter_max_rows = dead_letter_max_rows
+        self._alarm_history_max_rows = alarm_history_max_rows
         self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
+        self._writer.executescript(SCHEMA + MAINTENANCE_SCHEMA)
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []

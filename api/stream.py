@@ -4,6 +4,12 @@ The ingest path publishes an event once it is committed; every subscribed client
 admits it gets it in its own queue. A client whose queue is full is too slow: it is dropped (its
 stream ends with a comment saying so) rather than allowed to grow the service's memory.
 Everything here runs on the event loop.
+
+Channels: the robots' ``birth``, ``state``, ``telemetry`` and ``event``; the maintenance loop's
+``alarm`` and ``work_order``; and ``raw``, the message inspector — every message the service
+receives, valid or not, as it came off the wire. ``raw`` is heavy, so a client gets it only when
+it names it (``?channel=raw``), never by default, and it is built only while such a client is
+connected.
 """
 
 from __future__ import annotations
@@ -14,11 +20,19 @@ from dataclasses import dataclass
 
 import orjson
 
+from api.ingest import Inbound
 from api.store import Accepted
 from contract.topics import Channel
 
-#: Channels that reach the stream (truth is hidden, cmd is not the robots').
+#: Robot channels that reach the stream (truth is hidden, cmd is not the robots').
 STREAM_CHANNELS = (Channel.BIRTH, Channel.STATE, Channel.TELEMETRY, Channel.EVENT)
+ALARM, WORK_ORDER, RAW = "alarm", "work_order", "raw"
+#: Every channel a client may ask for.
+ALL_CHANNELS = (*(c.value for c in STREAM_CHANNELS), ALARM, WORK_ORDER, RAW)
+#: Channels a client gets only when it names them.
+OPT_IN_CHANNELS = frozenset({RAW})
+#: Payload text kept in a raw event.
+RAW_PAYLOAD_BYTES = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +54,23 @@ class StreamEvent:
             "payload": message.payload.model_dump(exclude_none=True),
         }
         return cls(topic.channel.value, topic.robot, topic.line, orjson.dumps(body).decode())
+
+    @classmethod
+    def raw(cls, inbound: Inbound, rejected: str | None) -> StreamEvent:
+        """The inspector's view of a received message (payload text cut at 2 KiB)."""
+        parts = inbound.topic.split("/")
+        line, robot = (parts[3], parts[4]) if len(parts) == 6 else ("", "")
+        body = {
+            "topic": inbound.topic,
+            "qos": inbound.qos,
+            "retain": inbound.retain,
+            "payload": inbound.payload[:RAW_PAYLOAD_BYTES].decode("utf-8", errors="replace"),
+            "size": len(inbound.payload),
+            "truncated": len(inbound.payload) > RAW_PAYLOAD_BYTES,
+            "received_at": inbound.received_at,
+            "rejected": rejected,
+        }
+        return cls(RAW, robot, line, orjson.dumps(body).decode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +94,14 @@ class StreamFilter:
         return cls(norm(lines), norm(robots), norm(channels))
 
     def admits(self, event: StreamEvent) -> bool:
+        if self.channels is None:
+            wanted = event.channel not in OPT_IN_CHANNELS
+        else:
+            wanted = event.channel in self.channels
         return (
-            (self.lines is None or event.line in self.lines)
+            wanted
+            and (self.lines is None or event.line in self.lines)
             and (self.robots is None or event.robot in self.robots)
-            and (self.channels is None or event.channel in self.channels)
         )
 
 
@@ -95,18 +130,27 @@ class StreamHub:
         self._max_queue = max_queue
         self._on_drop = on_drop
         self._subscriptions: set[Subscription] = set()
+        self._raw: set[Subscription] = set()
 
     @property
     def clients(self) -> int:
         return len(self._subscriptions)
 
+    @property
+    def wants_raw(self) -> bool:
+        """Whether a connected client asked for the raw channel (only then is it built)."""
+        return bool(self._raw)
+
     def subscribe(self, wanted: StreamFilter) -> Subscription:
         subscription = Subscription(wanted, self._max_queue)
         self._subscriptions.add(subscription)
+        if wanted.channels is not None and RAW in wanted.channels:
+            self._raw.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+        self._raw.discard(subscription)
 
     def publish(self, event: StreamEvent) -> None:
         for subscription in list(self._subscriptions):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 from api.app import create_app
+from api.ingest import Inbound
 from api.settings import Settings
-from api.stream import STREAM_CHANNELS, StreamEvent, StreamFilter, StreamHub
+from api.stream import ALL_CHANNELS, RAW_PAYLOAD_BYTES, StreamEvent, StreamFilter, StreamHub
 
 
 def event(channel: str = "telemetry", robot: str = "r-1", line: str = "line-1") -> StreamEvent:
@@ -67,4 +70,41 @@ def test_the_stream_route_offers_exactly_the_streamed_channels() -> None:
     parameters = schema["paths"]["/api/stream"]["get"]["parameters"]
     channel = next(p for p in parameters if p["name"] == "channel")
     items = channel["schema"]["anyOf"][0]["items"]
-    assert set(items["enum"]) == {c.value for c in STREAM_CHANNELS}
+    assert set(items["enum"]) == set(ALL_CHANNELS)
+    assert {"alarm", "work_order", "raw"} <= set(items["enum"])
+
+
+def test_raw_is_only_for_clients_that_name_it() -> None:
+    raw = event("raw")
+    assert not StreamFilter().admits(raw)  # no channel filter: everything but raw
+    assert StreamFilter().admits(event("alarm"))
+    assert StreamFilter().admits(event("work_order"))
+    assert StreamFilter.of(None, None, ["raw"]).admits(raw)
+    assert not StreamFilter.of(None, None, ["raw"]).admits(event("telemetry"))
+    hub = StreamHub(max_queue=3)
+    assert not hub.wants_raw
+    everything = hub.subscribe(StreamFilter())
+    assert not hub.wants_raw
+    inspector = hub.subscribe(StreamFilter.of(None, None, ["raw", "state"]))
+    assert hub.wants_raw
+    hub.publish(raw)
+    assert everything.queue.empty()
+    assert inspector.queue.get_nowait() is raw
+    hub.unsubscribe(inspector)
+    assert not hub.wants_raw
+
+
+def test_a_raw_event_shows_the_message_as_received_cut_at_2_kib() -> None:
+    body = ("x" + "é" * 2000).encode()  # 4001 bytes; the cut falls inside a two-byte character
+    inbound = Inbound("factory/s/a/line-7/r-9/telemetry", body, 12.5, qos=1, retain=True)
+    raw = StreamEvent.raw(inbound, "bad_json")
+    assert (raw.channel, raw.robot, raw.line) == ("raw", "r-9", "line-7")
+    data = orjson.loads(raw.data)
+    assert data["topic"] == inbound.topic
+    assert (data["qos"], data["retain"], data["received_at"]) == (1, True, 12.5)
+    assert data["rejected"] == "bad_json"
+    assert (data["size"], data["truncated"]) == (4001, True)
+    assert data["payload"] == "x" + "é" * ((RAW_PAYLOAD_BYTES - 1) // 2) + "\ufffd"
+    odd = StreamEvent.raw(Inbound("not/a/factory/topic", b"\xff", 1.0, qos=0), None)
+    assert (odd.robot, odd.line) == ("", "")
+    assert orjson.loads(odd.data)["payload"] == "\ufffd"

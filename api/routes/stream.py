@@ -1,4 +1,5 @@
-"""``/api/stream``: live readings, state changes and events as Server-Sent Events."""
+"""``/api/stream``: live readings, state changes, events, alarms and work orders as Server-Sent
+Events; and, only when asked for, the raw message inspector."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from api.stream import StreamFilter, StreamHub
 router = APIRouter(prefix="/api", tags=["stream"], dependencies=[ReadAccess])
 
 StreamChannel = Annotated[
-    list[Literal["birth", "state", "telemetry", "event"]] | None,
+    list[Literal["birth", "state", "telemetry", "event", "alarm", "work_order", "raw"]] | None,
     Query(
-        description="birth, state, telemetry or event; repeat to ask for several.",
-        max_length=4,
+        description="Repeat to ask for several. Default: every channel except raw. "
+        "raw (the message inspector: every message received, valid or not, with topic, qos, "
+        "retain, payload text up to 2 KiB and the reject reason) only when named.",
+        max_length=7,
     ),
 ]
 
@@ -33,9 +36,12 @@ async def stream(
     channel: StreamChannel = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """One SSE event per committed message: ``event:`` is the channel, ``data:`` is JSON with the
-    topic levels and the payload. A comment arrives first (``: connected``) and after every
-    ``stream_heartbeat_s`` of silence. A client that reads too slowly is dropped; its stream
-    ends with a comment saying so. Try ``curl -N 'http://HOST:PORT/api/stream?channel=state'``."""
+    topic levels and the payload. ``alarm`` events carry an Alarm (on raise and on clear),
+    ``work_order`` events a WorkOrder (on every change), ``raw`` events
+    ``{topic, qos, retain, payload, size, truncated, received_at, rejected}``. A comment arrives
+    first (``: connected``) and after every ``stream_heartbeat_s`` of silence. A client that
+    reads too slowly is dropped; its stream ends with a comment saying so. Try
+    ``curl -N 'http://HOST:PORT/api/stream?channel=state'``."""
     subscription = hub.subscribe(StreamFilter.of(line, robot, channel))
     metrics.stream_clients.set(hub.clients)
     try:
