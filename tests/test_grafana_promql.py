@@ -74,14 +74,26 @@ def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+#: The series names a metric family of each type is stored under (OpenMetrics / text 0.0.4).
+SERIES_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+    "summary": ("", "_sum", "_count"),
+    "info": ("_info",),
+}
+
+
 def exported_series(exposition: str) -> set[str]:
-    """Names of the series in a ``/metrics`` text that carry samples, as Prometheus stores them
-    (a counter ``x`` is ``x_total``; a histogram ``x_bucket``, ``x_sum``, ``x_count``)."""
-    return {
-        sample.name
-        for family in text_string_to_metric_families(exposition)
-        for sample in family.samples
-    }
+    """Names of the series a ``/metrics`` text declares or carries, as Prometheus stores them:
+    a counter ``x`` is ``x_total``, a histogram ``x_bucket``, ``x_sum``, ``x_count``. A family
+    the service declares without samples yet (a RUL before the engine has an estimate) counts:
+    its panel shows "no data" until then, which is true, not a typo."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(exposition):
+        names |= {family.name + suffix for suffix in SERIES_SUFFIXES.get(family.type, ("",))}
+        names |= {sample.name for sample in family.samples}
+    return names
 
 
 def missing_names(dashboard: dict[str, Any], series: set[str]) -> list[str]:
@@ -127,9 +139,9 @@ def test_series_names_carry_the_type_suffixes_prometheus_stores() -> None:
         "# TYPE c counter\nc_total 1\n# TYPE h histogram\n"
         'h_bucket{le="+Inf"} 0\nh_sum 0\nh_count 0\n# TYPE g gauge\n'
     )
-    assert exported_series(text) == {"c_total", "h_bucket", "h_sum", "h_count"}
+    assert exported_series(text) == {"c_total", "h_bucket", "h_sum", "h_count", "g"}
     dashboard = {
-        "panels": [{"title": "p", "targets": [{"refId": "A", "expr": "rate(c[1m]) + g + h"}]}]
+        "panels": [{"title": "p", "targets": [{"refId": "A", "expr": "rate(c[1m]) + g + h + u"}]}]
     }
     missing = missing_names(dashboard, exported_series(text))
-    assert missing == ["panel 'p' A: c", "panel 'p' A: g", "panel 'p' A: h"]
+    assert missing == ["panel 'p' A: c", "panel 'p' A: h", "panel 'p' A: u"]
