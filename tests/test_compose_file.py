@@ -37,6 +37,7 @@ OVERRIDES = {
     "API_PORT": "18000",
     "FACTORY_SCENARIO": "other",
     "FACTORY_SEED": "7",
+    "FACTORY_POLICY": "reactive",
 }
 
 
