@@ -13,6 +13,9 @@
   counted (:mod:`api.inbox`); :meth:`IngestClient.redeliver` then cycles the connection.
 - paho reconnects by itself with back-off, so the service starts, and reports not ready, while the
   broker is unreachable.
+- A message outside the subscription's filter is acknowledged at once and dropped (``stray``):
+  amqtt 0.12 sends a connecting client the retained messages of *other* clients' filters, and
+  ingesting another site's retained state would move robots and the simulated clock.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from api.ingest import Inbound
 from api.settings import Settings, broker_address
+from contract.topics import matches
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,11 @@ class IngestClient:
         self._cycling = False
         self._disconnected = threading.Event()
         self._stopping = False
+        self._filter = settings.mqtt_topic_filter
+        # The common case needs no level-by-level match.
+        self._prefix = self._filter[:-1] if self._filter.endswith("/#") else None
+        #: Messages that did not match the subscription (acknowledged and dropped).
+        self.stray = 0
 
     @property
     def generation(self) -> int:
@@ -250,6 +259,11 @@ class IngestClient:
             topic = message.topic
         except UnicodeDecodeError:  # the contract refuses it; keep it readable for the record
             topic = message._topic.decode("utf-8", errors="replace")
+        if not self._subscribed_to(topic):
+            self.stray += 1
+            if message.qos > 0:
+                client.ack(message.mid, message.qos)
+            return
         inbound = Inbound(
             topic,
             bytes(message.payload),
@@ -266,6 +280,12 @@ class IngestClient:
         if wake:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._hand_over)
+
+    def _subscribed_to(self, topic: str) -> bool:
+        prefix = self._prefix
+        if prefix is not None and "+" not in prefix:
+            return topic.startswith(prefix) or topic == prefix[:-1]
+        return matches(self._filter, topic)
 
     def _hand_over(self) -> None:
         """On the event loop: pass everything that arrived since the last wake-up."""

@@ -46,6 +46,7 @@ UNKNOWN_ROBOT: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: _problem("The engine's scenario has no such robot.")
 }
 WRITE_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: _problem("The body is not JSON."),
     status.HTTP_401_UNAUTHORIZED: _problem("The X-API-Key header is missing."),
     status.HTTP_403_FORBIDDEN: _problem("The API key is wrong, or none is configured."),
     status.HTTP_409_CONFLICT: _problem(
