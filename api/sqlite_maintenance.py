@@ -4,7 +4,7 @@
 :class:`~api.maintenance_records.WorkOrder`, which the engine can be restored from) with the
 columns the list filters on; ``work_order_transitions`` is the append-only log of every lifecycle
 step and its reason. ``alarms`` holds every alarm, active or cleared; the oldest cleared ones are
-trimmed past a bound. :meth:`MaintenanceTables.recent_history` reads back what the engine needs to
+trimmed past a bound (the ones cleared longest ago go first). :meth:`MaintenanceTables.recent_history` reads back what the engine needs to
 warm up after a restart. A mixin of :class:`~api.store_sqlite.SqliteStore`: it uses that class's
 writer connection, write lock and per-thread readers.
 """
@@ -81,7 +81,7 @@ class MaintenanceTables:
                 if any(a.cleared_ts is not None for a in alarms):
                     conn.execute(
                         "DELETE FROM alarms WHERE id IN (SELECT id FROM alarms "
-                        "WHERE cleared_ts IS NOT NULL ORDER BY raised_ts DESC LIMIT -1 OFFSET ?)",
+                        "WHERE cleared_ts IS NOT NULL ORDER BY cleared_ts DESC LIMIT -1 OFFSET ?)",
                         (self._alarm_history_max_rows,),
                     )
                 conn.execute("COMMIT")
