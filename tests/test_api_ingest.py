@@ -294,3 +294,26 @@ def test_a_shared_subscription_spreads_ingest_over_workers(
     assert mine
     assert theirs
     assert sorted(r["ts"] for r in mine + theirs) == [T0 + s for s in range(1, 41)]
+
+
+def test_retained_messages_of_other_sites_are_not_ingested(
+    broker: BrokerHandle, topic_site: str, tmp_path: Path
+) -> None:
+    """amqtt 0.12 sends a connecting client the retained messages matching *any* live client's
+    filter; the service drops (and acknowledges) what its own filter does not cover, so another
+    site's robot never moves into this service's view. On Mosquitto nothing stray arrives."""
+    other_site = f"{topic_site}-x"
+    robot, other = broker.robot_ids[:2]
+    watcher = broker.capture(f"factory/{other_site}/#")  # keeps that filter live on the broker
+    state = State(v=1, robot=other, ts=T0 + 500, boot="boot-1", seq=1, state="IDLE", since=T0)
+    stray_topic = robot_topic(other_site, other, Channel.STATE)
+    broker.publish(broker.client(other), stray_topic, encode(state), retain=True)
+    watcher.wait_for(lambda m: m.topic == stray_topic)
+    publisher = broker.client(robot)
+    with running(service_settings(broker, topic_site, tmp_path / "f.db")) as client:
+        broker.publish(
+            publisher, robot_topic(topic_site, robot, Channel.TELEMETRY), telemetry(robot, 1, 40.0)
+        )
+        wait_rows(client, robot, 1)
+        assert [r["id"] for r in client.get("/api/robots").json()] == [robot]
+        assert client.get(f"/api/robots/{robot}").json()["site"] == topic_site
