@@ -191,7 +191,7 @@ def test_no_secret_is_written_into_the_stack_files() -> None:
 def test_image_services_use_pinned_official_images() -> None:
     images = {n: s.image for n, s in load_compose().services.items() if not s.builds_here}
     assert images == {
-        "mosquitto": "eclipse-mosquitto:2",
+        "mosquitto": "eclipse-mosquitto:2.0",
         "prometheus": images["prometheus"],
         "grafana": images["grafana"],
     }
