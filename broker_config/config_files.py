@@ -75,7 +75,7 @@ def write_local_files(
                 render_mosquitto_passwd(credentials.passwords),
                 PRIVATE_MODE,
             ),
-            acl_file=_write(root / "mosquitto.acl", render_mosquitto_acl(robot_ids)),
+            acl_file=_write(root / "mosquitto.acl", render_mosquitto_acl(robot_ids), PRIVATE_MODE),
             log_file=log_file,
         )
         text = render_mosquitto_conf(
@@ -108,5 +108,7 @@ def write_docker_config(directory: Path, state_dir: Path, scenario: Scenario) ->
             render_mosquitto_passwd(credentials.passwords),
             PRIVATE_MODE,
         ),
-        _write(directory / DOCKER_ACL_FILE, render_mosquitto_acl(credentials.robot_ids)),
+        _write(
+            directory / DOCKER_ACL_FILE, render_mosquitto_acl(credentials.robot_ids), PRIVATE_MODE
+        ),
     ]

@@ -31,9 +31,15 @@ StateDir = Annotated[
 ]
 ScenarioOpt = Annotated[
     str | None,
-    typer.Option("--scenario", help="Scenario TOML file, or the name of a bundled scenario."),
+    typer.Option(
+        "--scenario",
+        help="Scenario TOML file, or the name of a bundled scenario.",
+        envvar="FACTORY_SCENARIO",
+    ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same run.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed: same seed, same run.", envvar="FACTORY_SEED")
+]
 BrokerOpt = Annotated[
     str | None,
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
@@ -51,7 +57,8 @@ def up(
     scenario: ScenarioOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
-        float | None, typer.Option(help="Real-time factor (default: the scenario's).")
+        float | None,
+        typer.Option(help="Real-time factor (default: the scenario's).", envvar="FACTORY_FACTOR"),
     ] = None,
     mqtt_port: Annotated[int, typer.Option(help="Port of the embedded broker.")] = 1883,
     http_port: Annotated[int, typer.Option(help="Port of the service and dashboard.")] = 8000,
@@ -78,7 +85,10 @@ def simulate(
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
-        typer.Option(help="Real-time factor; 0 runs as fast as possible (default: scenario's)."),
+        typer.Option(
+            help="Real-time factor; 0 runs as fast as possible (default: scenario's).",
+            envvar="FACTORY_FACTOR",
+        ),
     ] = None,
     broker: Annotated[
         str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
@@ -93,6 +103,13 @@ def simulate(
         str | None,
         typer.Option(help="Simulated start, ISO 8601 UTC (default: the scenario's start)."),
     ] = None,
+    resume_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Service URL (e.g. http://127.0.0.1:8000): continue after its newest data.",
+            envvar="FACTORY_RESUME_FROM",
+        ),
+    ] = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
     from simulator.run import run_simulate
@@ -105,6 +122,7 @@ def simulate(
         broker=broker,
         duration=duration,
         start=start,
+        resume_from=resume_from,
     )
 
 

@@ -37,13 +37,12 @@ from broker_config.embedded import (
 )
 from broker_config.embedded import start_broker as start_embedded_broker
 from contract.mqtt import parse_broker_url
+from simulator.run import resume_ts
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
 SERVICE_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 20.0
 STATUS_EVERY_S = 5.0
-#: Simulated seconds between the newest data of a previous run and the resumed clock.
-RESUME_GAP_S = 60.0
 
 
 def _fail(message: str) -> NoReturn:
@@ -107,13 +106,6 @@ def _wait_ready(service: Child, base_url: str) -> None:
     raise RuntimeError(
         f"the service was not ready after {SERVICE_READY_TIMEOUT_S:.0f} s; see {service.log_path}"
     )
-
-
-def _resume_ts(base_url: str) -> float | None:
-    """The newest simulated time the service has seen, if it has data from an earlier run."""
-    robots = _get_json(f"{base_url}/api/robots")
-    seen = [r["last_seen"] for r in robots if r.get("last_seen") is not None]
-    return max(seen) + RESUME_GAP_S if seen else None
 
 
 def _status(base_url: str) -> str:
@@ -187,7 +179,7 @@ def run_up(
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
-        resume = _resume_ts(base_url)
+        resume = resume_ts(base_url)
         if resume is not None:
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))

@@ -10,6 +10,7 @@ so the model is only ever touched by one thread.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -17,6 +18,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -42,6 +45,10 @@ COMMAND_POLL_WALL_S = 0.05
 COMMAND_POLL_SIM_S = 60.0
 STATUS_EVERY_WALL_S = 1.0
 LOG_EVERY_WALL_S = 30.0
+#: Simulated seconds between the newest data of a previous run and a resumed clock.
+RESUME_GAP_S = 60.0
+#: How long ``--resume-from`` waits for the service to answer.
+RESUME_WAIT_S = 60.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -191,6 +198,24 @@ class LiveFactory:
         return table
 
 
+def resume_ts(service_url: str, timeout_s: float = 0.0) -> float | None:
+    """Where a restarted simulation should continue: just after the newest simulated time the
+    service at ``service_url`` holds (``None`` if it has no data yet). Waits up to ``timeout_s``
+    for the service to answer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{service_url}/api/robots", timeout=2.0) as response:
+                robots = json.load(response)
+            break
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise ValueError(f"cannot read {service_url}/api/robots to resume: {exc}") from None
+            time.sleep(0.5)
+    seen = [r["last_seen"] for r in robots if r.get("last_seen") is not None]
+    return max(seen) + RESUME_GAP_S if seen else None
+
+
 def with_start(scenario: Scenario, start: str) -> Scenario:
     """The scenario with another simulated start (ISO 8601, UTC)."""
     try:
@@ -222,10 +247,14 @@ def run_simulate(
     broker: str,
     duration: str | None,
     start: str | None = None,
+    resume_from: str | None = None,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
     try:
         loaded = load_scenario(scenario)
+        if resume_from is not None and start is None:
+            resumed = resume_ts(resume_from, timeout_s=RESUME_WAIT_S)
+            start = None if resumed is None else datetime.fromtimestamp(resumed, UTC).isoformat()
         if start is not None:
             loaded = with_start(loaded, start)
         host, port = parse_broker_url(broker)

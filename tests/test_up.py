@@ -1,0 +1,133 @@
+"""``factory up``, run as a user runs it: the whole demo comes up, stops cleanly, and resumes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker_config.embedded import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=2.0) as response:
+        return json.load(response)
+
+
+class Up:
+    """One ``factory up`` process on free ports with its own state dir."""
+
+    def __init__(self, state_dir: Path, mqtt_port: int, http_port: int) -> None:
+        self.base = f"http://127.0.0.1:{http_port}"
+        self.log = state_dir.parent / f"up-{time.monotonic_ns()}.log"
+        self._out = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "factory.cli", "up", "--state-dir", str(state_dir),
+             "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output():
+            assert self.process.poll() is None, f"factory up exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.output()}"
+            time.sleep(0.1)
+
+    def robots_with_readings(self, count: int, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"factory up exited:\n{self.output()}"
+            try:
+                robots: list[dict[str, Any]] = get(f"{self.base}/api/robots")
+            except OSError:
+                robots = []
+            if sum(1 for r in robots if r.get("latest")) >= count:
+                return robots
+            time.sleep(0.2)
+        pytest.fail(f"no readings from {count} robots within {timeout_s} s:\n{self.output()}")
+
+    def interrupt(self, timeout_s: float = 60.0) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout_s)
+        self._out.close()
+        return code
+
+
+@pytest.fixture
+def ports() -> tuple[int, int]:
+    mqtt_port = free_port()
+    while (http_port := free_port()) == mqtt_port:
+        pass
+    return mqtt_port, http_port
+
+
+def test_up_runs_stops_cleanly_and_resumes(tmp_path: Path, ports: tuple[int, int]) -> None:
+    state_dir = tmp_path / "state"
+    first = Up(state_dir, *ports)
+    try:
+        robots = first.robots_with_readings(count=12)
+        assert len(robots) == 12
+        assert "dashboard" in first.output()
+    finally:
+        code = first.interrupt()
+    assert code == 0, first.output()
+    assert "stopped; data kept" in first.output()
+    # The robots said goodbye themselves (OFFLINE, "shut down"), and the service committed it
+    # before it stopped.
+    with sqlite3.connect(state_dir / "factory.db") as db:
+        states = dict(db.execute("SELECT robot, state_reason FROM robots WHERE state = 'OFFLINE'"))
+    assert len(states) == 12, states
+    assert set(states.values()) == {"shut down"}
+
+    second = Up(state_dir, *ports)
+    try:
+        second.wait_for_output("Ctrl-C stops everything")
+        assert "resumed at simulated" in second.output()
+        robots_before = second.robots_with_readings(count=12)
+        newest_before = max(r["last_seen"] for r in robots_before)
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            robots = get(f"{second.base}/api/robots")
+            if max(r["last_seen"] for r in robots) > newest_before + 3600.0:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the resumed simulation did not move the clock forward")
+    finally:
+        assert second.interrupt() == 0, second.output()
+
+
+def test_up_refuses_a_taken_http_port(tmp_path: Path, ports: tuple[int, int]) -> None:
+    mqtt_port, http_port = ports
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", http_port))
+        holder.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "factory.cli", "up", "--state-dir", str(tmp_path),
+             "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"HTTP port {http_port} is already in use" in lines[0]
+    assert "--http-port" in lines[0]
