@@ -76,6 +76,8 @@ export function explainWriteError(status, detail) {
   if (status === 403) return `403 — key refused: check the key in STATE_DIR/api-key. ${detail}`;
   if (status === 404) return `404 — not found: ${detail}`;
   if (status === 422) return `422 — the service refused the form: ${detail}`;
+  if (status === 409) return `409 — not now: ${detail}`;
+  if (status === 503) return `503 — the service could not send it: ${detail}`;
   return `${status} — ${detail}`;
 }
 

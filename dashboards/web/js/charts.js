@@ -157,6 +157,8 @@ function label(u, x, text, row, colour) {
   ctx.save();
   ctx.font = FONT;
   ctx.fillStyle = colour;
+  ctx.textAlign = "left"; // uPlot leaves its axis alignment on the shared context
+  ctx.textBaseline = "alphabetic";
   ctx.fillText(text, x + 3 * devicePixelRatio, u.bbox.top + (14 + 14 * row) * devicePixelRatio);
   ctx.restore();
 }

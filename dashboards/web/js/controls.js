@@ -8,6 +8,7 @@ import { factory } from "./state.js";
 
 const dom = {};
 let poller = null;
+let wantedRobot = null;
 
 function field(labelText, input, hint = null) {
   return el("label", { class: "field" }, el("span", {}, labelText), input, hint ? el("small", {}, hint) : null);
@@ -85,13 +86,9 @@ export function mountControls(section, healthPoller) {
 
 /** Show the controls, choosing `robot` if given (from a robot page's link). */
 export function openControls(params) {
+  wantedRobot = params.get("robot");
   fillRobots();
   availability();
-  const robot = params.get("robot");
-  if (robot && factory.robots.has(robot)) {
-    dom.faultRobot.value = robot;
-    dom.orderRobot.value = robot;
-  }
   onRobot();
   (params.get("form") === "order" ? dom.orderComponent : dom.faultKind).focus();
 }
@@ -110,10 +107,17 @@ function availability() {
 function fillRobots() {
   const ids = [...factory.robots.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   for (const select of [dom.faultRobot, dom.orderRobot]) {
-    if ([...select.options].map((o) => o.value).join() === ids.join()) continue;
-    const chosen = select.value;
-    select.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
-    if (ids.includes(chosen)) select.value = chosen;
+    if ([...select.options].map((o) => o.value).join() !== ids.join()) {
+      const chosen = select.value;
+      select.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
+      if (ids.includes(chosen)) select.value = chosen;
+    }
+    // The robot a link asked for (#/controls?robot=ID), as soon as the robot list has it.
+    if (wantedRobot && ids.includes(wantedRobot)) select.value = wantedRobot;
+  }
+  if (wantedRobot && ids.includes(wantedRobot)) {
+    wantedRobot = null;
+    onRobot();
   }
 }
 

@@ -35,7 +35,11 @@ function legend() {
     Object.entries(STATES).map(([name, meaning]) =>
       el("span", { class: `swatch state-${name}`, title: meaning }, name),
     ),
-    el("span", { class: "legend-title" }, "Health zone (ISO 10816):"),
+    el(
+      "span",
+      { class: "legend-title", title: "ISO 10816-1 zones for vibration; the same levels for the other signals" },
+      "Health zone:",
+    ),
     Object.entries(ZONES).map(([zone, meaning]) =>
       el("span", { class: `zone zone-${zone}`, title: meaning }, `${zone} ${meaning}`),
     ),

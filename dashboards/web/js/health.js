@@ -5,7 +5,7 @@
 import { getJson } from "./api.js";
 import { factory, setHealth } from "./state.js";
 
-const TICK_MS = 1000;
+const TICK_MS = 500;
 const FOCUS_EVERY_MS = 2000;
 
 export class HealthPoller {
@@ -19,6 +19,7 @@ export class HealthPoller {
     this.timer = null;
     this.floorVisible = true;
     this.listeners = [];
+    this.missing = new Set(); // robots the engine does not follow (404): not asked again soon
   }
 
   start() {
@@ -58,7 +59,10 @@ export class HealthPoller {
       return this.focus;
     }
     if (!this.floorVisible || factory.robots.size === 0) return null;
-    const ids = [...factory.robots.keys()];
+    const ids = [...factory.robots.keys()].filter((id) => !this.missing.has(id));
+    if (ids.length === 0) return null;
+    const unknown = ids.find((id) => !factory.health.has(id));
+    if (unknown) return unknown; // fill the floor's zones first, then go round
     this.cursor = (this.cursor + 1) % ids.length;
     return ids[this.cursor];
   }
@@ -72,8 +76,9 @@ export class HealthPoller {
       const health = await getJson(`/api/robots/${encodeURIComponent(robotId)}/health`);
       setHealth(robotId, health);
       for (const listener of this.listeners) listener(robotId, health);
-    } catch {
-      // 404 before the engine has heard of the robot, or the service restarting: try later.
+    } catch (error) {
+      // 404: a robot outside the engine's scenario; otherwise the service is restarting.
+      if (error.status === 404) this.missing.add(robotId);
     } finally {
       this.busy = false;
     }

@@ -99,7 +99,7 @@ function onRaw(data) {
   received++;
   buffer.push(message);
   if (paused) missed++;
-  else invalidate("inspector");
+  invalidate("inspector"); // while paused only the counts change
 }
 
 function onFilter() {
@@ -131,7 +131,8 @@ function clear() {
 }
 
 function row(message) {
-  const payload = String(message.payload ?? "");
+  let payload = String(message.payload ?? "");
+  if (message.truncated) payload += ` … (${message.size} bytes, cut at 2 KiB)`;
   const preview = payload.length > PAYLOAD_PREVIEW ? `${payload.slice(0, PAYLOAD_PREVIEW)}…` : payload;
   const cell =
     payload.length > PAYLOAD_PREVIEW

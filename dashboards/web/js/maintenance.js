@@ -1,7 +1,7 @@
 // Work orders as a board (one column per lifecycle status) and the alarm list (#/maintenance).
 
 import { features } from "./api.js";
-import { WORK_ORDER_COLUMNS, el, hours, shortTime, simTime } from "./format.js";
+import { ACTIVE_ORDER_STATUSES, WORK_ORDER_COLUMNS, el, hours, shortTime, simTime } from "./format.js";
 import { onRender } from "./frame.js";
 import { factory } from "./state.js";
 
@@ -71,8 +71,25 @@ function wanted(robotId) {
   return !text || robotId.includes(text);
 }
 
+const REASON_PREVIEW = 90;
+
+/** A long engine reason folds: its first clause shows, the rest opens on click. */
+function folded(text, className) {
+  if (!text) return null;
+  const first = text.split(/[;:]\s/)[0];
+  const preview = first.length > REASON_PREVIEW ? `${first.slice(0, REASON_PREVIEW)}…` : first;
+  if (preview === text) return el("div", { class: className }, text);
+  return el("details", { class: className }, el("summary", {}, preview), text);
+}
+
+function step(last, reason) {
+  const text = `${last.status} ${shortTime(last.ts)}: ${reason}`;
+  return el("small", { class: "card-step", title: text }, text);
+}
+
 function card(order) {
   const last = order.history?.[order.history.length - 1];
+  const finished = !ACTIVE_ORDER_STATUSES.has(order.status);
   return el(
     "li",
     { class: `card source-${order.source}`, "data-order": order.id, "data-status": order.status },
@@ -83,10 +100,15 @@ function card(order) {
       ` ${order.component}`,
       el("span", { class: "source" }, order.source),
     ),
-    el("div", {}, `start ${shortTime(order.start_ts)} · ${hours(order.duration_s / 3600)}`),
-    el("div", { class: "card-reason" }, order.reason),
+    el(
+      "div",
+      {},
+      `start ${shortTime(order.start_ts)} · ${hours(order.duration_s / 3600)}`,
+      order.placement ? el("span", { class: "placement" }, ` · ${order.placement}`) : null,
+    ),
     CLOSED.has(order.status) ? el("div", { class: "card-closed" }, order.status) : null,
-    last ? el("small", {}, `${last.status} ${shortTime(last.ts)}: ${last.reason}`) : null,
+    finished ? null : folded(order.reason, "card-reason"),
+    last ? step(last, order.status_reason ?? last.reason) : null,
     el("small", { class: "card-id" }, order.id),
   );
 }

@@ -116,6 +116,14 @@ export function componentOverlay(robotId, metric) {
     }));
 }
 
+function zoneCell(c) {
+  if (c.failed) return el("span", { class: "zone zone-D" }, "FAILED");
+  if (!c.zone) return "—";
+  // Vibration uses ISO zones A–D; other signals the same four levels, named normal…danger.
+  const name = c.zone_name && c.zone_name !== c.zone ? ` ${c.zone_name}` : "";
+  return el("span", { class: `zone zone-${c.zone}`, title: ZONES[c.zone] }, `${c.zone}${name}`);
+}
+
 function rulText(c) {
   if (c.rul_h === null || c.rul_h === undefined) return "no trend yet";
   const interval =
@@ -157,7 +165,7 @@ function healthTable(robotId) {
         el("meter", { min: "0", max: "1", low: "0.3", high: "0.6", optimum: "1", value: String(c.health_index ?? 0) }),
         ` ${percent(c.health_index)}`,
       ),
-      el("td", {}, c.zone ? el("span", { class: `zone zone-${c.zone}`, title: ZONES[c.zone] }, c.zone) : "—"),
+      el("td", {}, zoneCell(c)),
       el("td", {}, rulText(c)),
       el("td", {}, failureText(c)),
       el("td", {}, plannedFor(robotId, c.name)),
@@ -200,7 +208,7 @@ export function renderHealth(robotId) {
       ? alarms.map((a) =>
           el(
             "li",
-            { class: `sev-${a.severity}${a.cleared_ts === null ? "" : " cleared"}` },
+            { class: `sev-${a.severity}${a.cleared_ts === null ? "" : " cleared"}`, "data-alarm": a.id },
             el("span", { class: "sev" }, a.cleared_ts === null ? a.severity.toUpperCase() : "cleared"),
             ` ${a.component ?? ""} ${a.message} · ${shortTime(a.raised_ts)}`,
           ),
