@@ -4,9 +4,10 @@
 :class:`~api.maintenance_records.WorkOrder`, which the engine can be restored from) with the
 columns the list filters on; ``work_order_transitions`` is the append-only log of every lifecycle
 step and its reason. ``alarms`` holds every alarm, active or cleared; the oldest cleared ones are
-trimmed past a bound (the ones cleared longest ago go first). :meth:`MaintenanceTables.recent_history` reads back what the engine needs to
-warm up after a restart. A mixin of :class:`~api.store_sqlite.SqliteStore`: it uses that class's
-writer connection, write lock and per-thread readers.
+trimmed past a bound (those cleared longest ago go first).
+:meth:`MaintenanceTables.recent_history` reads back what the engine needs to warm up after a
+restart. A mixin of :class:`~api.store_sqlite.SqliteStore`: it uses that class's writer
+connection, write lock and per-thread readers.
 """
 
 from __future__ import annotations
