@@ -31,7 +31,7 @@ from api.maintenance_metrics import MaintenanceCollector
 from api.metrics import Metrics
 from api.mqtt_client import IngestClient
 from api.records import Robot
-from api.routes import maintenance, ops, robots, stream
+from api.routes import dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
 from api.store_sqlite import SqliteStore
@@ -192,6 +192,6 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
         lifespan=lifespan,
     )
     app.add_exception_handler(QueryRefused, _query_refused)
-    for router in (robots.router, maintenance.router, stream.router, ops.router):
+    for router in (robots.router, maintenance.router, stream.router, ops.router, dashboard.router):
         app.include_router(router)
     return app

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 from api.command_sender import CommandSender
 from api.engine import Decision, MaintenanceEngine
-from api.experiment.loop import PLAN_INTERVAL_S
+from api.engine.config import PLAN_INTERVAL_S
 from api.maintenance_changes import Changes, ChangeTracker
 from api.maintenance_records import (
     FaultAccepted,

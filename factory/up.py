@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 class Child:
     """A ``factory`` subcommand running as a child process, its output in a log file."""
 
-    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("ab")
@@ -67,6 +70,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+            env=None if env is None else {**os.environ, **env},
         )
 
     def alive(self) -> bool:
@@ -77,9 +81,10 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout_s: float = CHILD_STOP_TIMEOUT_S) -> None:
-        """SIGINT (a clean stop, like Ctrl-C), then SIGKILL past the timeout."""
+        """SIGTERM (both children stop cleanly on it; unlike SIGINT it cannot have been
+        inherited as ignored, e.g. under ``nohup``), then SIGKILL past the timeout."""
         if self.alive():
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -173,7 +178,12 @@ def run_up(
     children: list[Child] = []
     try:
         console.print(f"[dim]broker {broker_url} ({embedded.impl if embedded else 'external'})[/]")
-        service = Child("serve", ["serve", *common, "--port", str(http_port)], log_dir)
+        # On a resume the robots reboot with the scenario's initial components: the engine must
+        # not warm up from the previous run's readings of components that are gone.
+        resuming = (state_dir / "factory.db").exists()
+        service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else None
+        serve_args = ["serve", *common, "--port", str(http_port)]
+        service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
         _wait_ready(service, base_url)
         sim_args = ["simulate", *common, "--seed", str(seed)]

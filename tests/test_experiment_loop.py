@@ -12,7 +12,8 @@ import itertools
 import pytest
 from simulator_support import HOUR_S, fault, one_robot
 
-from api.experiment.loop import PLAN_INTERVAL_S, ClosedLoop
+from api.engine.config import PLAN_INTERVAL_S
+from api.experiment.loop import ClosedLoop
 from api.experiment.runs import RunSpec, plant_metrics, run_one
 from simulator.records import Record, TruthRecord
 from simulator.scenario import load_scenario

@@ -12,6 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+#: How often the planner runs, in simulated seconds (*choice*): the live service and the policy
+#: experiment both call ``engine.plan`` at this cadence, so the experiment measures the service.
+#: 30 minutes matches the freeze before a job starts (a job can be moved until the last tick
+#: before it) and is half the one-hour command expiry (an unstarted job expires by the second
+#: tick after).
+PLAN_INTERVAL_S = 1800.0
+
 VIBRATION = "vibration_rms_mm_s"
 TEMPERATURE = "temperature_c"
 CURRENT = "motor_current_a"

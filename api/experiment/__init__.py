@@ -22,9 +22,10 @@ simulator's hidden ground truth. Modules:
 docs/maintenance.md ("Experiment") defines every metric and reads the default experiment.
 """
 
+from api.engine.config import PLAN_INTERVAL_S
 from api.experiment.cli import run_experiment_cli
 from api.experiment.driver import Experiment, run_experiment, write_outputs
-from api.experiment.loop import PLAN_INTERVAL_S, ClosedLoop
+from api.experiment.loop import ClosedLoop
 from api.experiment.runs import RunResult, RunSpec, run_one
 
 __all__ = [

@@ -22,6 +22,7 @@ from typing import Any
 import simpy
 
 from api.engine import EngineConfig, MaintenanceEngine, command_payload
+from api.engine.config import PLAN_INTERVAL_S
 from api.experiment.rul_scoring import RulScorer
 from api.experiment.state_log import StateLog
 from api.experiment.trace import Trace
@@ -31,11 +32,6 @@ from simulator.factory import Factory
 from simulator.records import EventRecord, Record, Sample, StateChange, TruthRecord
 from simulator.scenario import Scenario
 
-#: How often the planner runs, in simulated seconds (*choice*). The live service is meant to call
-#: ``engine.plan`` at this same cadence (docs/maintenance.md, "Experiment"). 30 minutes matches
-#: the engine's freeze before a job starts (so a job can be moved until the last tick before it)
-#: and is half its one-hour command expiry (an unstarted job expires by the second tick after).
-PLAN_INTERVAL_S = 1800.0
 #: The sender's boot id in the command envelopes (the service uses its own boot id).
 SENDER_BOOT = "experiment"
 

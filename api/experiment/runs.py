@@ -22,8 +22,9 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from api.engine.config import PLAN_INTERVAL_S
 from api.engine.scoring import mtbf, mttr, oee
-from api.experiment.loop import PLAN_INTERVAL_S, ClosedLoop
+from api.experiment.loop import ClosedLoop
 from api.experiment.rul_scoring import life_left_metrics, rul_metrics
 from api.experiment.state_log import BROKEN, MAINTENANCE
 from api.experiment.trace import Trace
