@@ -385,6 +385,12 @@ def test_an_injected_fault_leads_to_an_alarm_and_a_work_order_on_the_page(
     orders_before = [
         o["id"] for o in httpx.get(f"{stack.url}/api/work-orders", params=query).json()
     ]
+    # Inject during a shift: the service's clock is the newest message time, which stands still
+    # while the robots are idle, and a command stamped hours behind the robot expires early.
+    deadline = time.monotonic() + NIGHT_PROOF_MS / 1000
+    while httpx.get(f"{stack.url}/api/robots/{robot}").json()["state"] != "RUNNING":
+        assert time.monotonic() < deadline, f"{robot} did not start a shift"
+        time.sleep(0.1)
     tab.goto(f"{stack.url}/#/controls?robot={robot}")
     tab.get_by_role("textbox", name="API key").fill(API_KEY)
     tab.get_by_role("button", name="Use key").click()
@@ -393,8 +399,9 @@ def test_an_injected_fault_leads_to_an_alarm_and_a_work_order_on_the_page(
     form.locator("input[name=component]").fill(component)
     form.locator("input[name=magnitude]").fill(str(FAULT_MAGNITUDE))
     form.get_by_role("button", name="Inject fault").click()
+    # The page follows the command to the robot's answer (its ack on the event channel).
     expect(tab.get_by_test_id("fault-result")).to_have_text(
-        re.compile(rf"^Sent accelerated_wear to {robot} as command ")
+        re.compile(rf"^Sent accelerated_wear to {robot} as command \S+; the robot applied it")
     )
     tab.get_by_role("link", name="Floor", exact=True).click()
     tab.locator(tile(tab, robot)).click()

@@ -3,7 +3,7 @@
 // time with its interval, and a "now" line. Everything in simulated time, UTC.
 
 import uPlot from "../vendor/uplot/uPlot.esm.js";
-import { simTime } from "./format.js";
+import { shortTime, simTime } from "./format.js";
 
 // Okabe–Ito colours: told apart by colour-blind viewers and on a washed-out projector.
 export const SERIES_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"];
@@ -107,7 +107,7 @@ function drawZones(u, overlay) {
   const edges = [0, ...bounds, Infinity];
   ctx.save();
   ctx.font = FONT;
-  ctx.textAlign = "right";
+  ctx.textAlign = "left"; // left: the right edge is where planned work and predictions go
   for (let i = 0; i < 4; i++) {
     const y0 = Math.min(u.valToPos(edges[i], "y", true), top + height);
     const y1 = Math.max(edges[i + 1] === Infinity ? top : u.valToPos(edges[i + 1], "y", true), top);
@@ -118,7 +118,7 @@ function drawZones(u, overlay) {
       // Labelled in the middle of the visible band; a sliver too thin for text stays unlabelled.
       ctx.fillStyle = "#333";
       ctx.textBaseline = "middle";
-      ctx.fillText(`zone ${"ABCD"[i]}`, left + width - 4 * devicePixelRatio, (y0 + y1) / 2);
+      ctx.fillText(`zone ${"ABCD"[i]}`, left + 4 * devicePixelRatio, (y0 + y1) / 2);
     }
   }
   ctx.restore();
@@ -154,12 +154,17 @@ function span(u, from, to, fill) {
 function label(u, x, text, row, colour) {
   if (x === null) return;
   const { ctx } = u;
+  const right = u.bbox.left + u.bbox.width;
   ctx.save();
   ctx.font = FONT;
   ctx.fillStyle = colour;
-  ctx.textAlign = "left"; // uPlot leaves its axis alignment on the shared context
   ctx.textBaseline = "alphabetic";
-  ctx.fillText(text, x + 3 * devicePixelRatio, u.bbox.top + (14 + 14 * row) * devicePixelRatio);
+  // uPlot leaves its axis alignment on the shared context: set ours. Near the right edge the
+  // text ends at the edge instead of running off the plot.
+  const start = x + 3 * devicePixelRatio;
+  const fits = start + ctx.measureText(text).width <= right;
+  ctx.textAlign = fits ? "left" : "right";
+  ctx.fillText(text, fits ? start : right - 2 * devicePixelRatio, u.bbox.top + (14 + 14 * row) * devicePixelRatio);
   ctx.restore();
 }
 
@@ -174,10 +179,24 @@ function drawMarks(u, overlay) {
       span(u, failure.low, failure.high, "rgba(179,38,30,0.10)");
     }
     const x = vline(u, failure.ts, FAILURE_STROKE, [6, 4]);
-    label(u, x, failure.label, row++ % 3, FAILURE_STROKE);
+    if (x !== null) label(u, x, failure.label, row++ % 3, FAILURE_STROKE);
+    else if (failure.ts > u.scales.x.max) {
+      // Beyond the chart: say when, at the right edge.
+      label(u, u.bbox.left + u.bbox.width, `${failure.label} ${shortTime(failure.ts)} →`, row++ % 3, FAILURE_STROKE);
+    }
   }
   if (overlay.now !== null && overlay.now !== undefined) {
     const x = vline(u, overlay.now, "#555", [2, 3]);
-    label(u, x, "now", 0, "#555");
+    if (x !== null) {
+      // At the bottom: the top rows belong to the work and failure labels.
+      const { ctx } = u;
+      ctx.save();
+      ctx.font = FONT;
+      ctx.fillStyle = "#555";
+      ctx.textAlign = "left";
+      ctx.textBaseline = "bottom";
+      ctx.fillText("now", x + 3 * devicePixelRatio, u.bbox.top + u.bbox.height - 2 * devicePixelRatio);
+      ctx.restore();
+    }
   }
 }

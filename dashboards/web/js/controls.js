@@ -141,6 +141,38 @@ function fillComponents() {
   }
 }
 
+// Command ids sent from this page, waiting for the robot's ack on its event topic (the
+// command/response pattern: the answer comes back on another channel, matched by id).
+// The robot may answer before the POST's response is read: recent acks are kept for a moment.
+const awaiting = new Map();
+const recentAcks = new Map();
+const MAX_KEPT = 50;
+
+function trim(map) {
+  for (const id of map.keys()) if (map.size > MAX_KEPT) map.delete(id);
+}
+
+factory.eventListeners.add((robotId, payload) => {
+  if (payload.kind !== "ack") return;
+  const done = awaiting.get(payload.command_id);
+  if (done) {
+    awaiting.delete(payload.command_id);
+    done(payload.status, payload.reason);
+  } else {
+    recentAcks.set(payload.command_id, payload);
+    trim(recentAcks);
+  }
+});
+
+function awaitAck(commandId, done) {
+  const early = recentAcks.get(commandId);
+  if (early) done(early.status, early.reason);
+  else {
+    awaiting.set(commandId, done);
+    trim(awaiting);
+  }
+}
+
 function saveKey(event) {
   event.preventDefault();
   setApiKey(dom.key.value.trim());
@@ -179,7 +211,13 @@ async function sendFault(event) {
   show(dom.faultResult, true, "Sending…");
   const answer = await postJson(`/api/robots/${encodeURIComponent(robot)}/faults`, body);
   if (answer.ok) {
-    show(dom.faultResult, true, `Sent ${answer.data.fault} to ${answer.data.robot} as command ${answer.data.command_id}; watch the robot page.`);
+    const { fault, robot: target, command_id: commandId } = answer.data;
+    const sent = `Sent ${fault} to ${target} as command ${commandId}`;
+    show(dom.faultResult, true, `${sent}; waiting for the robot's answer…`);
+    awaitAck(commandId, (status, reason) => {
+      if (status === "rejected") show(dom.faultResult, false, `${sent}; the robot rejected it: ${reason ?? "no reason given"}.`);
+      else show(dom.faultResult, true, `${sent}; the robot ${status === "done" ? "applied" : "accepted"} it — watch its page.`);
+    });
   } else {
     show(dom.faultResult, false, explainWriteError(answer.status, answer.detail));
   }

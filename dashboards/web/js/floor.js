@@ -209,7 +209,8 @@ function renderEvents() {
             " ",
             el("a", { href: `#/robot/${e.robot}` }, e.robot),
             ` ${e.kind.replaceAll("_", " ")}${e.component ? ` ${e.component}` : ""}` +
-              `${e.fault ? ` (${e.fault})` : ""}${e.status ? `: ${e.status}` : ""}`,
+              `${e.fault ? ` (${e.fault})` : ""}${e.status ? `: ${e.status}` : ""}` +
+              `${e.status === "rejected" && e.reason ? ` (${e.reason})` : ""}`,
           ),
         )
       : [el("li", { class: "note" }, "none yet")]),

@@ -22,6 +22,7 @@ const DEFAULT_WINDOW = "2 d";
 const TARGET_POINTS = 500;
 const DEFAULT_SAMPLE_S = 300;
 const FUTURE_FRACTION = 0.25; // room right of "now" for planned work and predicted failures
+const MAX_FUTURE_FRACTION = 0.5;
 const CHART_MIN_INTERVAL_MS = 250;
 
 const dom = {};
@@ -108,6 +109,12 @@ function setWindow(name) {
   openRobot(id);
 }
 
+function futureMarks(robotId) {
+  const failures = componentOverlay(robotId, null).map((f) => f.ts);
+  const orders = ordersOverlay(robotId).map((o) => o.end);
+  return [...failures, ...orders];
+}
+
 function vibrationClass(robotId) {
   return factory.robots.get(robotId)?.vibration_class ?? factory.births.get(robotId)?.vibration_class ?? null;
 }
@@ -123,7 +130,12 @@ function buildCharts(current) {
   current.buffer = new SeriesBuffer(METRIC_NAMES, windowS, current.every, gapS);
   const xRange = () => {
     const now = factory.clock;
-    return now === null ? [0, 1] : [now - windowS, now + windowS * FUTURE_FRACTION];
+    if (now === null) return [0, 1];
+    // Room on the right for what is coming: the nearest predicted failure or planned job end,
+    // within half a window; a later one is named at the chart's edge instead.
+    const ahead = futureMarks(current.id).filter((ts) => ts > now).map((ts) => (ts - now) * 1.08);
+    const future = Math.min(Math.max(windowS * FUTURE_FRACTION, ...ahead.filter((s) => s <= windowS * MAX_FUTURE_FRACTION)), windowS * MAX_FUTURE_FRACTION);
+    return [now - windowS, now + future];
   };
   for (const metric of METRIC_NAMES) {
     const info = METRICS[metric];

@@ -20,6 +20,7 @@ export const factory = {
   workOrders: new Map(),
   events: new Ring(MAX_EVENTS),
   readingListeners: new Set(),
+  eventListeners: new Set(), // (robotId, payload) for every robot event, parts counts included
 };
 const clockSamples = [];
 
@@ -50,36 +51,46 @@ export function advanceClock(ts) {
   invalidate("clock");
 }
 
-/** Replace what we know of the robots with a /api/robots snapshot. */
+// Snapshots are merged, never swapped in: a stream event that arrived while a snapshot was on
+// its way is newer than the snapshot, and must not be undone by it.
+
+/** Fold a /api/robots snapshot into what we know. */
 export function loadRobots(list) {
   for (const item of list) {
     const known = robot(item.id, item);
-    Object.assign(known, {
-      kind: item.kind,
-      model: item.model,
-      state: item.state,
-      stateSince: item.state_since,
-      stateReason: item.state_reason,
-      lastSeen: item.last_seen,
-      latest: item.latest ?? known.latest,
-    });
+    Object.assign(known, { kind: item.kind ?? known.kind, model: item.model ?? known.model });
+    if (item.state && (known.stateSince === undefined || item.state_since >= known.stateSince)) {
+      Object.assign(known, {
+        state: item.state,
+        stateSince: item.state_since,
+        stateReason: item.state_reason,
+      });
+    }
+    if (item.latest && (!known.latest || item.latest.ts > known.latest.ts)) known.latest = item.latest;
+    known.lastSeen = Math.max(known.lastSeen ?? 0, item.last_seen ?? 0) || null;
     advanceClock(item.last_seen);
   }
   invalidate("floor");
 }
 
+const alarmAge = (a) => (a.cleared_ts === null ? a.raised_ts : Infinity); // cleared is final
+
 export function loadAlarms(list) {
-  factory.alarms.clear();
-  for (const alarm of list) factory.alarms.set(alarm.id, alarm);
+  for (const alarm of list) {
+    const known = factory.alarms.get(alarm.id);
+    if (!known || alarmAge(alarm) >= alarmAge(known)) factory.alarms.set(alarm.id, alarm);
+  }
   boundMap(factory.alarms, MAX_ALARMS, (a) => a.cleared_ts !== null);
-  invalidate("alarms", "floor");
+  invalidate("alarms", "floor", "health");
 }
 
 export function loadWorkOrders(list) {
-  factory.workOrders.clear();
-  for (const order of list) factory.workOrders.set(order.id, order);
+  for (const order of list) {
+    const known = factory.workOrders.get(order.id);
+    if (!known || order.updated_ts >= known.updated_ts) factory.workOrders.set(order.id, order);
+  }
   boundMap(factory.workOrders, MAX_WORK_ORDERS, (o) => !ACTIVE_ORDER_STATUSES.has(o.status));
-  invalidate("work-orders", "floor");
+  invalidate("work-orders", "floor", "health");
 }
 
 export function setHealth(robotId, health) {
@@ -105,6 +116,8 @@ export function activeAlarms(robotId = null) {
 /** Fold one stream event into the state. Alarm and work-order events carry the object itself. */
 export function applyEvent(name, data) {
   if (name === "alarm") {
+    const known = factory.alarms.get(data.id);
+    if (known && alarmAge(data) < alarmAge(known)) return; // a snapshot already had newer
     factory.alarms.delete(data.id); // re-insert: Map order is "least recently changed first"
     factory.alarms.set(data.id, data);
     boundMap(factory.alarms, MAX_ALARMS, (a) => a.cleared_ts !== null);
@@ -112,6 +125,8 @@ export function applyEvent(name, data) {
     return;
   }
   if (name === "work_order") {
+    const known = factory.workOrders.get(data.id);
+    if (known && data.updated_ts < known.updated_ts) return;
     factory.workOrders.delete(data.id);
     factory.workOrders.set(data.id, data);
     boundMap(factory.workOrders, MAX_WORK_ORDERS, (o) => !ACTIVE_ORDER_STATUSES.has(o.status));
@@ -143,8 +158,9 @@ export function applyEvent(name, data) {
     factory.births.set(data.robot, payload);
     Object.assign(known, { kind: payload.kind, model: payload.model });
     invalidate("floor", "robot-header");
-  } else if (name === "event" && payload.kind !== "parts") {
-    // Parts counts come every few minutes per robot; they would flood the list.
+  } else if (name === "event") {
+    for (const listener of factory.eventListeners) listener(data.robot, payload);
+    if (payload.kind === "parts") return; // every few minutes per robot: they would flood the list
     factory.events.push({ robot: data.robot, ...payload });
     invalidate("events");
   }
