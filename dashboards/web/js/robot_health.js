@@ -152,7 +152,7 @@ function healthTable(robotId) {
   const health = factory.health.get(robotId);
   if (!features.has("health")) return el("p", { class: "note" }, "Health and prognosis are not available on this service yet.");
   if (!health) return el("p", { class: "note" }, "Loading health…");
-  const head = ["Component", "Indicator", "Health", "Zone", "RUL (interval)", "Predicted failure", "Planned work"];
+  const head = ["Component", "Indicator", "Health", "Zone", "RUL, operating time (interval)", "Predicted failure", "Planned work"];
   const rows = health.components.map((c) =>
     el(
       "tr",
