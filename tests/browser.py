@@ -14,6 +14,10 @@ such tests ``@pytest.mark.browser``.
 
 :func:`with_dashboard` mounts the dashboard router on an app unless the app already has it
 (``api/app.py`` includes it once the service owner adds the line).
+
+:func:`live_stack` starts what the page runs against: the service under uvicorn on an ephemeral
+port and the default scenario's robots simulated live, both on a site of their own on a session
+broker (``_mosquitto_process`` from ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from playwright.sync_api import (
@@ -35,8 +42,15 @@ from playwright.sync_api import (
     ViewportSize,
     sync_playwright,
 )
+from pydantic import SecretStr
 
+from api.app import create_app
 from api.routes import dashboard
+from api.serve import BackgroundServer
+from api.settings import Settings
+from broker_config.embedded import BrokerProcess
+from simulator.run import LiveFactory
+from simulator.scenario import Scenario, load_scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_ENV = "FACTORY_REQUIRE_BROWSER"
@@ -54,6 +68,10 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 #: Bound of every wait on a page condition.
 WAIT_MS = 15_000
+#: The scenario's own pace: one simulated hour per wall second.
+FACTOR = 3600.0
+READY_TIMEOUT_S = 15.0
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "simulator/scenarios/default.toml"
 
 
 def require_chromium() -> Path:
@@ -140,3 +158,62 @@ def with_dashboard(app: FastAPI) -> FastAPI:
     if not any(getattr(route, "path", None) == "/" for route in app.routes):
         app.include_router(dashboard.router)
     return app
+
+
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    site: str
+    scenario: Scenario
+    robots: LiveFactory
+    broker: BrokerProcess
+    api_key: str
+
+
+def scenario_file(site: str, directory: Path) -> Path:
+    """The default scenario on a site of its own (the session broker is shared by all tests)."""
+    text = DEFAULT_SCENARIO.read_text(encoding="utf-8")
+    text, count = re.subn(r'(?m)^site = "[^"]*"', f'site = "{site}"', text)
+    assert count == 1, "the default scenario's site line changed; update tests/browser.py"
+    path = directory / "scenario.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def live_stack(broker: BrokerProcess, directory: Path, *, seed: int) -> Iterator[Stack]:
+    """Service (with the dashboard) and twelve live robots on a new site of ``broker`` (Mosquitto:
+    the service speaks MQTT 5). The robots start at the scenario's Monday 06:00."""
+    site = f"t-{uuid.uuid4().hex[:8]}"
+    scenario_path = scenario_file(site, directory)
+    scenario = load_scenario(scenario_path)
+    api_key = f"key-{os.urandom(6).hex()}"
+    settings = Settings(
+        state_dir=broker.state_dir,
+        db_path=directory / "factory.db",
+        scenario=str(scenario_path),
+        broker_url=broker.url,
+        mqtt_protocol="mqtt5",
+        mqtt_client_id=f"svc-{os.urandom(4).hex()}",
+        mqtt_topic_filter=f"factory/{site}/#",
+        api_key=SecretStr(api_key),
+        stream_heartbeat_s=1.0,
+    )
+    with BackgroundServer(with_dashboard(create_app(settings))) as server:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while httpx.get(f"{server.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service did not become ready"
+            time.sleep(0.05)
+        robots = LiveFactory(
+            scenario,
+            seed=seed,
+            factor=FACTOR,
+            host=broker.host,
+            port=broker.port,
+            state_dir=broker.state_dir,
+        )
+        robots.start()
+        try:
+            yield Stack(server.url, site, scenario, robots, broker, api_key)
+        finally:
+            robots.stop()
