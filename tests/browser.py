@@ -107,7 +107,9 @@ class PageLog:
     allowed: list[re.Pattern[str]] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # The page reports a view that failed to render as a "dashboard:" warning (the other
+        # views go on); for a test that is an error like any other.
+        if message.type == "error" or message.text.startswith("dashboard:"):
             self.errors.append(f"console: {message.text}")
 
     def on_page_error(self, error: Exception) -> None:

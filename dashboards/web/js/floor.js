@@ -163,11 +163,12 @@ function renderSide() {
       ? alarms.map((a) =>
           el(
             "li",
-            { class: `sev-${a.severity}` },
+            { class: `sev-${a.severity}`, title: a.message },
             el("span", { class: "sev" }, a.severity.toUpperCase()),
             " ",
             el("a", { href: `#/robot/${a.robot}` }, a.robot),
-            ` ${a.message}`,
+            // The engine's messages explain at length; the side panel keeps the first clause.
+            ` ${a.message.split(" (")[0]}`,
           ),
         )
       : [el("li", { class: "note" }, noteFor("alarms", "none"))]),
