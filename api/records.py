@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.payloads import MetricName, RobotStateName
+from contract.payloads import MetricName, RobotStateName, VibrationClass
 
 
 class _Record(BaseModel):
@@ -39,6 +39,13 @@ class Robot(_Record):
         description="Wall-clock time the service received its newest message, Unix seconds."
     )
     latest: LatestReading | None = None
+    vibration_class: VibrationClass | None = Field(
+        default=None,
+        description="From the birth: the ISO 10816-1 machine class whose zones scale vibration.",
+    )
+    sample_interval_s: float | None = Field(
+        default=None, description="From the birth: simulated seconds between readings."
+    )
 
 
 class TelemetryPoint(_Record):

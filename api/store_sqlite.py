@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -281,8 +281,11 @@ def _reading_row(key: tuple[str, str, int, bool], idx: int, r: Reading) -> tuple
     return (robot, r.ts, boot, seq, idx, historical, *_METRIC_VALUES(r))
 
 
-def _robot(row: Iterable[Any]) -> Robot:
-    (robot, kind, model, site, area, line, state, since, reason, seen, received, lts, latest) = row
+def _robot(row: Sequence[Any]) -> Robot:
+    (robot, kind, model, site, area, line, state, since, reason, seen, received, lts, latest) = row[
+        :13
+    ]
+    vibration_class, sample_interval_s = row[13:]
     return Robot(
         id=robot,
         kind=kind,
@@ -296,4 +299,6 @@ def _robot(row: Iterable[Any]) -> Robot:
         last_seen=seen,
         last_received_at=received,
         latest=None if lts is None else LatestReading(ts=lts, values=orjson.loads(latest)),
+        vibration_class=vibration_class,
+        sample_interval_s=sample_interval_s,
     )

@@ -43,6 +43,8 @@ FaultKind = Literal[
     "accelerated_wear", "sensor_drift", "spike", "stuck", "dropout", "overheat", "network_drop"
 ]
 MetricName = Literal["vibration_rms_mm_s", "temperature_c", "motor_current_a", "cycle_time_s"]
+#: ISO 10816-1 machine classes (I small machines … IV large flexible foundations).
+VibrationClass = Literal["I", "II", "III", "IV"]
 #: The metrics a reading may carry, with their units and the outer bounds a value must lie in.
 METRICS: dict[str, tuple[str, float, float]] = {
     "vibration_rms_mm_s": ("mm/s", 0.0, 1000.0),
@@ -94,7 +96,7 @@ class Birth(Envelope):
     components: list[ComponentInfo] = Field(min_length=1, max_length=16)
     sensors: list[SensorInfo] = Field(min_length=1, max_length=16)
     sample_interval_s: float = Field(gt=0.0, le=86400.0)
-    vibration_class: Literal["I", "II", "III", "IV"] = Field(
+    vibration_class: VibrationClass = Field(
         description="ISO 10816-1 machine class whose zone limits are the vibration scale."
     )
 

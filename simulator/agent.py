@@ -18,6 +18,12 @@ any duplicate.
 Threads: :meth:`send` is called from the simulation thread, paho callbacks run in the client's
 network thread; one lock orders publishing, the buffer and ``seq``. Commands are handed to the
 simulation through ``on_command`` (the runner queues them into the SimPy thread).
+
+Batching and heartbeat: with ``telemetry_batch > 1`` readings are collected and sent as one
+telemetry message of that many (an event, a state change, a heartbeat and :meth:`stop` send a
+partial batch first, so readings arrive before what they led to). :meth:`heartbeat` re-publishes
+the retained state, same ``since`` and a fresh ``ts``, when the robot has sent nothing for a
+while: an idle robot still says it is alive, and a reader's simulated clock keeps moving.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from contract.payloads import (
     State,
 )
 from contract.topics import Channel, Topic
-from simulator.records import BirthRecord, NetworkDrop, Record, StateChange
+from simulator.records import BirthRecord, NetworkDrop, Record, Sample, StateChange
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +102,7 @@ class DeviceAgent:
         telemetry_qos: int = 1,
         buffer_messages: int = DEFAULT_BUFFER_MESSAGES,
         wall_s_per_sim_s: float = 0.0,
+        telemetry_batch: int = 1,
     ) -> None:
         self.robot = topic.robot
         self._topics = {channel: str(topic.with_channel(channel)) for channel in Channel}
@@ -110,7 +117,10 @@ class DeviceAgent:
         self._connected = False
         self._closing = False
         self._state: StateChange | None = None
-        self._last_ts = 0.0
+        self._last_ts = 0.0  # newest simulated time seen
+        self._made_ts = 0.0  # simulated time of the newest message made (published or buffered)
+        self._batch_size = telemetry_batch
+        self._batch: list[dict[str, float]] = []
         self._buffer: deque[_Pending] = deque(maxlen=buffer_messages)
         self.stats = AgentStats()
         self._client = new_client(
@@ -136,6 +146,7 @@ class DeviceAgent:
     def stop(self) -> None:
         """Publish OFFLINE (retained) ourselves, then disconnect cleanly."""
         with self._lock:
+            self._flush_batch()
             self._closing = True
             if self._connected:
                 info = self._publish_now(
@@ -178,21 +189,32 @@ class DeviceAgent:
             return  # published on every connect from the model's current birth
         channel = record.CHANNEL
         assert channel is not None
-        fields = record.fields()
         with self._lock:
             self._last_ts = max(self._last_ts, record.ts)
+            if isinstance(record, Sample) and self._batch_size > 1:
+                self._batch.append(record.reading())
+                if len(self._batch) >= self._batch_size:
+                    self._flush_batch()
+                return
+            if channel is not Channel.TRUTH:
+                self._flush_batch()  # readings go out before the event or state they led to
             if isinstance(record, StateChange):
                 self._state = record
                 if not self._connected:
                     return  # re-published on reconnect
-            seq = self._next_seq()
-            if self._connected:
-                self._publish_now(channel, record.ts, seq, fields)
+            self._make(channel, record.ts, record.fields())
+
+    def heartbeat(self, now_ts: float, quiet_s: float) -> None:
+        """Re-publish the current state stamped ``now_ts`` (a partial batch of readings, if one
+        is waiting) when nothing was sent for ``quiet_s`` simulated seconds."""
+        with self._lock:
+            if not self._connected or self._state is None or now_ts - self._made_ts < quiet_s:
+                return
+            self._last_ts = max(self._last_ts, now_ts)
+            if self._batch:
+                self._flush_batch()
             else:
-                if len(self._buffer) == self._buffer.maxlen:
-                    self.stats.dropped += 1
-                self._buffer.append(_Pending(channel, record.ts, seq, fields))
-                self.stats.buffered += 1
+                self._make(Channel.STATE, now_ts, self._state.fields())
 
     def drop_connection(self, offline_wall_s: float) -> None:
         """Kill the TCP connection without DISCONNECT (the broker fires the will) and stay
@@ -258,6 +280,24 @@ class DeviceAgent:
         self._on_command(command)  # type: ignore[arg-type]
 
     # --- internals ------------------------------------------------------------------------
+
+    def _make(self, channel: Channel, ts: float, fields: dict[str, Any]) -> None:
+        """Take the next ``seq`` and publish, or buffer while disconnected (lock held)."""
+        seq = self._next_seq()
+        self._made_ts = max(self._made_ts, ts)
+        if self._connected:
+            self._publish_now(channel, ts, seq, fields)
+            return
+        if len(self._buffer) == self._buffer.maxlen:
+            self.stats.dropped += 1
+        self._buffer.append(_Pending(channel, ts, seq, fields))
+        self.stats.buffered += 1
+
+    def _flush_batch(self) -> None:
+        """Send the readings collected so far as one telemetry message (lock held)."""
+        if self._batch:
+            readings, self._batch = self._batch, []
+            self._make(Channel.TELEMETRY, readings[-1]["ts"], {"readings": readings})
 
     def _next_seq(self) -> int:
         self._seq += 1

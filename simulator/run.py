@@ -112,6 +112,7 @@ class LiveFactory:
                 birth=lambda model=model: model.birth,  # type: ignore[misc]
                 on_command=self._commands.put,
                 wall_s_per_sim_s=1.0 / factor if factor > 0 else 0.0,
+                telemetry_batch=scenario.telemetry_batch,
             )
 
     @property
@@ -135,6 +136,14 @@ class LiveFactory:
                 return
             yield self.env.timeout(max(period_s, 1e-3))
 
+    def _heartbeat(self) -> simpy.events.ProcessGenerator:
+        quiet_s = self.scenario.heartbeat_s
+        while True:
+            yield self.env.timeout(quiet_s / 2)
+            now_ts = self.factory.now_ts
+            for agent in self.agents.values():
+                agent.heartbeat(now_ts, quiet_s)
+
     def start(self, duration_s: float | None = None, connect_timeout_s: float = 5.0) -> None:
         """Connect every robot, wait (bounded) for the connections, start the simulation thread.
 
@@ -148,6 +157,7 @@ class LiveFactory:
             time.sleep(0.01)
         self.factory.start()
         pump = self.env.process(self._command_pump())
+        self.env.process(self._heartbeat())
         until: simpy.Event = pump
         if duration_s is not None:
             until = self.env.any_of([pump, self.env.timeout(duration_s)])

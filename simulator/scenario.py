@@ -161,7 +161,16 @@ class Scenario(Spec):
     factor: NonNegative = Field(
         description="Default real-time factor for live runs: simulated seconds per wall second."
     )
-    telemetry_batch: int = Field(default=1, ge=1, le=200)
+    telemetry_batch: int = Field(
+        default=1, ge=1, le=200, description="Readings per telemetry message of a live robot."
+    )
+    heartbeat_s: float = Field(
+        default=900.0,
+        gt=0.0,
+        le=86400.0,
+        description="A live robot that has sent nothing for this long (simulated seconds) "
+        "re-publishes its state: idle robots stay visibly alive.",
+    )
     kinds: dict[Name, KindSpec] = Field(min_length=1)
     lines: list[LineSpec] = Field(min_length=1)
     calendar: CalendarSpec

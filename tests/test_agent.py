@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,62 @@ def test_command_is_executed_and_acknowledged(
         if on("event")(m) and payload(m)["kind"] == "maintenance_started"
     ]
     assert len(starts) == 1
+
+
+def test_idle_robot_repeats_its_state_as_a_heartbeat(broker: BrokerHandle, topic_site: str) -> None:
+    """Sunday night nobody works: the robot still re-publishes its retained IDLE state, same
+    ``since``, a fresh ``ts`` about every ``heartbeat_s``, and its sequence stays gapless."""
+    scenario = scenario_for(topic_site).model_copy(
+        update={"start": datetime(2026, 1, 4, 0, 0, tzinfo=UTC), "heartbeat_s": 1800.0}
+    )
+    live = LiveFactory(
+        scenario,
+        seed=3,
+        factor=FACTOR,
+        host=broker.host,
+        port=broker.port,
+        state_dir=broker.state_dir,
+    )
+    try:
+        watcher = broker.capture(f"factory/{topic_site}/+/+/{ROBOT}/state")
+        live.start()
+        beats = watcher.wait_for(lambda m: payload(m)["state"] == "IDLE", count=4, timeout_s=15.0)
+    finally:
+        live.stop()
+    states = [payload(m) for m in beats]
+    assert len({s["since"] for s in states}) == 1
+    stamps = [s["ts"] for s in states]
+    assert stamps == sorted(stamps)
+    gaps = [b - a for a, b in pairwise(stamps[1:])]  # after the first
+    assert all(1800.0 <= gap <= 1.5 * 1800.0 + 1 for gap in gaps), gaps
+    seqs = [s["seq"] for s in states]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # nothing else was sent between
+
+
+def test_readings_are_batched_as_the_scenario_says(broker: BrokerHandle, topic_site: str) -> None:
+    scenario = scenario_for(topic_site).model_copy(update={"telemetry_batch": 4})
+    live = LiveFactory(
+        scenario,
+        seed=3,
+        factor=FACTOR,
+        host=broker.host,
+        port=broker.port,
+        state_dir=broker.state_dir,
+    )
+    try:
+        watcher = broker.capture(f"factory/{topic_site}/+/+/{ROBOT}/telemetry")
+        live.start()
+        messages = watcher.wait_for(count=3, timeout_s=15.0)
+    finally:
+        live.stop()
+    for message in messages:
+        telemetry = decode(Channel.TELEMETRY, message.payload)
+        assert isinstance(telemetry, Telemetry)
+        stamps = [r.ts for r in telemetry.readings]
+        assert stamps == sorted(stamps)
+        assert telemetry.ts == stamps[-1]
+        assert [b - a for a, b in pairwise(stamps)] == [SAMPLE_S] * (len(stamps) - 1)
+    assert max(len(orjson.loads(m.payload)["readings"]) for m in messages) == 4
 
 
 def test_killed_connection_fires_the_last_will(

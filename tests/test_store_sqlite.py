@@ -171,7 +171,9 @@ def test_everything_survives_reopening_the_file(tmp_path: Path) -> None:
     first.close()
     second = SqliteStore(path)
     try:
-        assert second.robot("r-1").kind == "welder"  # type: ignore[union-attr]
+        robot = second.robot("r-1")
+        assert robot is not None
+        assert (robot.kind, robot.vibration_class, robot.sample_interval_s) == ("welder", "I", 10.0)
         assert [p.values for p in query(second, "r-1", T0, T0)] == [
             {"vibration_rms_mm_s": 0.5, "temperature_c": 40.0}
         ]
