@@ -37,7 +37,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from api.ingest import Inbound
-from api.settings import Settings, broker_address
+from api.settings import Settings
+from contract.mqtt import parse_broker_url
 from contract.topics import matches
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class IngestClient:
         self._loop = loop
         self._deliver = deliver
         self._on_status = on_status
-        self._host, self._port = broker_address(settings.broker_url)
+        self._host, self._port = parse_broker_url(settings.broker_url)
         v5 = settings.mqtt_protocol == "mqtt5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,

@@ -22,10 +22,11 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from api.app import create_app, service_credentials
-from api.settings import Settings, broker_address, load_settings
+from api.settings import Settings, load_settings
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
+from contract.mqtt import parse_broker_url
 from simulator.scenario import ScenarioError, load_scenario
 
 API_KEY_FILE = "api-key"
@@ -56,7 +57,9 @@ def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
     if "FACTORY_MQTT_PROTOCOL" in os.environ:
         return {}
     running = read_running(state_dir)
-    same_broker = running is not None and broker_address(running.url) == broker_address(broker_url)
+    same_broker = running is not None and parse_broker_url(running.url) == parse_broker_url(
+        broker_url
+    )
     if same_broker and running is not None and running.impl == "amqtt":
         return {"mqtt_protocol": "mqtt311"}
     return {}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contract.mqtt import parse_broker_url
 
 DB_FILE = "factory.db"
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
@@ -144,7 +145,7 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _mqtt_url(cls, url: str) -> str:
-        broker_address(url)
+        parse_broker_url(url)
         return url
 
     @property
@@ -156,18 +157,6 @@ class Settings(BaseSettings):
         if self.mqtt_shared_group:
             return f"$share/{self.mqtt_shared_group}/{self.mqtt_topic_filter}"
         return self.mqtt_topic_filter
-
-
-def broker_address(url: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``mqtt://HOST[:PORT]`` URL; ValueError saying what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ValueError(f"broker URL {url!r} is not mqtt://HOST:PORT")
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        raise ValueError(f"broker URL {url!r} has a bad port") from None
-    return parts.hostname, port
 
 
 def load_settings(**overrides: Any) -> Settings:
