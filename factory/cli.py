@@ -60,8 +60,14 @@ def up(
         float | None,
         typer.Option(help="Real-time factor (default: the scenario's).", envvar="FACTORY_FACTOR"),
     ] = None,
-    mqtt_port: Annotated[int, typer.Option(help="Port of the embedded broker.")] = 1883,
-    http_port: Annotated[int, typer.Option(help="Port of the service and dashboard.")] = 8000,
+    mqtt_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the embedded broker [default: 1883, or the next free one]."),
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the dashboard and API [default: 8000, or the next free one]."),
+    ] = None,
     broker: BrokerOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
@@ -189,8 +195,14 @@ def credentials(
 def tap(
     topic_filter: Annotated[str, typer.Argument(help="MQTT topic filter.")] = "factory/#",
     broker: Annotated[
-        str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
-    ] = "mqtt://127.0.0.1:1883",
+        str | None,
+        typer.Option(
+            "--broker",
+            help="Broker URL [default: the broker running from --state-dir, "
+            "else mqtt://127.0.0.1:1883].",
+        ),
+    ] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
     username: Annotated[
         str | None, typer.Option(help="Username (default: anonymous, read-only).")
     ] = None,
@@ -199,8 +211,12 @@ def tap(
     raw: Annotated[bool, typer.Option(help="Print payloads as received, one per line.")] = False,
 ) -> None:
     """Watch the wire: print every message with topic, QoS, retained flag and decoded payload."""
+    from broker_config.layout import read_running
     from factory.tap import run_tap
 
+    if broker is None:
+        running = read_running(state_dir)
+        broker = running.url if running is not None else "mqtt://127.0.0.1:1883"
     run_tap(
         topic_filter=topic_filter,
         broker=broker,

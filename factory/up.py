@@ -37,10 +37,12 @@ from broker_config.embedded import (
     port_is_free,
 )
 from broker_config.embedded import start_broker as start_embedded_broker
+from broker_config.ports import suggest_port
 from contract.mqtt import parse_broker_url
 from simulator.run import resume_ts
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
+DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
 SERVICE_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 20.0
 STATUS_EVERY_S = 5.0
@@ -140,20 +142,40 @@ def _start_broker(state_dir: Path, scenario: Scenario, port: int) -> BrokerProce
         _fail(str(exc))
 
 
+def choose_port(requested: int | None, default: int, host: str = "127.0.0.1") -> tuple[int, str]:
+    """The port to listen on and a note for the banner ("" if none): a port asked for is used
+    as it is (taken, it is an error later); the default, if taken — a system Mosquitto holds
+    1883 on many machines — gives way to the next free port above it."""
+    if requested is not None or port_is_free(host, default):
+        return (default if requested is None else requested), ""
+    other = suggest_port(host, default)
+    if other is None:
+        return default, ""
+    return other, f"port {default} is taken, so {other} is used"
+
+
 def run_up(
     *,
     state_dir: Path,
     scenario: str | None,
     seed: int,
     factor: float | None,
-    mqtt_port: int,
-    http_port: int,
+    mqtt_port: int | None,
+    http_port: int | None,
     broker: str | None,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
+    notes: list[str] = []
+    if broker is None:
+        mqtt_port, note = choose_port(mqtt_port, DEFAULT_MQTT_PORT)
+        notes += [f"MQTT {note}; choose one with --mqtt-port N"] if note else []
+    http_port, note = choose_port(http_port, DEFAULT_HTTP_PORT)
+    notes += [f"HTTP {note}; choose one with --http-port N"] if note else []
     try:
         loaded = load_scenario(scenario)
-        broker_host, broker_port = parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port)
+        broker_host, broker_port = (
+            parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port or DEFAULT_MQTT_PORT)
+        )
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if factor is not None and factor < 0:
@@ -169,7 +191,7 @@ def run_up(
     console = Console()
     signal.signal(signal.SIGTERM, _interrupt)
 
-    embedded = None if broker else _start_broker(state_dir, loaded, mqtt_port)
+    embedded = None if broker else _start_broker(state_dir, loaded, broker_port)
     broker_url = embedded.url if embedded else f"mqtt://{broker_host}:{broker_port}"
     base_url = f"http://127.0.0.1:{http_port}"
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
@@ -193,7 +215,7 @@ def run_up(
         if resume is not None:
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))
-        _banner(console, loaded, state_dir, base_url, broker_url, resume, factor)
+        _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
         _watch(console, children, base_url)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
@@ -216,6 +238,7 @@ def _banner(
     broker_url: str,
     resume: float | None,
     factor: float | None,
+    notes: list[str],
 ) -> None:
     host, port = parse_broker_url(broker_url)
     pace = scenario.factor if factor is None else factor
@@ -239,6 +262,8 @@ one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {
 
 Ctrl-C stops everything cleanly."""
     )
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
 
 
 def _watch(console: Console, children: list[Child], base_url: str) -> None:

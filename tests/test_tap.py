@@ -112,6 +112,28 @@ def test_tap_raw_prints_payloads(
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_tap_without_broker_finds_the_one_running_from_its_state_dir(
+    broker: BrokerHandle, topic_site: str
+) -> None:
+    """``factory up`` may have moved its broker off 1883; ``factory tap`` finds it anyway."""
+    robot = broker.robot_ids[0]
+    topic = robot_topic(topic_site, robot, Channel.STATE)
+    broker.publish(broker.client(robot), topic, _state(robot), retain=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "factory.cli", "tap", topic, "--count", "1",
+         "--state-dir", str(broker.state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert topic in result.stdout
+    assert '"state":"RUNNING"' in result.stdout
+
+
+@pytest.mark.integration
 @pytest.mark.timeout(30)
 def test_tap_with_a_wrong_password_says_what_to_do(
     broker: BrokerHandle, capsys: pytest.CaptureFixture[str]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from broker_config.embedded import free_port
+from factory.up import choose_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -131,3 +132,18 @@ def test_up_refuses_a_taken_http_port(tmp_path: Path, ports: tuple[int, int]) ->
     assert len(lines) == 1, result.stderr
     assert f"HTTP port {http_port} is already in use" in lines[0]
     assert "--http-port" in lines[0]
+
+
+def test_a_taken_default_port_gives_way_but_a_chosen_one_does_not() -> None:
+    """A system Mosquitto on 1883 must not stop the demo: the default moves to the next free
+    port, with a note; a port the user chose is kept (and refused later if taken)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        port, note = choose_port(None, taken)
+        assert port > taken
+        assert f"port {taken} is taken, so {port} is used" in note
+        assert choose_port(taken, taken) == (taken, "")
+    free = free_port()
+    assert choose_port(None, free) == (free, "")
