@@ -170,6 +170,19 @@ async def run_service(
         await asyncio.to_thread(store.close)
 
 
+def end_streams(app: FastAPI) -> None:
+    """End every open ``/api/stream`` now; callable from any thread or a signal handler.
+
+    A server calls this as soon as a stop is asked for: uvicorn waits for open responses to
+    finish before it runs the lifespan's teardown, so streams ended only there would hold the
+    stop until the graceful timeout and then be cut off with an error, without a last word.
+    """
+    closer = getattr(app.state, "end_streams", None)
+    if closer is not None:
+        with contextlib.suppress(RuntimeError):  # the loop has already closed
+            closer()
+
+
 async def _query_refused(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_400_BAD_REQUEST)
 
@@ -182,6 +195,9 @@ def create_app(settings: Settings | None = None, *, scenario: Scenario | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         async with run_service(resolved, scenario) as state:
+            loop = asyncio.get_running_loop()
+            hub = state["hub"]
+            app.state.end_streams = lambda: loop.call_soon_threadsafe(hub.close)
             yield state
 
     app = FastAPI(

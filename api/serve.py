@@ -14,14 +14,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from api.app import create_app, service_credentials
+from api.app import create_app, end_streams, service_credentials
 from api.settings import Settings, load_settings
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
@@ -100,13 +100,23 @@ def run_serve(
         f"database {settings.database}; write API key in {state_dir / API_KEY_FILE}",
         flush=True,
     )
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,  # open streams must not hold up a stop
+        app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S
     )
-    uvicorn.Server(config).run()
+    StreamEndingServer(config, app).run()
+
+
+class StreamEndingServer(uvicorn.Server):
+    """uvicorn's server that ends the app's open streams as soon as a stop is asked for."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        end_streams(self._app)
+        super().handle_exit(sig, frame)
 
 
 class BackgroundServer:
@@ -125,6 +135,7 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = host, int(self._socket.getsockname()[1])
+        self._app = app
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -151,6 +162,7 @@ class BackgroundServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        end_streams(self._app)
         self._server.should_exit = True
         self._thread.join(self.STOP_TIMEOUT_S)
         self._socket.close()

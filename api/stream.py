@@ -131,6 +131,7 @@ class StreamHub:
         self._on_drop = on_drop
         self._subscriptions: set[Subscription] = set()
         self._raw: set[Subscription] = set()
+        self._closed = False
 
     @property
     def clients(self) -> int:
@@ -143,6 +144,9 @@ class StreamHub:
 
     def subscribe(self, wanted: StreamFilter) -> Subscription:
         subscription = Subscription(wanted, self._max_queue)
+        if self._closed:
+            subscription.end("the service is shutting down")
+            return subscription
         self._subscriptions.add(subscription)
         if wanted.channels is not None and RAW in wanted.channels:
             self._raw.add(subscription)
@@ -164,7 +168,8 @@ class StreamHub:
                 self._on_drop()
 
     def close(self) -> None:
-        """End every stream (the service is shutting down)."""
+        """End every stream, and any opened later (the service is shutting down)."""
+        self._closed = True
         for subscription in list(self._subscriptions):
             self.unsubscribe(subscription)
             subscription.end("the service is shutting down")

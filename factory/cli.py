@@ -45,6 +45,13 @@ BrokerOpt = Annotated[
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
 ]
 
+BrokerUrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.", envvar="FACTORY_BROKER_URL"
+    ),
+]
+
 
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -96,9 +103,7 @@ def simulate(
             envvar="FACTORY_FACTOR",
         ),
     ] = None,
-    broker: Annotated[
-        str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
-    ] = "mqtt://127.0.0.1:1883",
+    broker: BrokerUrlOpt = "mqtt://127.0.0.1:1883",
     duration: Annotated[
         str | None,
         typer.Option(
@@ -136,9 +141,7 @@ def simulate(
 def serve(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
-    broker: Annotated[
-        str, typer.Option("--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
-    ] = "mqtt://127.0.0.1:1883",
+    broker: BrokerUrlOpt = "mqtt://127.0.0.1:1883",
     db: Annotated[
         Path | None, typer.Option(help="SQLite database file (default: STATE_DIR/factory.db).")
     ] = None,

@@ -117,3 +117,48 @@ def test_starts_not_ready_without_a_broker_then_connects_when_it_appears(
             time.sleep(0.2)
         assert (state_dir / "factory.db").exists()
         assert (state_dir / "api-key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.integration
+def test_a_stop_ends_open_streams_at_once_and_cleanly(
+    state_dir: Path, stopped: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """Ctrl-C with a dashboard open: the stream gets its last word and the process exits well
+    inside uvicorn's graceful timeout, with no error logged. The broker comes from
+    ``FACTORY_BROKER_URL`` (the settings table's name for it), not from ``--broker``."""
+    broker_port, http_port = free_port(), free_port()
+    impl = "mosquitto" if find_mosquitto() else "amqtt"
+    env = {"FACTORY_BROKER_URL": f"mqtt://127.0.0.1:{broker_port}"}
+    env |= {} if impl == "mosquitto" else {"FACTORY_MQTT_PROTOCOL": "mqtt311"}
+    command = [sys.executable, "-m", "factory.cli", "serve", "--state-dir", str(state_dir)]
+    log_path = tmp_path / "serve.log"
+    with start_broker(impl, broker_port, state_dir), log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(http_port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=os.environ | env,
+        )
+        stopped.append(process)
+        url = f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + STARTUP_S
+        while readiness(url).status_code != 200:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        lines: list[str] = []
+        with httpx.stream("GET", f"{url}/api/stream", timeout=10.0) as response:
+            chunks = response.iter_lines()
+            lines.append(next(chunks))  # connected: the subscription exists
+            process.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+            lines += list(chunks)
+        process.wait(timeout=10)
+        took_s = time.monotonic() - sent
+    output = log_path.read_text()
+    assert process.returncode in (0, 130), output  # 130: stopped by SIGINT, as a shell reports
+    assert any("shutting down" in line for line in lines), lines
+    assert took_s < 2.5, f"stop took {took_s:.1f} s (graceful timeout 3 s)"
+    assert "Traceback" not in output
+    assert "ERROR" not in output
+    assert f"broker mqtt://127.0.0.1:{broker_port}" in output
