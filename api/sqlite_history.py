@@ -21,14 +21,14 @@ def history(conn: sqlite3.Connection, query: TelemetryQuery) -> list[TelemetryPo
         # Column names go into the SQL text: only the contract's metrics may.
         raise QueryRefused(f"unknown metric {query.metric!r}; one of {', '.join(METRIC_COLUMNS)}")
     metrics = (query.metric,) if query.metric else METRIC_COLUMNS
-    where = "robot = ? AND ts >= ? AND ts <= ?"
-    if query.metric:
-        where += f" AND {query.metric} IS NOT NULL"
+    in_range = "robot = ? AND ts >= ? AND ts <= ?"
+    # Readings without the metric are still read to be skipped: the cap counts them too.
+    where = f"{in_range} AND {query.metric} IS NOT NULL" if query.metric else in_range
     args: tuple[Any, ...] = (query.robot, query.since, query.until)
     cap = query.max_points if query.every is None else query.max_scan_rows
-    # A bounded count: never reads more than cap + 1 index entries.
+    # A bounded count of index entries: never reads more than cap + 1 of them.
     (count,) = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM telemetry WHERE {where} LIMIT ?)",
+        f"SELECT count(*) FROM (SELECT 1 FROM telemetry WHERE {in_range} LIMIT ?)",
         (*args, cap + 1),
     ).fetchone()
     if count > cap:

@@ -209,6 +209,9 @@ def test_row_caps_refuse_instead_of_reading_everything(store: SqliteStore) -> No
     assert len(query(store, "r-1", T0, T0 + 100, max_points=30)) == 30
     with pytest.raises(QueryRefused, match="cap of 10 rows"):
         query(store, "r-1", T0, T0 + 100, every=10.0, max_scan_rows=10)
+    # A metric none of the readings carry would still make the query read every one of them.
+    with pytest.raises(QueryRefused, match="cap of 10 rows"):
+        query(store, "r-1", T0, T0 + 100, every=10.0, max_scan_rows=10, metric="cycle_time_s")
 
 
 def test_reads_run_in_other_threads_while_writing(store: SqliteStore) -> None:
