@@ -150,6 +150,7 @@ async def run_service(
             )
             metrics.registry.register(MaintenanceCollector(maintenance))
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
+            consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
             yield AppState(
                 settings=settings,
                 store=store,
@@ -168,6 +169,17 @@ async def run_service(
             hub.close()
     finally:
         await asyncio.to_thread(store.close)
+
+
+def _consumer_ended(task: asyncio.Task[None], live: LiveState) -> None:
+    """The consumer stops only when the service does; if it ever ends otherwise, say so on
+    ``/readyz`` (and in the log) rather than look ready while nothing is ingested."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    reason = f"{type(error).__name__}: {error}" if error else "it returned"
+    live.ingest_problem = f"the ingest consumer stopped ({reason}); restart the service"
+    log.error("%s", live.ingest_problem, exc_info=error)
 
 
 def end_streams(app: FastAPI) -> None:

@@ -31,6 +31,7 @@ class LiveState:
     #: Why the broker or the store cannot be used right now; ``None`` when it can.
     broker_problem: str | None = "not connected to the broker yet"
     store_problem: str | None = None
+    ingest_problem: str | None = None
 
     @classmethod
     def from_robots(cls, robots: Iterable[Robot], clock: float | None) -> LiveState:
@@ -66,4 +67,4 @@ class LiveState:
 
     def problems(self) -> list[str]:
         """Why the service is not ready; empty when it is."""
-        return [p for p in (self.broker_problem, self.store_problem) if p]
+        return [p for p in (self.broker_problem, self.store_problem, self.ingest_problem) if p]
