@@ -156,7 +156,7 @@ def plan_query(
         # so an absurd ratio is refused instead of overflowing.
         if span_s / every >= max_points:
             raise QueryRefused(
-                f"{span_s / every + 1:.0f} buckets of {every:g} s is over the cap of "
+                f"{span_s / every + 1:.4g} buckets of {every:g} s is over the cap of "
                 f"{max_points} points; use every > {span_s / max_points:.6g} or a shorter range"
             )
     return TelemetryQuery(robot, metric, since, until, every, max_points, max_scan_rows)

@@ -81,5 +81,6 @@ def test_too_many_buckets_are_refused_saying_the_smallest_bucket() -> None:
     ],
 )
 def test_nonsense_is_refused(since: float, until: float, every: float | None, message: str) -> None:
-    with pytest.raises(QueryRefused, match=message):
+    with pytest.raises(QueryRefused, match=message) as refused:
         plan(since, until, every)
+    assert len(str(refused.value)) < 160  # a sentence, not a 300-digit number
