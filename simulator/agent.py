@@ -13,7 +13,8 @@ Store and forward: while disconnected, telemetry, events and truth go into a bou
 sequence unless the buffer overflowed. State changes made while disconnected are not buffered:
 the current state is re-published on reconnect. QoS 1 messages in flight when the link drops are
 re-sent by paho itself (with the DUP flag); the service's ``(robot, boot, seq)`` dedupe absorbs
-any duplicate.
+any duplicate. A link that dies silently is only noticed by the keepalive; what is published
+until then waits in paho's queue and goes out after the reconnect unflagged (docs/contract.md).
 
 Threads: :meth:`send` is called from the simulation thread, paho callbacks run in the client's
 network thread; one lock orders publishing, the buffer and ``seq``. Commands are handed to the
