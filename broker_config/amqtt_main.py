@@ -44,11 +44,12 @@ def amqtt_config(
     listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{bind}:{port}"}}
     if ws_port is not None:
         listeners["ws"] = {"type": "ws", "bind": f"{bind}:{ws_port}"}
-    acl = render_amqtt_acl(robot_ids)
+    ids = list(robot_ids)
+    acl = render_amqtt_acl(ids)
     return {
         "listeners": listeners,
         "plugins": {
-            "broker_config.amqtt_plugins.AnonymousOrFileAuthPlugin": {},
+            "broker_config.amqtt_plugins.AnonymousOrFileAuthPlugin": {"robot_ids": list(ids)},
             "amqtt.plugins.authentication.FileAuthPlugin": {"password_file": str(password_file)},
             "broker_config.amqtt_plugins.TopicACLPlugin": {
                 key.replace("-", "_"): value for key, value in acl.items()
