@@ -114,7 +114,7 @@ def _load(data: bytes) -> dict[str, Any]:
     if _depth(obj, MAX_DEPTH) > MAX_DEPTH:
         raise Rejected(RejectReason.TOO_DEEP, f"nested deeper than {MAX_DEPTH}")
     version = obj.get("v")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != SCHEMA_VERSION:  # not True, not 1.0
         raise Rejected(
             RejectReason.UNKNOWN_VERSION,
             f"schema version {version!r} is not {SCHEMA_VERSION}"

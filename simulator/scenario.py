@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.payloads import MAX_BATCH
 from contract.topics import Channel, Topic
 from simulator.calendar import ShiftCalendar, WeeklySet, parse_days, parse_hhmm, weekly_intervals
 from simulator.kinds import (
@@ -162,7 +163,7 @@ class Scenario(Spec):
         description="Default real-time factor for live runs: simulated seconds per wall second."
     )
     telemetry_batch: int = Field(
-        default=1, ge=1, le=200, description="Readings per telemetry message of a live robot."
+        default=1, ge=1, le=MAX_BATCH, description="Readings per telemetry message of a live robot."
     )
     heartbeat_s: float = Field(
         default=900.0,

@@ -16,6 +16,7 @@ from contract.codec import (
     encode,
 )
 from contract.payloads import (
+    MAX_BATCH,
     Ack,
     Birth,
     ComponentInfo,
@@ -124,6 +125,7 @@ def test_nan_inside_a_string_is_just_a_string() -> None:
         ("1", RejectReason.UNKNOWN_VERSION),
         (True, RejectReason.UNKNOWN_VERSION),
         (None, RejectReason.UNKNOWN_VERSION),
+        (1.0, RejectReason.UNKNOWN_VERSION),  # the version is an integer, as seq is
     ],
 )
 def test_unknown_versions(version: object, reason: RejectReason) -> None:
@@ -135,6 +137,20 @@ def test_missing_version() -> None:
     del payload["v"]
     with pytest.raises(Rejected, match="missing schema version"):
         decode("telemetry", orjson.dumps(payload))
+
+
+def test_the_largest_batch_fits_the_size_limit() -> None:
+    """A full batch with every metric at full float precision encodes under 16 KiB, so a robot
+    that batches as the contract allows never makes a message a broker or the codec refuses."""
+    worst = 1.2345678901234567e-05  # the longest a float in range prints
+    metrics = Reading.model_fields.keys() - {"ts"}
+    reading = {"ts": 1767592800.1234567} | dict.fromkeys(metrics, worst)
+    payload = {**ENVELOPE, "boot": "b" * 16, "seq": 2**63 - 1, "historical": True}
+    data = orjson.dumps({**payload, "readings": [reading] * MAX_BATCH})
+    assert len(data) <= MAX_PAYLOAD_BYTES
+    assert len(decode("telemetry", data).readings) == MAX_BATCH  # type: ignore[attr-defined]
+    with pytest.raises(Rejected):
+        decode("telemetry", orjson.dumps({**payload, "readings": [reading] * (MAX_BATCH + 1)}))
 
 
 def test_oversize_payload() -> None:
