@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -41,9 +42,16 @@ def ensure_environment() -> None:
         return
     if not (BIN / "python").exists():
         say(f"creating a virtual environment in {VENV.relative_to(ROOT)}/ …")
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            shutil.rmtree(VENV, ignore_errors=True)  # a half-made .venv would fool the next run
+            sys.exit(
+                f"[dev] could not create {VENV.name}/ ({exc}). On Debian or Ubuntu install the "
+                "venv module first: sudo apt install python3-venv"
+            )
     say("installing the project and its test tools (first run takes a minute or two) …")
-    steps = [
+    steps: list[list[str | Path]] = [
         [BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
         [BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[test]"],
     ]
@@ -54,7 +62,13 @@ def ensure_environment() -> None:
 
 
 def demo(args: list[str]) -> int:
-    return run(BIN / "factory", "up", *args)
+    command = [str(BIN / "factory"), "up", *args]
+    if os.name == "posix":
+        # Become `factory up`: Ctrl-C then reaches it alone, and it stops its parts in order
+        # (a parent waiting in subprocess.call would kill it 0.25 s after the interrupt).
+        os.chdir(ROOT)
+        os.execv(command[0], command)
+    return run(*command)
 
 
 def test(args: list[str]) -> int:

@@ -26,15 +26,22 @@ def get(url: str) -> Any:
         return json.load(response)
 
 
+UP = (sys.executable, "-m", "factory.cli", "up")
+#: The README's first command, as a newcomer runs it.
+DEMO = (sys.executable, str(Path(__file__).resolve().parents[1] / "dev.py"), "demo")
+
+
 class Up:
     """One ``factory up`` process on free ports with its own state dir."""
 
-    def __init__(self, state_dir: Path, mqtt_port: int, http_port: int) -> None:
+    def __init__(
+        self, state_dir: Path, mqtt_port: int, http_port: int, command: tuple[str, ...] = UP
+    ) -> None:
         self.base = f"http://127.0.0.1:{http_port}"
         self.log = state_dir.parent / f"up-{time.monotonic_ns()}.log"
         self._out = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "factory.cli", "up", "--state-dir", str(state_dir),
+            [*command, "--state-dir", str(state_dir),
              "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -80,7 +87,7 @@ def ports() -> tuple[int, int]:
 
 def test_up_runs_stops_cleanly_and_resumes(tmp_path: Path, ports: tuple[int, int]) -> None:
     state_dir = tmp_path / "state"
-    first = Up(state_dir, *ports)
+    first = Up(state_dir, *ports, command=DEMO)  # Ctrl-C must reach `factory up` itself
     try:
         robots = first.robots_with_readings(count=12)
         assert len(robots) == 12
