@@ -35,7 +35,7 @@ from api.maintenance_records import (
 )
 from api.store import Accepted, Store, StoreUnavailable
 from api.stream import StreamEvent, StreamHub
-from contract.payloads import InjectFault, State, Telemetry
+from contract.payloads import Birth, InjectFault, State, Telemetry
 from contract.topics import Channel
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ class MaintenanceLoop:
         #: Messages from robots the scenario does not have (the engine cannot follow them).
         self.skipped = 0
         self.save_errors = 0
+        #: Each robot's boot id as last heard in a birth; a new one means the robot restarted.
+        self.boots: dict[str, str] = {}
 
     @property
     def policy(self) -> str:
@@ -80,12 +82,14 @@ class MaintenanceLoop:
 
     # --- fed by the consumer ---------------------------------------------------------------
 
-    def feed(self, messages: Iterable[Accepted]) -> None:
-        """Readings, states and events into the engine (the hot path: a few µs a reading)."""
+    def feed(self, messages: Iterable[Accepted]) -> list[Decision]:
+        """Readings, states and events into the engine (the hot path: a few µs a reading);
+        returns what robots that restarted ended (their interrupted orders)."""
         engine = self.engine
         on_reading = engine.on_reading
         known = self.robots
         topics = self.sender.topics
+        interrupted: list[Decision] = []
         for message in messages:
             payload = message.payload
             robot = payload.robot
@@ -108,12 +112,21 @@ class MaintenanceLoop:
                     status=getattr(payload, "status", None),
                     reason=getattr(payload, "reason", None),
                 )
-            # birth: the engine knows the robots from the scenario; truth: never.
+            elif isinstance(payload, Birth):  # the engine knows the robots from the scenario
+                before = self.boots.get(robot)
+                self.boots[robot] = payload.boot
+                if before is not None and before != payload.boot:
+                    interrupted += engine.on_reboot(robot, payload.ts)
+            # truth: never.
+        return interrupted
 
     async def on_committed(self, messages: Sequence[Accepted], clock: float | None) -> None:
         """One step after a commit: feed, plan if the cadence is due, persist and stream."""
         async with self.lock:
-            self.feed(messages)
+            interrupted = self.feed(messages)
+            if interrupted:
+                ended = ", ".join(f"{d.work_order} of {d.robot}" for d in interrupted)
+                log.info("robots restarted; their open jobs end as interrupted: %s", ended)
             if clock is not None and (
                 self.last_plan_ts is None or clock - self.last_plan_ts >= self.plan_interval_s
             ):

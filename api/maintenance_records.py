@@ -30,6 +30,7 @@ WorkOrderStatus = Literal[
     "cancelled",
     "expired",
     "rejected",
+    "interrupted",
 ]
 WorkOrderSource = Literal["predictive", "preventive", "manual"]
 PolicyName = Literal["reactive", "preventive", "predictive"]

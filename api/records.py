@@ -46,6 +46,9 @@ class Robot(_Record):
     sample_interval_s: float | None = Field(
         default=None, description="From the birth: simulated seconds between readings."
     )
+    boot: str | None = Field(
+        default=None, description="Boot id of its newest birth: a new one means it restarted."
+    )
 
 
 class TelemetryPoint(_Record):

@@ -60,5 +60,6 @@ INSERT_READING = (
 ROBOT_COLUMNS = (
     "robot, kind, model, site, area, line, state, state_since, state_reason, "
     "last_seen, last_received_at, latest_ts, latest, "
-    "json_extract(birth, '$.vibration_class'), json_extract(birth, '$.sample_interval_s')"
+    "json_extract(birth, '$.vibration_class'), json_extract(birth, '$.sample_interval_s'), "
+    "birth_boot"
 )

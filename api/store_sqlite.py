@@ -285,7 +285,7 @@ def _robot(row: Sequence[Any]) -> Robot:
     (robot, kind, model, site, area, line, state, since, reason, seen, received, lts, latest) = row[
         :13
     ]
-    vibration_class, sample_interval_s = row[13:]
+    vibration_class, sample_interval_s, boot = row[13:]
     return Robot(
         id=robot,
         kind=kind,
@@ -301,4 +301,5 @@ def _robot(row: Sequence[Any]) -> Robot:
         latest=None if lts is None else LatestReading(ts=lts, values=orjson.loads(latest)),
         vibration_class=vibration_class,
         sample_interval_s=sample_interval_s,
+        boot=boot,
     )

@@ -85,6 +85,7 @@ async def start_loop(
             warmup_h,
             time.perf_counter() - began,
         )
+    loop.boots = {r.id: r.boot for r in followed if r.boot is not None}
     for robot in followed:
         if robot.state is not None and robot.state_since is not None:
             engine.on_state(robot.id, robot.state_since, robot.state)

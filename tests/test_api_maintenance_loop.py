@@ -23,6 +23,7 @@ from api.stream import StreamFilter, StreamHub
 from contract.codec import decode
 from contract.payloads import (
     Ack,
+    Birth,
     ComponentTruth,
     MaintenanceFinished,
     MaintenanceStarted,
@@ -33,6 +34,7 @@ from contract.payloads import (
     Truth,
 )
 from contract.topics import Channel, Topic
+from simulator.physics import birth_body
 from simulator.scenario import load_scenario
 
 T0 = 1_767_592_800.0  # Monday 06:00 UTC
@@ -79,6 +81,7 @@ class Rig:
             channel = {
                 Telemetry: Channel.TELEMETRY,
                 State: Channel.STATE,
+                Birth: Channel.BIRTH,
                 Truth: Channel.TRUTH,
             }.get(type(payload), Channel.EVENT)
             messages.append(Accepted(TOPIC.with_channel(channel), payload, 1.0))
@@ -205,6 +208,51 @@ def test_a_predictive_order_is_persisted_sent_and_followed_through_its_lifecycle
     assert len(statuses) >= 3
     # The restored reducer's alarms are cleared, in the store too.
     assert [a for a in rig.store.alarms(active=True) if a.component == "reducer-j2"] == []
+
+
+def test_a_robot_that_restarts_mid_job_ends_it_as_interrupted_and_gets_a_new_one(
+    rig: Rig,
+) -> None:
+    """A rebooted robot forgot the job it was doing: the order must not stay in progress for
+    ever (blocking new work on a still-worn reducer). A reconnect with the same boot is no
+    restart."""
+    rng = random.Random(5)
+    samples = 60 * 12
+    for i in range(samples):
+        rig.step(rig.reading(T0 + 300.0 * i, 0.45 + 4.5 * (i / samples) ** 2 + rng.gauss(0, 0.03)))
+        if rig.published:
+            break
+    command = decode(Channel.CMD, rig.published[0][1])
+    assert isinstance(command, ScheduleMaintenance)
+    wo_id = command.work_order
+    assert wo_id is not None
+    robot = next(r for r in load_scenario().robots if r.id == ROBOT)
+    rig.step(Birth(**rig.envelope(command.start_ts - 60), **birth_body(robot)))
+    started = MaintenanceStarted(
+        **rig.envelope(command.start_ts),
+        kind="maintenance_started",
+        command_id=command.id,
+        component="reducer-j2",
+    )
+    rig.step(started)
+    rig.step(Birth(**rig.envelope(command.start_ts + 60), **birth_body(robot)))  # a reconnect
+    assert (stored := rig.store.work_order(wo_id)) is not None
+    assert stored.status == "in_progress"
+
+    rebooted = {**rig.envelope(command.start_ts + 600), "boot": "boot-2"}
+    rig.step(Birth(**rebooted, **birth_body(robot)))
+    assert (stored := rig.store.work_order(wo_id)) is not None
+    assert stored.status == "interrupted"
+    assert stored.history[-1].reason == "the robot restarted and forgot this job"
+    assert [s for s in rig.streamed("work_order") if wo_id in s and "interrupted" in s]
+    # The reducer is still worn: the next planning step books it again.
+    published = len(rig.published)
+    ts = command.start_ts + 900
+    for _ in range(12):
+        ts += 300.0
+        rig.step(rig.reading(ts, 4.9 + rng.gauss(0, 0.03)))
+    again = [decode(Channel.CMD, data) for _, data in rig.published[published:]]
+    assert [c.component for c in again if isinstance(c, ScheduleMaintenance)] == ["reducer-j2"]
 
 
 def test_changes_the_store_cannot_take_stay_pending_until_it_can(

@@ -86,7 +86,7 @@ class Decision:
     to a person.
     """
 
-    kind: Literal["new", "replanned", "cancelled", "expired"]
+    kind: Literal["new", "replanned", "cancelled", "expired", "interrupted"]
     work_order: str
     robot: str
     component: str

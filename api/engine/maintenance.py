@@ -123,6 +123,13 @@ class MaintenanceEngine:
             elif wo.state == S.REJECTED and status == "rejected":
                 self.planner.on_rejected(wo, ts)
 
+    def on_reboot(self, robot: str, ts: float) -> list[Decision]:
+        """``robot`` came back with a new boot id: its accepted and running jobs are gone with
+        its memory, so their orders end as interrupted and the next ``plan`` books again what
+        the components still need (otherwise an order would stay in progress for ever and
+        block new work on its component)."""
+        return self.book.interrupt(robot, ts)
+
     def _on_failure(self, robot: str, ts: float, component: str) -> None:
         part = self.fleet.component(robot, component)
         part.failed_ts = ts

@@ -26,7 +26,7 @@ from api.engine.work_orders import (
 
 S = WorkOrderState
 _PATH = (S.PLANNED, S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.DONE)
-_CLOSED = frozenset({S.CANCELLED, S.EXPIRED, S.REJECTED})
+_CLOSED = frozenset({S.CANCELLED, S.EXPIRED, S.REJECTED, S.INTERRUPTED})
 
 
 class WorkOrderBook:
@@ -135,6 +135,17 @@ class WorkOrderBook:
                 why = f"not started by {when(wo.expires_ts)}"
                 transition(wo, S.EXPIRED, now_ts, why)
                 out.append(Decision("expired", wo.id, wo.robot, wo.component, now_ts, why))
+        return out
+
+    def interrupt(self, robot: str, now_ts: float) -> list[Decision]:
+        """``robot`` rebooted: it has forgotten the jobs it accepted and the one it was doing,
+        so those orders end (no command: the robot would not know what it cancels)."""
+        out = []
+        why = "the robot restarted and forgot this job"
+        for wo in self.active(robot):
+            if wo.state in (S.ACKNOWLEDGED, S.IN_PROGRESS):
+                transition(wo, S.INTERRUPTED, now_ts, why)
+                out.append(Decision("interrupted", wo.id, wo.robot, wo.component, now_ts, why))
         return out
 
     # --- what the robots say ---------------------------------------------------------------

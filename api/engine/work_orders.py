@@ -7,6 +7,7 @@
        │            │  └──────────────────▶ in_progress   (started before the ack arrived)
        ├────────────┴───────────────┴──▶ cancelled / expired
                     └───────────────┴──▶ rejected
+                                    acknowledged, in_progress ──▶ interrupted (the robot rebooted)
 
 A transition not drawn here is refused with :class:`IllegalTransition`. Events from a robot are
 evidence of what happened, so :func:`advance` walks the implied legal path (an ``accepted`` ack on
@@ -29,18 +30,20 @@ class WorkOrderState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REJECTED = "rejected"
+    INTERRUPTED = "interrupted"
 
 
 S = WorkOrderState
 TRANSITIONS: dict[WorkOrderState, frozenset[WorkOrderState]] = {
     S.PLANNED: frozenset({S.DISPATCHED, S.CANCELLED, S.EXPIRED}),
     S.DISPATCHED: frozenset({S.ACKNOWLEDGED, S.IN_PROGRESS, S.CANCELLED, S.EXPIRED, S.REJECTED}),
-    S.ACKNOWLEDGED: frozenset({S.IN_PROGRESS, S.CANCELLED, S.EXPIRED, S.REJECTED}),
-    S.IN_PROGRESS: frozenset({S.DONE}),
+    S.ACKNOWLEDGED: frozenset({S.IN_PROGRESS, S.CANCELLED, S.EXPIRED, S.REJECTED, S.INTERRUPTED}),
+    S.IN_PROGRESS: frozenset({S.DONE, S.INTERRUPTED}),
     S.DONE: frozenset(),
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
     S.REJECTED: frozenset(),
+    S.INTERRUPTED: frozenset(),
 }
 #: States in which a work order still holds a slot (and a technician) in the schedule.
 ACTIVE = frozenset({S.PLANNED, S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS})

@@ -7,7 +7,7 @@ import { factory } from "./state.js";
 
 const CARDS_PER_COLUMN = 25;
 const ALARM_ROWS = 100;
-const CLOSED = new Set(["cancelled", "expired", "rejected"]);
+const CLOSED = new Set(["cancelled", "expired", "rejected", "interrupted"]);
 
 const dom = {};
 
