@@ -69,11 +69,11 @@ def up(
     ] = None,
     mqtt_port: Annotated[
         int | None,
-        typer.Option(help="Port of the embedded broker [default: 1883, or the next free one]."),
+        typer.Option(help="Port of the embedded broker (default: 1883, or the next free one)."),
     ] = None,
     http_port: Annotated[
         int | None,
-        typer.Option(help="Port of the dashboard and API [default: 8000, or the next free one]."),
+        typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
 ) -> None:

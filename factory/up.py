@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -241,6 +242,7 @@ def _banner(
     notes: list[str],
 ) -> None:
     host, port = parse_broker_url(broker_url)
+    factory = _factory_command()
     pace = scenario.factor if factor is None else factor
     resumed = (
         f"resumed at simulated {datetime.fromtimestamp(resume, UTC):%Y-%m-%d %H:%M} UTC"
@@ -254,9 +256,9 @@ one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {
 
   dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs
   MQTT broker  {broker_url}
-  watch        factory tap --broker {broker_url}
+  watch        {factory} tap --broker {broker_url}
                mosquitto_sub -h {host} -p {port} -t 'factory/#' -v
-  credentials  {state_dir / "credentials.json"} (factory credentials ROBOT|service)
+  credentials  {state_dir / "credentials.json"} ({factory} credentials ROBOT|service)
   API key      {state_dir / "api-key"} (for fault injection and manual work orders)
   logs         {state_dir / "logs"}/
 
@@ -264,6 +266,18 @@ Ctrl-C stops everything cleanly."""
     )
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+def _factory_command() -> str:
+    """How to run ``factory`` from this shell: plain if it is on PATH, else its path (e.g.
+    ``.venv/bin/factory`` after ``python3 dev.py demo``, which does not activate the venv)."""
+    here = Path(sys.executable).parent / "factory"
+    on_path = shutil.which("factory")
+    if on_path is not None and Path(on_path).resolve() == here.resolve():
+        return "factory"
+    with contextlib.suppress(ValueError):
+        return str(here.relative_to(Path.cwd()))
+    return str(here)
 
 
 def _watch(console: Console, children: list[Child], base_url: str) -> None:
