@@ -30,6 +30,7 @@ from typing import IO, Any, NoReturn
 
 from rich.console import Console
 
+from broker_config.credentials import load_credentials
 from broker_config.embedded import (
     BrokerError,
     BrokerProcess,
@@ -185,6 +186,13 @@ def run_up(
         _fail(
             f"HTTP port {http_port} is already in use (another factory up?); pick another "
             f"with --http-port N, e.g. --http-port {http_port + 1}"
+        )
+    if broker and load_credentials(state_dir) is None:
+        _fail(
+            f"--broker: the robots and the service log in to that broker, and {state_dir} holds "
+            "no logins yet; write them with its password and ACL files (`factory broker "
+            f"--write-config DIR --state-dir {state_dir}`), give those files to the broker, "
+            "and run again"
         )
     state_dir.mkdir(parents=True, exist_ok=True)
     log_dir = state_dir / "logs"

@@ -154,3 +154,18 @@ def test_a_taken_default_port_gives_way_but_a_chosen_one_does_not() -> None:
         assert choose_port(taken, taken) == (taken, "")
     free = free_port()
     assert choose_port(None, free) == (free, "")
+
+
+def test_up_with_a_broker_but_no_logins_says_how_to_make_them(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*UP, "--state-dir", str(tmp_path / "fresh"), "--broker", "mqtt://127.0.0.1:1",
+         "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "holds no logins yet" in line
+    assert "factory broker --write-config DIR" in line
