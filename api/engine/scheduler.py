@@ -143,6 +143,8 @@ class Scheduler:
         limit = request.limit_ts if request.limit_ts is not None else horizon
         deadline = request.deadline_ts if request.deadline_ts is not None else horizon
         why_not = f"no downtime window fits before {when(deadline)}"
+        if request.deadline_ts is not None and request.deadline_ts < request.now_ts:
+            why_not += ", a deadline already past (the failure is nearer than the safety margin)"
         if skipped:
             why_not += f" ({skipped})"
         best = self._least_loss(request, bookings, min(limit, horizon))
