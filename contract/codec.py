@@ -73,20 +73,34 @@ def encode(payload: BaseModel) -> bytes:
 
 
 def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of decoded JSON, giving up once past ``limit``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
+    """Nesting depth of a decoded JSON object or array (a scalar inside counts as a level),
+    giving up once past ``limit``.
+
+    Walks level by level and keeps only the containers: visiting every scalar of every reading
+    cost about as much as validating the whole payload."""
+    level = [value]
+    depth = 1
+    while True:
+        below = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) is dict or type(child) is list
+        ]
+        if not below:
+            # The deepest containers add a level only through what they hold (scalars).
+            return depth + 1 if any(level) else depth
+        depth += 1
+        if depth > limit:
+            return depth
+        level = below
+
+
+def _may_be_deeper(data: bytes, limit: int) -> bool:
+    """False when the raw bytes hold too few brackets for ``limit`` levels: n containers nest
+    at most n deep, plus one level of scalars (brackets inside strings only make this count
+    larger, so it never lets a deep document through). Spares the walk for ordinary payloads."""
+    return data.count(b"{") + data.count(b"[") >= limit
 
 
 def _load(data: bytes) -> dict[str, Any]:
@@ -111,7 +125,7 @@ def _load(data: bytes) -> dict[str, Any]:
         raise Rejected(RejectReason.BAD_JSON, msg[:160]) from None
     if not isinstance(obj, dict):
         raise Rejected(RejectReason.NOT_OBJECT, f"payload is a JSON {type(obj).__name__}")
-    if _depth(obj, MAX_DEPTH) > MAX_DEPTH:
+    if _may_be_deeper(data, MAX_DEPTH) and _depth(obj, MAX_DEPTH) > MAX_DEPTH:
         raise Rejected(RejectReason.TOO_DEEP, f"nested deeper than {MAX_DEPTH}")
     version = obj.get("v")
     if type(version) is not int or version != SCHEMA_VERSION:  # not True, not 1.0
