@@ -18,6 +18,8 @@ Name = Annotated[
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+#: A load level λ: the payload/duty fraction of a product, 1 = full load (0 would be no work).
+LoadLevel = Annotated[float, Field(gt=0.0, le=1.0)]
 
 #: ISO 10816-1 vibration zone limits (A/B, B/C, C/D), mm/s RMS, per machine class.
 ISO10816_ZONES_MM_S: dict[str, tuple[float, float, float]] = {
@@ -71,11 +73,14 @@ class SensorsSpec(Spec):
 
 
 class PhysicsSpec(Spec):
-    """How wear shows in the readings; r = wear / threshold of a component (0 new, 1 failed).
+    """How wear and load show in the readings; r = wear / threshold of a component (0 new,
+    1 failed), λ = the load level of the product being made (1 = full load).
 
-    vibration = base + (vibration_at_failure − base)·r_reducer^p; temperature = base +
-    temperature_rise_c·r_servo^p; current = base·(1 + current_rise_reducer·r_reducer^p +
+    vibration = base·(1 − vibration_load_share·(1 − λ)) + (vibration_at_failure − base)·r_reducer^p;
+    temperature = base − temperature_load_c·(1 − λ) + temperature_rise_c·r_servo^p;
+    current = base·(1 − current_load_share·(1 − λ))·(1 + current_rise_reducer·r_reducer^p +
     current_rise_servo·r_servo^p); cycle time = base·(1 + cycle_time_rise·r_gripper^p); plus noise.
+    At λ = 1 the load terms vanish, so the sensors' ``base`` values are the full-load readings.
     """
 
     wear_exponent: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
@@ -86,6 +91,25 @@ class PhysicsSpec(Spec):
     current_rise_reducer: NonNegative = 0.3
     current_rise_servo: NonNegative = 0.2
     cycle_time_rise: NonNegative = 0.4
+    load_levels: list[LoadLevel] = Field(
+        default=[1.0],
+        min_length=1,
+        max_length=8,
+        description="Payload/duty fraction λ of each product the robot handles, each in (0, 1]; "
+        "at every product change the next level is drawn uniformly from this list.",
+    )
+    load_change_h: Positive = Field(
+        default=8.0, description="Calendar hours between product changes."
+    )
+    current_load_share: Probability = Field(
+        default=0.4, description="Share of the healthy motor current that scales with load."
+    )
+    temperature_load_c: NonNegative = Field(
+        default=4.0, description="How much cooler the motor runs at no load than at full load, °C."
+    )
+    vibration_load_share: Probability = Field(
+        default=0.15, description="Share of the healthy vibration that scales with load."
+    )
 
 
 class KindSpec(Spec):
@@ -139,7 +163,7 @@ class KindSpec(Spec):
     @property
     def danger_limits(self) -> dict[str, float]:
         """Every reading's danger limit: the explicit ``limits``, else the mean reading of a
-        component at its failure threshold (others new), per the sensor physics."""
+        component at its failure threshold (others new) at full load, per the sensor physics."""
         p, s = self.physics, self.sensors
         derived = {
             "vibration_rms_mm_s": self.vibration_at_failure_mm_s,

@@ -6,8 +6,9 @@ wears is a function of *operating* time: wear, parts, and telemetry, which is sa
 ``sample_interval_s`` of running. Nothing here sleeps or knows about MQTT: records leave through
 the ``emit`` sink and commands arrive through :meth:`RobotModel.handle` (call it from the thread
 that runs the environment). Randomness comes from streams seeded with ``"{seed}:{robot}:…"``:
-sensor noise, work, faults and one per component, so a component's n-th life is the same
-whatever else happens (common random numbers across maintenance policies).
+sensor noise, product load, work, faults and one per component, so a component's n-th life (and
+a robot's n-th product) is the same whatever else happens (common random numbers across
+maintenance policies).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from contract.payloads import CancelMaintenance, InjectFault, ScheduleMaintenanc
 from simulator.commands import CommandDesk
 from simulator.degradation import HORIZON_MAX_S, HOUR_S, ComponentState, Life
 from simulator.faults import ActiveFault, apply_sensor_faults
-from simulator.physics import WEAR_SLOT, NormalStream, SensorPhysics, birth_body
+from simulator.physics import WEAR_SLOT, LoadSchedule, NormalStream, SensorPhysics, birth_body
 from simulator.records import (
     BirthRecord,
     ComponentTruthRecord,
@@ -76,6 +77,10 @@ class RobotModel:
         }
         base = f"{seed}:{robot.id}"
         self._noise = NormalStream(f"{base}:noise")
+        physics = kind.physics
+        self.load = LoadSchedule(
+            physics.load_levels, physics.load_change_h, self._start_ts, f"{base}:load"
+        )
         self.rng_fault = random.Random(f"{base}:faults")
         self.components: dict[str, ComponentState] = {}
         for index, spec in enumerate(kind.components):
@@ -288,7 +293,9 @@ class RobotModel:
                 )
             else:
                 truths.append(c.truth(ts, self._production, self._production.position(ts)))
-        values = self._physics.readings(ratios[0], ratios[1], ratios[2], self._noise.take4())
+        values = self._physics.readings(
+            ratios[0], ratios[1], ratios[2], self._noise.take4(), self.load.level_at(ts)
+        )
         if self.sensor_faults:
             apply_sensor_faults(values, self.sensor_faults, ts, self._spans, self.rng_fault)
         if values:

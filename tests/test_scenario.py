@@ -155,6 +155,32 @@ def test_a_limit_below_the_healthy_base_is_refused() -> None:
     )
 
 
+def test_bad_load_levels_are_refused_with_the_field_and_the_reason() -> None:
+    data = default_data()
+    physics = data["kinds"]["handler"]["physics"]
+    physics["load_levels"] = [0.0, 0.5, 1.2]
+    message = refusal(data)
+    assert "kinds.handler.physics.load_levels.0: Input should be greater than 0" in message
+    assert "kinds.handler.physics.load_levels.2: Input should be less than or equal to 1" in message
+    physics["load_levels"] = []
+    assert "kinds.handler.physics.load_levels: List should have at least 1 item" in refusal(data)
+    physics["load_levels"] = [0.5] * 9
+    assert "kinds.handler.physics.load_levels: List should have at most 8 items" in refusal(data)
+    physics["load_levels"] = [0.5]
+    physics["load_change_h"] = 0.0
+    assert "kinds.handler.physics.load_change_h: Input should be greater than 0" in refusal(data)
+
+
+def test_loads_default_to_full_load_with_effects_that_vanish_there() -> None:
+    data = default_data()
+    data["kinds"]["handler"].pop("physics")
+    physics = parse_scenario(data).kinds["handler"].physics
+    assert physics.load_levels == [1.0]
+    assert physics.load_change_h == 8.0
+    assert (physics.current_load_share, physics.temperature_load_c) == (0.4, 4.0)
+    assert physics.vibration_load_share == 0.15
+
+
 def test_with_kind_overrides_changes_every_kind() -> None:
     scenario = load_scenario().with_kind_overrides(sample_interval_s=1.0)
     assert isinstance(scenario, Scenario)
