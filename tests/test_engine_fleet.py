@@ -78,3 +78,21 @@ def test_alarms_escalate_and_clear_with_hysteresis() -> None:
         ("warning", "back to B"),
     ]
     assert all(a.cleared_ts is not None and a.cleared_ts > a.raised_ts for a in history)
+
+
+def test_a_baseline_learned_on_a_light_product_does_not_make_full_load_look_like_wear() -> None:
+    """The nominal values are full-load readings. A robot that learns its baseline while making
+    a light product (current 24 % below nominal) keeps the nominal one, so the next full-load
+    product raises no alarm; a baseline a little below nominal is still learned."""
+    engine = MaintenanceEngine(make_scenario(), "reactive", CONFIG)
+    light, full = 7.5 * 0.76, 7.5
+    for i in range(96):  # 4 operating hours on the light product, then 4 at full load
+        current = (light if i < 48 else full) + 0.01 * (i % 3)
+        engine.on_reading("r11", START_TS + 300.0 * i, {**reading(i), "motor_current_a": current})
+    signal = engine.fleet.robot("r11").signals["motor_current_a"]
+    assert (signal.baseline, signal.baseline_source) == (7.5, "nominal")
+    assert engine.alarms(active_only=False) == []
+    engine.on_reading("r12", START_TS, {"motor_current_a": 7.2})
+    for i in range(1, 30):
+        engine.on_reading("r12", START_TS + 300.0 * i, {"motor_current_a": 7.2 + 0.01 * (i % 3)})
+    assert engine.fleet.robot("r12").signals["motor_current_a"].baseline_source == "learned"

@@ -71,11 +71,14 @@ def test_a_danger_limit_sets_the_failure_level_and_scales_the_others() -> None:
     assert iso.failure == 6.0
 
 
-def test_a_learned_baseline_far_above_nominal_is_distrusted() -> None:
+def test_a_learned_baseline_far_from_nominal_is_distrusted() -> None:
     rule = SignalRule("rise_abs", 6.0, 15.0, 30.0, baseline_max_shift=5.0)
     assert trusted_baseline(rule, 43.0, 41.0) == (43.0, "learned")
     assert trusted_baseline(rule, 38.0, 41.0) == (38.0, "learned")
-    assert trusted_baseline(rule, 52.0, 41.0) == (41.0, "nominal")
+    assert trusted_baseline(rule, 52.0, 41.0) == (41.0, "nominal")  # already worn
+    assert trusted_baseline(rule, 35.0, 41.0) == (41.0, "nominal")  # learned on a light product
     relative = SignalRule("rise_rel", 0.05, 0.1, 0.2, baseline_max_shift=0.1)
     assert trusted_baseline(relative, 10.9, 10.0)[1] == "learned"
+    assert trusted_baseline(relative, 9.1, 10.0)[1] == "learned"
     assert trusted_baseline(relative, 11.1, 10.0)[1] == "nominal"
+    assert trusted_baseline(relative, 8.9, 10.0)[1] == "nominal"

@@ -36,9 +36,10 @@ class SignalRule:
     ``watch``/``alert``/``failure`` are then ignored. ``rise_abs``: limits are rises over the
     learned healthy baseline in the signal's unit (°C). ``rise_rel``: rises as a fraction of the
     baseline (0.25 = +25 %). A learned baseline more than ``baseline_max_shift`` (same unit as
-    the rises) above the scenario's nominal value is distrusted and the nominal value used
-    instead: a component that was already worn when tracking began must not set its own, raised,
-    "healthy" level.
+    the rises) above or below the scenario's nominal value is distrusted and the nominal value
+    used instead: a component that was already worn when tracking began must not set its own,
+    raised, "healthy" level, nor a robot learning on a light product a lowered one from which
+    full load would look like wear.
     """
 
     mode: SignalMode

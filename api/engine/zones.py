@@ -103,12 +103,16 @@ def resolve_limits(
 
 
 def trusted_baseline(rule: SignalRule, learned: float, nominal: float) -> tuple[float, str]:
-    """The baseline to use and where it came from (``learned`` or ``nominal``)."""
+    """The baseline to use and where it came from (``learned`` or ``nominal``).
+
+    A learned baseline more than ``baseline_max_shift`` away from nominal is distrusted, either
+    way. Far above: the component was already worn when tracking began, and must not declare its
+    raised level healthy. Far below: the robot was learning on a light product (the nominal
+    values are full-load readings), and the next full-load product would look like wear.
+    """
     allowed = (
-        nominal * (1 + rule.baseline_max_shift)
-        if rule.mode == "rise_rel"
-        else nominal + rule.baseline_max_shift
+        nominal * rule.baseline_max_shift if rule.mode == "rise_rel" else rule.baseline_max_shift
     )
-    if learned > allowed:
+    if abs(learned - nominal) > allowed:
         return nominal, "nominal"
     return learned, "learned"
