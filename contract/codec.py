@@ -9,6 +9,7 @@ count per reason.
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,10 @@ _ADAPTERS: dict[Channel, TypeAdapter[Any]] = {
     Channel.CMD: TypeAdapter(Command),
     Channel.TRUTH: TypeAdapter(Truth),
 }
+#: Topic text → parsed topic. A robot publishes on a handful of topics, and parsing one checks
+#: five names against a pattern, for every message; bounded, so a sender inventing (valid) topics
+#: only churns it. A refused topic raises, and is never kept.
+_parse_topic = functools.lru_cache(maxsize=4096)(Topic.parse)
 _NON_FINITE = re.compile(rb"(?<![\w\"])-?(?:NaN|Infinity)(?![\w\"])")
 
 
@@ -158,7 +163,7 @@ def decode(channel: Channel | str, data: bytes) -> Payload:
 def decode_message(topic: str, data: bytes) -> tuple[Topic, Payload]:
     """Parse the topic, decode the payload for its channel, and check the robot ids agree."""
     try:
-        parsed = Topic.parse(topic)
+        parsed = _parse_topic(topic)
     except TopicError as exc:
         raise Rejected(RejectReason.BAD_TOPIC, str(exc)) from None
     payload = decode(parsed.channel, data)
