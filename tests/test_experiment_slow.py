@@ -24,6 +24,12 @@ def test_predictive_has_fewer_breakdowns_than_reactive_on_the_default_factory() 
         assert reactive["breakdowns"] >= 5, "too few failures for the comparison to mean much"
         assert predictive["breakdowns"] < reactive["breakdowns"], seed
         assert predictive["maintenance_jobs"], "predictive planned no work at all"
+    # The bar: at least 60 % fewer breakdowns, over the seeds together.
+    total = {
+        policy: sum(experiment.results[(policy, seed)].metrics["breakdowns"] for seed in SEEDS)  # type: ignore[misc]
+        for policy in ("reactive", "predictive")
+    }
+    assert total["predictive"] <= 0.4 * total["reactive"], total
     summary = experiment.summary()
     assert summary["predictive"]["availability"].mean > summary["reactive"]["availability"].mean  # type: ignore[operator]
     assert summary["predictive"]["rul_rmse_h"].n == len(SEEDS)
