@@ -51,16 +51,21 @@ def on(channel: str, robot: str = ROBOT) -> Any:
     return lambda m: m.topic.endswith(f"/{robot}/{channel}")
 
 
-@pytest.fixture
-def live(broker: BrokerHandle, topic_site: str) -> Iterator[LiveFactory]:
-    factory = LiveFactory(
-        scenario_for(topic_site),
+def live_factory(broker: BrokerHandle, scenario: Scenario) -> LiveFactory:
+    """The scenario's robots against the test broker, at one simulated hour a second."""
+    return LiveFactory(
+        scenario,
         seed=3,
         factor=FACTOR,
         host=broker.host,
         port=broker.port,
         state_dir=broker.state_dir,
     )
+
+
+@pytest.fixture
+def live(broker: BrokerHandle, topic_site: str) -> Iterator[LiveFactory]:
+    factory = live_factory(broker, scenario_for(topic_site))
     yield factory
     factory.stop()
 
@@ -150,14 +155,7 @@ def test_idle_robot_repeats_its_state_as_a_heartbeat(broker: BrokerHandle, topic
     scenario = scenario_for(topic_site).model_copy(
         update={"start": datetime(2026, 1, 4, 0, 0, tzinfo=UTC), "heartbeat_s": 1800.0}
     )
-    live = LiveFactory(
-        scenario,
-        seed=3,
-        factor=FACTOR,
-        host=broker.host,
-        port=broker.port,
-        state_dir=broker.state_dir,
-    )
+    live = live_factory(broker, scenario)
     try:
         watcher = broker.capture(f"factory/{topic_site}/+/+/{ROBOT}/state")
         live.start()
@@ -176,14 +174,7 @@ def test_idle_robot_repeats_its_state_as_a_heartbeat(broker: BrokerHandle, topic
 
 def test_readings_are_batched_as_the_scenario_says(broker: BrokerHandle, topic_site: str) -> None:
     scenario = scenario_for(topic_site).model_copy(update={"telemetry_batch": 4})
-    live = LiveFactory(
-        scenario,
-        seed=3,
-        factor=FACTOR,
-        host=broker.host,
-        port=broker.port,
-        state_dir=broker.state_dir,
-    )
+    live = live_factory(broker, scenario)
     try:
         watcher = broker.capture(f"factory/{topic_site}/+/+/{ROBOT}/telemetry")
         live.start()
