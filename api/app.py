@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from api.clock_guard import ClockGuard, ClockRule, trusted_clock
 from api.command_sender import CommandSender
 from api.consumer import Consumer
 from api.deps import AppState
@@ -77,6 +78,32 @@ def placements(scenario: Scenario, robots: list[Robot]) -> dict[str, Topic]:
     return where
 
 
+def guarded(robots: list[Robot]) -> list[tuple[str, float | None, float | None]]:
+    return [(r.id, r.last_seen, r.sample_interval_s) for r in robots]
+
+
+async def resume_clock(store: SqliteStore, rule: ClockRule) -> tuple[list[Robot], float | None]:
+    """The stored robots and clock, repaired: a robot whose newest time is past the rest of the
+    fleet by more than the clock guard allows (poisoned before the guard existed) has its
+    messages past the trusted clock dropped (:func:`~api.clock_guard.trusted_clock`)."""
+    known = await asyncio.to_thread(store.robots)
+    guard = ClockGuard.resumed(rule, [(r.id, None, r.sample_interval_s) for r in known])
+    seen = [(r.id, r.last_seen) for r in known if r.last_seen is not None]
+    clock, poisoned = trusted_clock(seen, guard.lead_s)
+    if clock is not None and poisoned:
+        for robot in poisoned:
+            dropped = await asyncio.to_thread(
+                store.repair_clock, robot, clock + guard.lead_s(robot)
+            )
+            log.warning(
+                "clock repaired: %s was ahead of the fleet; %d of its messages dropped",
+                robot,
+                dropped,
+            )
+        known = await asyncio.to_thread(store.robots)
+    return known, await asyncio.to_thread(store.clock)
+
+
 @contextlib.asynccontextmanager
 async def run_service(
     settings: Settings, scenario: Scenario | None = None
@@ -93,8 +120,7 @@ async def run_service(
         alarm_history_max_rows=settings.alarm_history_max_rows,
     )
     try:
-        known = await asyncio.to_thread(store.robots)
-        clock = await asyncio.to_thread(store.clock)
+        known, clock = await resume_clock(store, settings.clock_rule)
         live = LiveState.from_robots(known, clock)
         inbox = Inbox(settings.ingest_queue_max)
         metrics = Metrics(live, inbox)
@@ -128,7 +154,7 @@ async def run_service(
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         consumer = Consumer(
             inbox,
-            Pipeline(store),
+            Pipeline(store, ClockGuard.resumed(settings.clock_rule, guarded(known))),
             live,
             hub,
             metrics,

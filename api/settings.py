@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.clock_guard import ClockRule
 from contract.mqtt import parse_broker_url
 
 DB_FILE = "factory.db"
@@ -88,6 +89,32 @@ class Settings(BaseSettings):
     )
     dead_letter_max_rows: int = Field(default=10_000, ge=1, description="Oldest trimmed past it.")
 
+    # --- clock guard (docs/contract.md, "Clock guard") -------------------------------------------
+    clock_max_lead_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Simulated seconds a message may be ahead of the rest of the fleet; unset: "
+        "the larger of CLOCK_LEAD_MIN_S, CLOCK_LEAD_INTERVALS sample intervals and "
+        "CLOCK_LEAD_WALL_S wall seconds at the fleet's current pace.",
+    )
+    clock_lead_intervals: float = Field(default=4.0, gt=0, description="Sample intervals.")
+    clock_lead_min_s: float = Field(default=300.0, ge=0, description="Simulated seconds.")
+    clock_lead_wall_s: float = Field(
+        default=5.0, ge=0, description="Wall seconds at the current pace."
+    )
+    clock_replay_window_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="How far behind a robot's own newest time its telemetry, events and truth "
+        "may be (store-and-forward replays) and still be stored.",
+    )
+    clock_claim_ttl_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Wall seconds a refused time ahead counts as a claim a second robot may "
+        "confirm (a fleet-wide jump, e.g. a simulator started later).",
+    )
+
     # --- queries -------------------------------------------------------------------------------
     telemetry_max_points: int = Field(
         default=5_000, ge=1, description="Most points (rows or buckets) one history query returns."
@@ -147,6 +174,17 @@ class Settings(BaseSettings):
     def _mqtt_url(cls, url: str) -> str:
         parse_broker_url(url)
         return url
+
+    @property
+    def clock_rule(self) -> ClockRule:
+        return ClockRule(
+            lead_s=self.clock_max_lead_s,
+            lead_intervals=self.clock_lead_intervals,
+            lead_min_s=self.clock_lead_min_s,
+            lead_wall_s=self.clock_lead_wall_s,
+            replay_window_s=self.clock_replay_window_s,
+            claim_ttl_s=self.clock_claim_ttl_s,
+        )
 
     @property
     def database(self) -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from api.records import DeadLetter, LatestReading, Robot, TelemetryPoint
+from api.sqlite_clock import repair_robot_clock
 from api.sqlite_history import history
 from api.sqlite_maintenance import MAINTENANCE_SCHEMA, MaintenanceTables
 from api.sqlite_schema import INSERT_MESSAGE, INSERT_READING, METRIC_COLUMNS, ROBOT_COLUMNS, SCHEMA
@@ -232,6 +233,18 @@ class SqliteStore(MaintenanceTables):
             "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?",
             (self._dead_letter_max_rows,),
         )
+
+    def repair_clock(self, robot: str, bound_ts: float) -> int:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                dropped = repair_robot_clock(conn, robot, bound_ts)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return dropped
 
     # --- reading -------------------------------------------------------------------------------
 
