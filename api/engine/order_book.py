@@ -23,6 +23,7 @@ from api.engine.work_orders import (
     advance,
     transition,
 )
+from contract.payloads import TS_MAX
 
 S = WorkOrderState
 _PATH = (S.PLANNED, S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.DONE)
@@ -94,7 +95,7 @@ class WorkOrderBook:
             state=S.PLANNED,
             start_ts=placement.start_ts,
             duration_s=placement.end_ts - placement.start_ts,
-            expires_ts=placement.start_ts + self.command_expiry_s,
+            expires_ts=min(placement.start_ts + self.command_expiry_s, TS_MAX),
             command_id=schedule_command_id(wo_id),
             created_ts=now_ts,
             reason=reason,

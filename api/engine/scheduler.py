@@ -26,6 +26,7 @@ from typing import Literal
 
 from api.engine.config import PlanningConfig
 from api.engine.reasons import hours, when, window_text
+from contract.payloads import TS_MAX
 from simulator.calendar import DAY_S, ShiftCalendar, Window
 from simulator.scenario import Scenario
 
@@ -116,6 +117,8 @@ class Scheduler:
         self, robot: str, line: str, start: float, end: float, bookings: Sequence[Booking]
     ) -> tuple[str | None, int]:
         """(why ``[start, end)`` is infeasible or None, technicians busy in it)."""
+        if end > TS_MAX:
+            return "it would end after the last time the contract can carry (year 3000)", 0
         overlapping = [b for b in bookings if b.start_ts < end and start < b.end_ts]
         for b in overlapping:
             if b.robot == robot:
