@@ -31,6 +31,7 @@ from api.maintenance import MaintenanceLoop
 from api.maintenance_metrics import MaintenanceCollector
 from api.metrics import Metrics
 from api.mqtt_client import IngestClient
+from api.rate_limit import WriteLimiter
 from api.records import Robot
 from api.routes import dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
@@ -184,6 +185,7 @@ async def run_service(
                 hub=hub,
                 metrics=metrics,
                 maintenance=maintenance,
+                limiter=WriteLimiter(settings.write_rate_per_s, settings.write_burst),
             )
         finally:
             if consumer_task is not None:

@@ -168,6 +168,10 @@ class Settings(BaseSettings):
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."
     )
     require_key_for_reads: bool = Field(default=False, description="Protect reads as well.")
+    write_rate_per_s: float = Field(
+        default=5.0, gt=0, description="Writes per second per API key, sustained (429 past it)."
+    )
+    write_burst: int = Field(default=30, ge=1, description="Writes per API key at once.")
 
     @field_validator("broker_url")
     @classmethod
