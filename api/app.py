@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
@@ -137,6 +138,7 @@ async def run_service(
             live.broker_problem = problem
 
         client = IngestClient(settings, username, password, loop, inbox.put_all, on_status)
+        client.on_takeover = metrics.session_takeovers.inc
 
         def on_idle() -> None:
             # Messages turned away were not acknowledged. Only now that everything queued is
@@ -178,6 +180,11 @@ async def run_service(
             metrics.registry.register(MaintenanceCollector(maintenance))
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
+            if settings.mqtt_probe_interval_s > 0:
+                watch = asyncio.create_task(
+                    watch_hearing(client, live, metrics, settings), name="mqtt-hearing"
+                )
+                background.add(watch)
             yield AppState(
                 settings=settings,
                 store=store,
@@ -188,6 +195,10 @@ async def run_service(
                 limiter=WriteLimiter(settings.write_rate_per_s, settings.write_burst),
             )
         finally:
+            for task in list(background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if consumer_task is not None:
                 await consumer.drain(DRAIN_TIMEOUT_S)
                 consumer_task.cancel()
@@ -197,6 +208,27 @@ async def run_service(
             hub.close()
     finally:
         await asyncio.to_thread(store.close)
+
+
+async def watch_hearing(
+    client: IngestClient, live: LiveState, metrics: Metrics, settings: Settings
+) -> None:
+    """Probe the subscription every ``mqtt_probe_interval_s``; a client subscribed but deaf
+    (nothing heard, not even its probe, within ``mqtt_probe_timeout_s``) is reported on
+    ``/readyz`` and reconnected, which resubscribes (and clears the problem once subscribed)."""
+    while True:
+        await asyncio.sleep(settings.mqtt_probe_interval_s)
+        deaf_s = client.deaf_for(time.time(), settings.mqtt_probe_timeout_s)
+        if deaf_s is not None and live.broker_problem is None:
+            live.broker_problem = (
+                f"subscribed to {settings.subscription} but nothing arrived for {deaf_s:.0f} s, "
+                "not even the service's own probe; resubscribing"
+            )
+            log.warning("%s", live.broker_problem)
+            metrics.deaf_reconnects.inc()
+            await client.reconnect()
+        elif client.probe_sent_at is None or client.last_heard >= client.probe_sent_at:
+            client.probe()
 
 
 def _consumer_ended(task: asyncio.Task[None], live: LiveState) -> None:

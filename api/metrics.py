@@ -171,6 +171,11 @@ class Metrics:
             "Times another connection with the service's client id took its session over.",
             registry=r,
         )
+        self.deaf_reconnects = Counter(
+            "factory_mqtt_deaf_reconnects",
+            "Times the ingest client heard nothing, not even its own probe, and resubscribed.",
+            registry=r,
+        )
         r.register(_LiveCollector(live, inbox))
         # Every label value known up front, so a rate() of zero is a series, not a gap.
         for reason in (*RejectReason, CLOCK):

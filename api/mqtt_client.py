@@ -13,6 +13,13 @@
   counted (:mod:`api.inbox`); :meth:`IngestClient.redeliver` then cycles the connection.
 - paho reconnects by itself with back-off, so the service starts, and reports not ready, while the
   broker is unreachable.
+- Never deaf: :meth:`IngestClient.probe` publishes a small message on a command topic inside the
+  service's own subscription (``…/_svc-probe/cmd``, QoS 0; not a valid robot id); it comes
+  straight back and is taken out before ingest. :meth:`IngestClient.deaf_for` says how long the
+  client has heard nothing at all, not even its probe, while subscribed; the app then reports it
+  on ``/readyz`` and cycles the connection (:meth:`IngestClient.reconnect`), which resubscribes.
+- A takeover (the broker ends the connection because another one used the service's client id:
+  MQTT 5 reason "Session taken over") is counted and logged; paho reconnects on its own.
 - A message outside the subscription's filter is acknowledged at once and dropped (``stray``):
   amqtt 0.12 sends a connecting client the retained messages of *other* clients' filters, and
   ingesting another site's retained state would move robots and the simulated clock.
@@ -58,6 +65,27 @@ FLUSH_TIMEOUT_S = 1.0
 FLUSH_POLL_S = 0.005
 #: Called on the event loop with ``None`` once subscribed, or with what is wrong.
 StatusCallback = Callable[[str | None], None]
+#: MQTT 5 DISCONNECT reason: another connection with the same client id took the session.
+SESSION_TAKEN_OVER = 0x8E
+#: The robot id of the service's probe topic (not a valid robot id: never a real robot's).
+PROBE_ROBOT = "_svc-probe"
+
+
+def probe_topic(topic_filter: str) -> str | None:
+    """A command topic inside ``topic_filter`` for the service's hearing probe (``None`` if the
+    filter does not take the form ``factory/…`` down to a robot's topics)."""
+    levels = topic_filter.split("/")
+    wanted = ["factory", "probe", "probe", "probe", PROBE_ROBOT, "cmd"]
+    topic: list[str] = []
+    for i, level in enumerate(levels):
+        if level == "#":
+            topic += wanted[i:]
+            break
+        if i >= len(wanted):
+            return None
+        topic.append(wanted[i] if level == "+" else level)
+    candidate = "/".join(topic)
+    return candidate if len(topic) == len(wanted) and matches(topic_filter, candidate) else None
 
 
 class IngestClient:
@@ -116,6 +144,14 @@ class IngestClient:
         self._prefix = self._filter[:-1] if self._filter.endswith("/#") else None
         #: Messages that did not match the subscription (acknowledged and dropped).
         self.stray = 0
+        self.probe_topic = probe_topic(self._filter)
+        #: Wall time of the newest message of any kind, of the newest probe, of the subscription.
+        self.last_heard = 0.0
+        self.probe_sent_at: float | None = None
+        self.subscribed_at: float | None = None
+        #: Times the broker said another connection took the session over.
+        self.takeovers = 0
+        self.on_takeover: Callable[[], None] = lambda: None
 
     @property
     def generation(self) -> int:
@@ -170,7 +206,31 @@ class IngestClient:
                     sent += 1
         return sent
 
-    async def redeliver(self) -> None:
+    def probe(self) -> bool:
+        """Publish the hearing probe (QoS 0) if subscribed; False if there is nothing to do."""
+        if self.probe_topic is None or self.subscribed_at is None:
+            return False
+        self.probe_sent_at = time.time()
+        self._client.publish(self.probe_topic, b'{"probe": true}', qos=0)
+        return True
+
+    def deaf_for(self, now: float, timeout_s: float) -> float | None:
+        """Seconds the client has heard nothing while subscribed, if a probe sent more than
+        ``timeout_s`` ago has not come back and nothing else arrived since; else ``None``."""
+        sent = self.probe_sent_at
+        if sent is None or self.subscribed_at is None or self.last_heard >= sent:
+            return None
+        if now - sent < timeout_s:
+            return None
+        return now - max(self.last_heard, self.subscribed_at)
+
+    async def reconnect(self) -> None:
+        """Cycle the connection (paho reconnects; ``on_connect`` subscribes again)."""
+        await self.redeliver(why="the ingest client heard nothing: reconnecting to resubscribe")
+
+    async def redeliver(
+        self, why: str = "ingest queue overflowed: reconnecting so the broker redelivers"
+    ) -> None:
         """Drop the connection once so the broker resends everything not acknowledged.
 
         Waits (bounded) until paho has written the acks already queued: dropping them with the
@@ -185,7 +245,7 @@ class IngestClient:
             await asyncio.sleep(FLUSH_POLL_S)
         sock = self._client.socket()
         if isinstance(sock, socket.socket):
-            log.warning("ingest queue overflowed: reconnecting so the broker redelivers")
+            log.warning("%s", why)
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # paho sees a lost connection and reconnects
 
@@ -238,6 +298,8 @@ class IngestClient:
         if refused:
             self._status(f"the broker refused the subscription to {self._settings.subscription}")
         else:
+            self.subscribed_at = time.time()
+            self.probe_sent_at = None
             self._status(None)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -252,7 +314,17 @@ class IngestClient:
         properties: Properties | None,
     ) -> None:
         self._next_generation()
+        self.subscribed_at = None
         self._disconnected.set()
+        if reason_code == SESSION_TAKEN_OVER:
+            self.takeovers += 1
+            log.warning(
+                "another connection with the client id %r took over the service's MQTT session "
+                "(a takeover attempt, or a second service with the same id); reconnecting",
+                self._settings.mqtt_client_id,
+            )
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.on_takeover)
         self._status(f"disconnected from the broker ({reason_code}); reconnecting")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -260,6 +332,12 @@ class IngestClient:
             topic = message.topic
         except UnicodeDecodeError:  # the contract refuses it; keep it readable for the record
             topic = message._topic.decode("utf-8", errors="replace")
+        now = time.time()
+        self.last_heard = now
+        if topic == self.probe_topic:
+            if message.qos > 0:
+                client.ack(message.mid, message.qos)
+            return
         if not self._subscribed_to(topic):
             self.stray += 1
             if message.qos > 0:
@@ -268,7 +346,7 @@ class IngestClient:
         inbound = Inbound(
             topic,
             bytes(message.payload),
-            time.time(),
+            now,
             message.qos,
             message.mid,
             self._generation,

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         le=65535,
         description="MQTT 5 flow control: unacknowledged messages the broker may have in flight.",
     )
+    mqtt_probe_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often the service publishes its hearing probe (0: never); a client "
+        "that hears nothing, not even the probe, is reported on /readyz and resubscribes.",
+    )
+    mqtt_probe_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a probe may take to come back."
+    )
     mqtt_reconnect_min_s: float = Field(default=0.5, gt=0)
     mqtt_reconnect_max_s: float = Field(default=30.0, gt=0)
 
