@@ -18,8 +18,10 @@
   straight back and is taken out before ingest. :meth:`IngestClient.deaf_for` says how long the
   client has heard nothing at all, not even its probe, while subscribed; the app then reports it
   on ``/readyz`` and cycles the connection (:meth:`IngestClient.reconnect`), which resubscribes.
-- A takeover (the broker ends the connection because another one used the service's client id:
-  MQTT 5 reason "Session taken over") is counted and logged; paho reconnects on its own.
+- A takeover (the broker ends the connection because another one used the service's client id)
+  is counted and logged; paho reconnects on its own. Brokers say so (MQTT 5 reason "Session taken
+  over") or just close the socket (Mosquitto 2.0, amqtt), so a connection the broker ended that
+  is accepted again within ``TAKEOVER_WINDOW_S`` (the broker stayed up) counts as one too.
 - A message outside the subscription's filter is acknowledged at once and dropped (``stray``):
   amqtt 0.12 sends a connecting client the retained messages of *other* clients' filters, and
   ingesting another site's retained state would move robots and the simulated clock.
@@ -67,6 +69,8 @@ FLUSH_POLL_S = 0.005
 StatusCallback = Callable[[str | None], None]
 #: MQTT 5 DISCONNECT reason: another connection with the same client id took the session.
 SESSION_TAKEN_OVER = 0x8E
+#: A connection the broker ended and accepted again this soon is taken to be a takeover.
+TAKEOVER_WINDOW_S = 5.0
 #: The robot id of the service's probe topic (not a valid robot id: never a real robot's).
 PROBE_ROBOT = "_svc-probe"
 
@@ -84,8 +88,10 @@ def probe_topic(topic_filter: str) -> str | None:
         if i >= len(wanted):
             return None
         topic.append(wanted[i] if level == "+" else level)
+    if len(topic) != len(wanted) or topic[4] != PROBE_ROBOT or topic[5] != "cmd":
+        return None  # never a real robot's topic, and never a channel the service ingests
     candidate = "/".join(topic)
-    return candidate if len(topic) == len(wanted) and matches(topic_filter, candidate) else None
+    return candidate if matches(topic_filter, candidate) else None
 
 
 class IngestClient:
@@ -152,6 +158,7 @@ class IngestClient:
         #: Times the broker said another connection took the session over.
         self.takeovers = 0
         self.on_takeover: Callable[[], None] = lambda: None
+        self._dropped_at: float | None = None
 
     @property
     def generation(self) -> int:
@@ -284,6 +291,9 @@ class IngestClient:
             return
         with self._lock:
             self._cycling = False
+        dropped_at, self._dropped_at = self._dropped_at, None
+        if dropped_at is not None and time.time() - dropped_at < TAKEOVER_WINDOW_S:
+            self._taken_over("the broker ended the connection and at once accepted it again")
         client.subscribe(self._settings.subscription, qos=1)
 
     def _on_subscribe(
@@ -316,16 +326,24 @@ class IngestClient:
         self._next_generation()
         self.subscribed_at = None
         self._disconnected.set()
+        with self._lock:
+            ours = self._cycling or self._stopping
         if reason_code == SESSION_TAKEN_OVER:
-            self.takeovers += 1
-            log.warning(
-                "another connection with the client id %r took over the service's MQTT session "
-                "(a takeover attempt, or a second service with the same id); reconnecting",
-                self._settings.mqtt_client_id,
-            )
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self.on_takeover)
+            self._taken_over("the broker said: session taken over")
+        elif not ours:
+            self._dropped_at = time.time()
         self._status(f"disconnected from the broker ({reason_code}); reconnecting")
+
+    def _taken_over(self, how: str) -> None:
+        self.takeovers += 1
+        log.warning(
+            "another connection with the client id %r took over the service's MQTT session "
+            "(%s): a takeover attempt, or a second service with the same id; reconnecting",
+            self._settings.mqtt_client_id,
+            how,
+        )
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self.on_takeover)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
