@@ -47,7 +47,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from api.ingest import Inbound
 from api.settings import Settings
-from contract.mqtt import parse_broker_url
+from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile, use_tls
 from contract.topics import matches
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ class IngestClient:
         )
         if username is not None:
             client.username_pw_set(username, password)
+        if broker_tls(settings.broker_url):
+            use_tls(client, resolve_cafile(settings.mqtt_cafile, settings.state_dir))
         client.reconnect_delay_set(
             settings.mqtt_reconnect_min_s,  # type: ignore[arg-type]  # floats work; hints say int
             settings.mqtt_reconnect_max_s,  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.clock_guard import ClockRule
@@ -42,7 +42,14 @@ class Settings(BaseSettings):
     )
 
     # --- MQTT ----------------------------------------------------------------------------------
-    broker_url: str = Field(default=DEFAULT_BROKER_URL, description="mqtt://HOST:PORT")
+    broker_url: str = Field(
+        default=DEFAULT_BROKER_URL, description="mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS"
+    )
+    mqtt_cafile: Path | None = Field(
+        default=None,
+        description="CA file that verifies an mqtts:// broker; default STATE_DIR/tls/ca.pem "
+        "when it exists, else the system's CAs.",
+    )
     mqtt_protocol: MqttProtocol = Field(
         default="mqtt5",
         description="mqtt5 (Mosquitto: session expiry) or mqtt311 (amqtt: clean_session=False).",
@@ -177,6 +184,14 @@ class Settings(BaseSettings):
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."
     )
     require_key_for_reads: bool = Field(default=False, description="Protect reads as well.")
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="Serve HTTPS with this certificate chain (PEM); with TLS_KEYFILE. "
+        "`factory serve --tls` uses STATE_DIR/tls/server.pem.",
+    )
+    tls_keyfile: Path | None = Field(
+        default=None, description="The private key of TLS_CERTFILE (PEM)."
+    )
     write_rate_per_s: float = Field(
         default=5.0, gt=0, description="Writes per second per API key, sustained (429 past it)."
     )
@@ -198,6 +213,19 @@ class Settings(BaseSettings):
             replay_window_s=self.clock_replay_window_s,
             claim_ttl_s=self.clock_claim_ttl_s,
         )
+
+    @property
+    def https(self) -> tuple[Path, Path] | None:
+        """(certificate, key) when the API is served over HTTPS."""
+        if self.tls_certfile is None or self.tls_keyfile is None:
+            return None
+        return self.tls_certfile, self.tls_keyfile
+
+    @model_validator(mode="after")
+    def _both_tls_files(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both tls_certfile and tls_keyfile for HTTPS, or neither")
+        return self
 
     @property
     def database(self) -> Path:

@@ -32,7 +32,7 @@ from rich.live import Live
 from rich.table import Table
 
 from broker_config.credentials import CredentialsError, load_credentials
-from contract.mqtt import parse_broker_url
+from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.topics import Channel
 from simulator.agent import Command, DeviceAgent
 from simulator.factory import Factory
@@ -73,6 +73,8 @@ class LiveFactory:
         host: str,
         port: int,
         state_dir: Path,
+        tls: bool = False,
+        cafile: str | None = None,
     ) -> None:
         credentials = load_credentials(state_dir)
         if credentials is None:
@@ -113,6 +115,8 @@ class LiveFactory:
                 on_command=self._commands.put,
                 wall_s_per_sim_s=1.0 / factor if factor > 0 else 0.0,
                 telemetry_batch=scenario.telemetry_batch,
+                tls=tls,
+                cafile=cafile,
             )
 
     @property
@@ -258,6 +262,7 @@ def run_simulate(
     duration: str | None,
     start: str | None = None,
     resume_from: str | None = None,
+    cafile: str | None = None,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
     try:
@@ -272,8 +277,16 @@ def run_simulate(
         pace = loaded.factor if factor is None else factor
         if pace < 0:
             raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
+        tls = broker_tls(broker)
         live = LiveFactory(
-            loaded, seed=seed, factor=pace, host=host, port=port, state_dir=state_dir
+            loaded,
+            seed=seed,
+            factor=pace,
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            tls=tls,
+            cafile=resolve_cafile(cafile, state_dir) if tls else None,
         )
     except (ScenarioError, ValueError, CredentialsError) as exc:
         _fail(str(exc))
