@@ -43,7 +43,7 @@ class ClockRule:
 
     lead_s: float | None = None
     lead_intervals: float = 4.0
-    lead_min_s: float = 60.0
+    lead_min_s: float = 300.0
     lead_wall_s: float = 5.0
     replay_window_s: float = 7 * 86400.0
     default_interval_s: float = 60.0

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import socket
 import threading
@@ -75,11 +76,11 @@ TAKEOVER_WINDOW_S = 5.0
 PROBE_ROBOT = "_svc-probe"
 
 
-def probe_topic(topic_filter: str) -> str | None:
+def probe_topic(topic_filter: str, robot: str = PROBE_ROBOT) -> str | None:
     """A command topic inside ``topic_filter`` for the service's hearing probe (``None`` if the
     filter does not take the form ``factory/…`` down to a robot's topics)."""
     levels = topic_filter.split("/")
-    wanted = ["factory", "probe", "probe", "probe", PROBE_ROBOT, "cmd"]
+    wanted = ["factory", "probe", "probe", "probe", robot, "cmd"]
     topic: list[str] = []
     for i, level in enumerate(levels):
         if level == "#":
@@ -88,7 +89,7 @@ def probe_topic(topic_filter: str) -> str | None:
         if i >= len(wanted):
             return None
         topic.append(wanted[i] if level == "+" else level)
-    if len(topic) != len(wanted) or topic[4] != PROBE_ROBOT or topic[5] != "cmd":
+    if len(topic) != len(wanted) or topic[4] != robot or topic[5] != "cmd":
         return None  # never a real robot's topic, and never a channel the service ingests
     candidate = "/".join(topic)
     return candidate if matches(topic_filter, candidate) else None
@@ -152,7 +153,13 @@ class IngestClient:
         self._prefix = self._filter[:-1] if self._filter.endswith("/#") else None
         #: Messages that did not match the subscription (acknowledged and dropped).
         self.stray = 0
-        self.probe_topic = probe_topic(self._filter)
+        # In a shared group a message goes to one member: each worker then subscribes to a
+        # probe topic of its own, outside the group, so its probe comes back to it.
+        self._shared = settings.mqtt_shared_group is not None
+        probe_robot = PROBE_ROBOT
+        if self._shared:
+            probe_robot += "-" + hashlib.sha256(settings.mqtt_client_id.encode()).hexdigest()[:8]
+        self.probe_topic = probe_topic(self._filter, probe_robot)
         #: Wall time of the newest message of any kind, of the newest probe, of the subscription.
         self.last_heard = 0.0
         self.probe_sent_at: float | None = None
@@ -297,6 +304,8 @@ class IngestClient:
         if dropped_at is not None and time.time() - dropped_at < TAKEOVER_WINDOW_S:
             self._taken_over("the broker ended the connection and at once accepted it again")
         client.subscribe(self._settings.subscription, qos=1)
+        if self._shared and self.probe_topic is not None:
+            client.subscribe(self.probe_topic, qos=0)
 
     def _on_subscribe(
         self,
@@ -340,7 +349,8 @@ class IngestClient:
         self.takeovers += 1
         log.warning(
             "another connection with the client id %r took over the service's MQTT session "
-            "(%s): a takeover attempt, or a second service with the same id; reconnecting",
+            "(%s): a takeover attempt, a second service with the same id, or a broker restart; "
+            "reconnecting",
             self._settings.mqtt_client_id,
             how,
         )

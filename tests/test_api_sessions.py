@@ -33,6 +33,10 @@ def test_the_probe_topic_lies_inside_the_subscription() -> None:
     assert probe_topic("factory/#") == "factory/probe/probe/probe/_svc-probe/cmd"
     assert probe_topic("factory/site-1/#") == "factory/site-1/probe/probe/_svc-probe/cmd"
     assert probe_topic("factory/+/+/+/+/cmd") == "factory/probe/probe/probe/_svc-probe/cmd"
+    assert (
+        probe_topic("factory/#", "_svc-probe-1a2b")
+        == "factory/probe/probe/probe/_svc-probe-1a2b/cmd"
+    )
     assert probe_topic("factory/+/+/+/+/telemetry") is None
     assert probe_topic("factory/site-1/area-1/line-1/weld-01/#") is None  # a real robot
 
