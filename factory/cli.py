@@ -262,6 +262,9 @@ def contract(
 
 
 def main() -> None:
+    from factory.signals import stop_on_signals
+
+    stop_on_signals()  # also when started with SIGINT ignored (a script's background job)
     app()
 
 
