@@ -124,6 +124,8 @@ class DeviceAgent:
         self._batch: list[dict[str, float]] = []
         self._buffer: deque[_Pending] = deque(maxlen=buffer_messages)
         self.stats = AgentStats()
+        #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
+        self.refused: str | None = None
         self._client = new_client(
             f"robot-{self.robot}",
             protocol=protocol,
@@ -258,7 +260,9 @@ class DeviceAgent:
     ) -> None:
         if reason.is_failure:
             log.error("%s: broker refused the connection: %s", self.robot, reason)
+            self.refused = str(reason)
             return
+        self.refused = None
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.subscribe(self._topics[Channel.CMD], qos=1)
         with self._lock:

@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -49,6 +50,10 @@ LOG_EVERY_WALL_S = 30.0
 RESUME_GAP_S = 60.0
 #: How long ``--resume-from`` waits for the service to answer.
 RESUME_WAIT_S = 60.0
+#: How long ``factory simulate`` waits for a TCP connection to the broker, then for every robot
+#: to be connected or refused, before it says so (both well within 30 s together).
+REACH_TIMEOUT_S = 5.0
+CONNECT_WAIT_S = 20.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -150,11 +155,34 @@ class LiveFactory:
         Robots that are not connected by then start anyway: what they make is buffered and
         sent, flagged historical, once they connect.
         """
+        self.connect(connect_timeout_s)
+        self.run(duration_s)
+
+    def connect(self, timeout_s: float) -> None:
+        """Start every robot's connection; wait until each is connected or refused, or for
+        ``timeout_s`` at most."""
         for agent in self.agents.values():
             agent.start()
-        deadline = time.monotonic() + connect_timeout_s
-        while time.monotonic() < deadline and not all(a.connected for a in self.agents.values()):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(
+            a.connected or a.refused for a in self.agents.values()
+        ):
             time.sleep(0.01)
+
+    def connection_problems(self) -> dict[str, str]:
+        """Why each robot that is not connected is not: robot id → reason."""
+        return {
+            robot_id: (
+                f"the broker refused its login ({agent.refused})"
+                if agent.refused
+                else "no answer from the broker yet"
+            )
+            for robot_id, agent in self.agents.items()
+            if not agent.connected
+        }
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Start the simulation thread (robots not connected yet buffer what they make)."""
         self.factory.start()
         pump = self.env.process(self._command_pump())
         self.env.process(self._heartbeat())
@@ -239,9 +267,55 @@ def with_start(scenario: Scenario, start: str) -> Scenario:
     return parse_scenario({**scenario.model_dump(), "start": when}, "--start")
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 2) -> NoReturn:
     print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    raise SystemExit(code)
+
+
+def check_reachable(host: str, port: int, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Raise :class:`BrokerUnreachable` (one line naming ``host:port`` and why) unless a TCP
+    connection to the broker can be opened."""
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise BrokerUnreachable(
+            f"cannot reach the broker at {host}:{port} ({reason}); start one (`factory broker`"
+            " or `factory up`) or point --broker at it"
+        ) from None
+
+
+class BrokerUnreachable(Exception):
+    """The broker does not answer or refuses every robot; ``str()`` is one line."""
+
+
+def summarise_problems(problems: dict[str, str]) -> str:
+    """``{"weld-01": "x", "weld-02": "x"}`` → ``"weld-01, weld-02: x"``, one group per reason."""
+    by_reason: dict[str, list[str]] = {}
+    for robot_id, reason in problems.items():
+        by_reason.setdefault(reason, []).append(robot_id)
+    return "; ".join(f"{', '.join(ids)}: {reason}" for reason, ids in by_reason.items())
+
+
+def connect_or_fail(live: LiveFactory, host: str, port: int, console: Console) -> None:
+    """Connect the robots: fail if none can, say how many and why if only some do."""
+    live.connect(CONNECT_WAIT_S)
+    problems = live.connection_problems()
+    total = len(live.agents)
+    if len(problems) == total:
+        live.stop()
+        waited = any(not live.agents[r].refused for r in problems)
+        within = f" within {CONNECT_WAIT_S:g} s" if waited else ""
+        raise BrokerUnreachable(
+            f"no robot could connect to the broker at {host}:{port}{within}: "
+            f"{summarise_problems(problems)}"
+        )
+    if problems:
+        console.print(
+            f"[yellow]warning:[/] {total - len(problems)} of {total} robots connected to "
+            f"{host}:{port}; {summarise_problems(problems)} (they buffer and keep retrying)",
+            soft_wrap=True,
+        )
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -272,18 +346,34 @@ def run_simulate(
         pace = loaded.factor if factor is None else factor
         if pace < 0:
             raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        check_reachable(host, port)  # first: with no broker, nothing else matters yet
+    except BrokerUnreachable as exc:
+        _fail(str(exc), code=1)
+    try:
         live = LiveFactory(
             loaded, seed=seed, factor=pace, host=host, port=port, state_dir=state_dir
         )
-    except (ScenarioError, ValueError, CredentialsError) as exc:
+    except CredentialsError as exc:
         _fail(str(exc))
-    signal.signal(signal.SIGTERM, _interrupt)
-    console = Console()
-    console.print(
-        f"simulating {len(live.agents)} robots of {loaded.name!r} (seed {seed}, factor "
-        f"{pace:g}) against {broker}; Ctrl-C stops and publishes OFFLINE"
-    )
-    live.start(duration_s)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also if started with SIGINT ignored
+        signal.signal(signum, _interrupt)
+    console = Console(soft_wrap=True)  # a line in a log file stays one line
+    try:
+        console.print(
+            f"simulating {len(live.agents)} robots of {loaded.name!r} (seed {seed}, factor "
+            f"{pace:g}) against {broker}; Ctrl-C stops and publishes OFFLINE"
+        )
+        connect_or_fail(live, host, port, console)
+    except BrokerUnreachable as exc:
+        _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        live.stop()
+        console.print("stopped before the simulation began")
+        return
+    live.run(duration_s)
     last_count, last_t = 0, time.monotonic()
     last_log = last_t
     try:
@@ -302,5 +392,21 @@ def run_simulate(
     finally:
         live.stop()
     if live.error is not None:
-        _fail(f"the simulation stopped: {live.error!r}")
-    console.print(f"done: {live.published()} messages sent")
+        _fail(f"the simulation stopped: {live.error!r}", code=1)
+    sent = live.published()
+    if sent == 0:
+        _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
+    console.print(f"done: {sent} messages sent")
+
+
+def why_nothing(live: LiveFactory) -> str:
+    problems = {
+        robot_id: (
+            f"the broker refused its login ({agent.refused})" if agent.refused else "never connected"
+        )
+        for robot_id, agent in live.agents.items()
+        if agent.stats.connects == 0
+    }
+    if problems:
+        return summarise_problems(problems)
+    return "the robots were connected but made nothing to send (is --duration too short?)"
