@@ -201,8 +201,8 @@ def tap(
         str | None,
         typer.Option(
             "--broker",
-            help="Broker URL [default: the broker running from --state-dir, "
-            "else mqtt://127.0.0.1:1883].",
+            help="Broker URL (default: the broker running from --state-dir, "
+            "else mqtt://127.0.0.1:1883).",
         ),
     ] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
