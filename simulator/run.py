@@ -313,9 +313,10 @@ def connect_or_fail(live: LiveFactory, host: str, port: int, console: Console) -
     if problems:
         console.print(
             f"[yellow]warning:[/] {total - len(problems)} of {total} robots connected to "
-            f"{host}:{port}; {summarise_problems(problems)} (they buffer and keep retrying)",
-            soft_wrap=True,
+            f"{host}:{port}; {summarise_problems(problems)} (they buffer and keep retrying)"
         )
+    else:
+        console.print(f"all {total} robots connected to {host}:{port}")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
