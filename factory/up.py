@@ -255,7 +255,8 @@ def _banner(
     host, port = parse_broker_url(broker_url)
     factory = _factory_command()
     # Commands to copy must work as printed from this shell: the state dir goes with them.
-    in_state = "" if state_dir == DEFAULT_STATE_DIR else f" --state-dir {shlex.quote(str(state_dir))}"
+    in_state = f" --state-dir {shlex.quote(str(state_dir))}"
+    in_state = "" if state_dir == DEFAULT_STATE_DIR else in_state
     pace = scenario.factor if factor is None else factor
     resumed = (
         f"resumed at simulated {datetime.fromtimestamp(resume, UTC):%Y-%m-%d %H:%M} UTC"

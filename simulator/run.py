@@ -15,7 +15,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ from broker_config.credentials import CredentialsError, load_credentials
 from contract.mqtt import parse_broker_url
 from contract.topics import Channel
 from simulator.agent import Command, DeviceAgent
+from simulator.broker_link import BrokerUnreachable, check_reachable, connect_or_fail, why_nothing
 from simulator.factory import Factory
 from simulator.records import Record
 from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
@@ -50,10 +50,6 @@ LOG_EVERY_WALL_S = 30.0
 RESUME_GAP_S = 60.0
 #: How long ``--resume-from`` waits for the service to answer.
 RESUME_WAIT_S = 60.0
-#: How long ``factory simulate`` waits for a TCP connection to the broker, then for every robot
-#: to be connected or refused, before it says so (both well within 30 s together).
-REACH_TIMEOUT_S = 5.0
-CONNECT_WAIT_S = 20.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -272,53 +268,6 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
-def check_reachable(host: str, port: int, timeout_s: float = REACH_TIMEOUT_S) -> None:
-    """Raise :class:`BrokerUnreachable` (one line naming ``host:port`` and why) unless a TCP
-    connection to the broker can be opened."""
-    try:
-        socket.create_connection((host, port), timeout=timeout_s).close()
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise BrokerUnreachable(
-            f"cannot reach the broker at {host}:{port} ({reason}); start one (`factory broker`"
-            " or `factory up`) or point --broker at it"
-        ) from None
-
-
-class BrokerUnreachable(Exception):
-    """The broker does not answer or refuses every robot; ``str()`` is one line."""
-
-
-def summarise_problems(problems: dict[str, str]) -> str:
-    """``{"weld-01": "x", "weld-02": "x"}`` → ``"weld-01, weld-02: x"``, one group per reason."""
-    by_reason: dict[str, list[str]] = {}
-    for robot_id, reason in problems.items():
-        by_reason.setdefault(reason, []).append(robot_id)
-    return "; ".join(f"{', '.join(ids)}: {reason}" for reason, ids in by_reason.items())
-
-
-def connect_or_fail(live: LiveFactory, host: str, port: int, console: Console) -> None:
-    """Connect the robots: fail if none can, say how many and why if only some do."""
-    live.connect(CONNECT_WAIT_S)
-    problems = live.connection_problems()
-    total = len(live.agents)
-    if len(problems) == total:
-        live.stop()
-        waited = any(not live.agents[r].refused for r in problems)
-        within = f" within {CONNECT_WAIT_S:g} s" if waited else ""
-        raise BrokerUnreachable(
-            f"no robot could connect to the broker at {host}:{port}{within}: "
-            f"{summarise_problems(problems)}"
-        )
-    if problems:
-        console.print(
-            f"[yellow]warning:[/] {total - len(problems)} of {total} robots connected to "
-            f"{host}:{port}; {summarise_problems(problems)} (they buffer and keep retrying)"
-        )
-    else:
-        console.print(f"all {total} robots connected to {host}:{port}")
-
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -398,16 +347,3 @@ def run_simulate(
     if sent == 0:
         _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
     console.print(f"done: {sent} messages sent")
-
-
-def why_nothing(live: LiveFactory) -> str:
-    problems = {
-        robot_id: (
-            f"the broker refused its login ({agent.refused})" if agent.refused else "never connected"
-        )
-        for robot_id, agent in live.agents.items()
-        if agent.stats.connects == 0
-    }
-    if problems:
-        return summarise_problems(problems)
-    return "the robots were connected but made nothing to send (is --duration too short?)"

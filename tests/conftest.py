@@ -18,8 +18,8 @@ from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker
 from hypothesis import HealthCheck, settings
 from processes import (
     become_subreaper,
-    describe,
     descendants,
+    describe,
     lasting,
     leftovers,
     snapshot,

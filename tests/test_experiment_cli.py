@@ -6,9 +6,9 @@ under a few seconds while every policy still has readings, states and events to 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import contextlib
 import os
 import select
 import signal
