@@ -190,8 +190,9 @@ def credentials(
 ) -> None:
     """Print the MQTT username and password of a robot or of the service."""
     from broker_config.credentials import print_credentials
+    from factory.robot_clock import robot_now_ts
 
-    print_credentials(who=who, state_dir=state_dir)
+    print_credentials(who=who, state_dir=state_dir, clock=robot_now_ts)
 
 
 @app.command()
