@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from broker_config.embedded import free_port
+from broker_config.embedded import die_with_parent, free_port
 from factory.up import choose_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,7 +43,7 @@ class Up:
         self.log = state_dir.parent / f"up-{time.monotonic_ns()}.log"
         self._out = self.log.open("wb")
         self.process = subprocess.Popen(
-            [*command, "--state-dir", str(state_dir),
+            [*die_with_parent(), *command, "--state-dir", str(state_dir),
              "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
             stdout=self._out,
             stderr=subprocess.STDOUT,
