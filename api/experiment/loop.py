@@ -4,11 +4,12 @@ The run wires the pure SimPy factory (:class:`simulator.factory.Factory`) to the
 :class:`~api.engine.MaintenanceEngine` the live service uses, with nothing in between but a
 record router: readings, state changes and events go to the engine exactly as the service's
 ingest would hand them over (the engine never sees the ``truth`` channel); truth records go to
-the scorer only. A SimPy process plays the service's planning tick: every ``plan_interval_s``
-simulated seconds it calls ``engine.plan(now)``, turns each command into its strict contract
-payload with :func:`~api.engine.command_payload`, marks schedule commands dispatched (as the
-service does once it has published them) and hands the payload to the robot. The robots' acks and
-maintenance events come back through the router, so the work-order lifecycle is the live one.
+the scorer (and its oracle) only. A SimPy process plays the service's planning tick: every
+``plan_interval_s`` simulated seconds it calls ``engine.plan(now)``, turns each command into its
+strict contract payload with :func:`~api.engine.command_payload`, marks schedule commands
+dispatched (as the service does once it has published them) and hands the payload to the robot.
+The robots' acks and maintenance events come back through the router, so the work-order
+lifecycle is the live one.
 
 Messages take no time here (the broker's latency is zero) and none is lost: that is the only
 difference from the live loop.
@@ -23,6 +24,7 @@ import simpy
 
 from api.engine import EngineConfig, MaintenanceEngine, command_payload
 from api.engine.config import PLAN_INTERVAL_S
+from api.experiment.oracle import TruthOracle
 from api.experiment.rul_scoring import RulScorer
 from api.experiment.state_log import StateLog
 from api.experiment.trace import Trace
@@ -58,7 +60,7 @@ class ClosedLoop:
         self.plan_interval_s = plan_interval_s
         self.env = simpy.Environment()
         self.engine = MaintenanceEngine(scenario, policy, engine_config)
-        self.scorer = RulScorer(self.engine.prognosis)
+        self.scorer = RulScorer(self.engine.prognosis, TruthOracle(scenario))
         self.log = StateLog(scenario)
         self.trace = Trace(trace_robot) if trace_robot is not None else None
         self.factory = Factory(self.env, scenario, seed, self._route)

@@ -79,7 +79,7 @@ def run_one(scenario: Scenario | str | None, spec: RunSpec) -> RunResult:
     loop.run(spec.days)
     metrics = plant_metrics(loop)
     metrics.update(life_left_metrics(loop.scorer.left_at_planned_h))
-    metrics.update(rul_metrics(loop.scorer.finish()))
+    metrics.update(rul_metrics(loop.scorer.finish(), scenario_kinds(scenario)))
     if loop.trace is not None:
         failures = [(f.component, f.ts) for f in loop.log.failures if f.robot == loop.trace.robot]
         loop.trace.finish(loop.engine, failures)
@@ -95,6 +95,11 @@ def run_one(scenario: Scenario | str | None, spec: RunSpec) -> RunResult:
         loop.trace,
         dict(sorted(orders.items())),
     )
+
+
+def scenario_kinds(scenario: Scenario) -> list[str]:
+    """The component kinds of a scenario's robots, sorted (the per-kind RUL metrics' keys)."""
+    return sorted({c.kind for robot in scenario.robots for c in robot.kind.components})
 
 
 def plant_metrics(loop: ClosedLoop) -> Metrics:
