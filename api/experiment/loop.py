@@ -24,6 +24,7 @@ import simpy
 
 from api.engine import EngineConfig, MaintenanceEngine, command_payload
 from api.engine.config import PLAN_INTERVAL_S
+from api.experiment.dataset import Dataset
 from api.experiment.oracle import TruthOracle
 from api.experiment.rul_scoring import RulScorer
 from api.experiment.state_log import StateLog
@@ -51,6 +52,7 @@ class ClosedLoop:
         engine_config: EngineConfig | None = None,
         trace_robot: str | None = None,
         injections: Sequence[InjectFault] = (),
+        dataset: Dataset | None = None,
     ) -> None:
         if plan_interval_s <= 0:
             raise ValueError(f"plan_interval_s must be positive, got {plan_interval_s}")
@@ -63,6 +65,8 @@ class ClosedLoop:
         self.scorer = RulScorer(self.engine.prognosis, TruthOracle(scenario))
         self.log = StateLog(scenario)
         self.trace = Trace(trace_robot) if trace_robot is not None else None
+        #: When exporting: every reading, truth record and event, for the dataset files.
+        self.dataset = dataset
         self.factory = Factory(self.env, scenario, seed, self._route)
         self.readings = 0
         self.commands_sent = 0
@@ -72,6 +76,8 @@ class ClosedLoop:
     # --- the record router (the service's ingest, minus the wire) ---------------------------
 
     def _route(self, record: Record) -> None:
+        if self.dataset is not None:
+            self.dataset.on_record(record)
         if isinstance(record, Sample):
             self.engine.on_reading(record.robot, record.ts, record.values)
             self.readings += 1

@@ -18,12 +18,15 @@ their sources, are in docs/maintenance.md "Experiment":
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from api.engine.config import PLAN_INTERVAL_S
 from api.engine.scoring import mtbf, mttr, oee
+from api.experiment.dataset import Dataset
 from api.experiment.loop import ClosedLoop
 from api.experiment.rul_scoring import life_left_metrics, rul_metrics
 from api.experiment.state_log import BROKEN, MAINTENANCE
@@ -45,6 +48,9 @@ class RunSpec:
     plan_interval_s: float = PLAN_INTERVAL_S
     trace_robot: str | None = None
     injections: tuple[InjectFault, ...] = ()
+    #: Write the run's dataset (telemetry, truth, events, work orders) into this folder.
+    export_dir: str | None = None
+    export_csv: bool = False
 
 
 @dataclass(slots=True)
@@ -75,8 +81,15 @@ def run_one(scenario: Scenario | str | None, spec: RunSpec) -> RunResult:
         plan_interval_s=spec.plan_interval_s,
         trace_robot=spec.trace_robot,
         injections=spec.injections,
+        dataset=Dataset() if spec.export_dir is not None else None,
     )
     loop.run(spec.days)
+    if loop.dataset is not None and spec.export_dir is not None:
+        for wo in loop.engine.work_orders():
+            loop.dataset.add_work_order(
+                {**dataclasses.asdict(wo), "status": wo.state.value, "end_ts": wo.end_ts}
+            )
+        loop.dataset.write(Path(spec.export_dir), csv=spec.export_csv)
     metrics = plant_metrics(loop)
     metrics.update(life_left_metrics(loop.scorer.left_at_planned_h))
     metrics.update(rul_metrics(loop.scorer.finish(), scenario_kinds(scenario)))
