@@ -123,7 +123,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
-    from simulator.run import run_simulate
+    from simulator.devices.run import run_simulate
 
     run_simulate(
         state_dir=state_dir,
@@ -247,7 +247,7 @@ def experiment(
     csv: Annotated[bool, typer.Option("--csv", help="With --export: CSV files too.")] = False,
 ) -> None:
     """Compare maintenance policies on the same seeded factory, offline and as fast as possible."""
-    from api.experiment import run_experiment_cli
+    from experiment import run_experiment_cli
 
     run_experiment_cli(
         scenario=scenario,
@@ -268,7 +268,7 @@ def export(
     csv: Annotated[bool, typer.Option("--csv", help="CSV files too.")] = False,
 ) -> None:
     """Export telemetry with its ground truth, events and work orders (docs/dataset.md)."""
-    from api.experiment.cli import run_export_cli
+    from experiment.cli import run_export_cli
 
     run_export_cli(db=db, out=out, csv=csv)
 

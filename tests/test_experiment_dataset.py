@@ -9,16 +9,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from api.experiment.dataset import Dataset
-from api.experiment.loop import ClosedLoop
-from api.maintenance_records import work_order_record
+from api.records.maintenance import work_order_record
 from api.store import Accepted
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.codec import decode
+from contract.topics import Topic
+from experiment.dataset import Dataset
+from experiment.loop import ClosedLoop
 from factory.cli import app
-from simulator.agent import encode_fields
-from simulator.records import Record
-from simulator.scenario import load_scenario
+from simulator.devices.agent import encode_fields
+from simulator.model.records import Record
+from simulator.model.scenario import load_scenario
 
 BOOT = "boot-export"
 
@@ -41,7 +42,7 @@ class StoreTap(Dataset):
         self.seq += 1
         fields = {"v": 1, "robot": record.robot, "ts": record.ts, "boot": BOOT, "seq": self.seq}
         payload = decode(record.CHANNEL, encode_fields({**fields, **record.fields()}))
-        topic = self.topics[record.robot].topic(record.CHANNEL)
+        topic = Topic.for_robot(self.topics[record.robot], record.CHANNEL)
         self.store.write([Accepted(topic, payload, record.ts)], [])
 
 

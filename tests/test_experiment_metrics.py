@@ -9,25 +9,25 @@ import statistics
 import numpy as np
 import pytest
 
-from api.engine.prognostics import Prognosis
-from api.experiment.aggregate import (
+from engine.prognostics import Prognosis
+from experiment.aggregate import (
     T975_TABLE,
     mean_ci95,
     summarise,
     t975,
     t975_expansion,
 )
-from api.experiment.oracle import (
+from experiment.oracle import (
     mean_passage_direct,
     mean_passage_units,
     oracle_rul_h,
     regularized_lower_gamma,
 )
-from api.experiment.rul_scoring import Life, RulScorer, Scored, life_left_metrics, rul_metrics
-from api.experiment.state_log import StateLog
-from simulator.degradation import draw_life
-from simulator.records import ComponentTruthRecord, TruthRecord
-from simulator.scenario import load_scenario
+from experiment.rul_scoring import Life, RulScorer, Scored, life_left_metrics, rul_metrics
+from experiment.state_log import StateLog
+from simulator.model.degradation import draw_life
+from simulator.model.records import ComponentTruthRecord, TruthRecord
+from simulator.model.scenario import load_scenario
 
 HOUR = 3600.0
 
