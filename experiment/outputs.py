@@ -40,8 +40,11 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("breakdowns", "breakdowns (failures)", "{:.1f}"),
     MetricInfo("unplanned_downtime_h", "unplanned downtime, h (BROKEN)", "{:.1f}"),
     MetricInfo("planned_downtime_h", "planned downtime, h (MAINTENANCE)", "{:.1f}"),
-    MetricInfo("lost_production_unplanned_h", "production time lost to failures, h", "{:.1f}"),
-    MetricInfo("lost_production_planned_h", "production time lost to planned work, h", "{:.1f}"),
+    MetricInfo("production_lost_to_failures_h", "production time lost to failures, h", "{:.1f}"),
+    MetricInfo("production_lost_to_planned_h", "production time lost to planned work, h", "{:.1f}"),
+    MetricInfo(
+        "planned_in_window_share", "planned stops outside production (in windows)", "{:.3f}"
+    ),
     MetricInfo("availability", "availability", "{:.4f}"),
     MetricInfo("performance", "performance", "{:.4f}"),
     MetricInfo("quality", "quality", "{:.4f}"),

@@ -121,7 +121,7 @@ def test_a_run_is_deterministic_and_its_metrics_are_consistent() -> None:
     assert m["breakdowns"] >= 1  # so the downtime comparisons below mean something
     assert m["oee"] == pytest.approx(m["availability"] * m["performance"] * m["quality"], rel=0.02)
     assert 0.9 < m["availability"] < 1.0
-    assert 0.0 < m["lost_production_unplanned_h"] <= m["unplanned_downtime_h"]
+    assert 0.0 < m["production_lost_to_failures_h"] <= m["unplanned_downtime_h"]
     assert m["mttr_h"] >= load_scenario().maintenance.technician_response_h
 
 

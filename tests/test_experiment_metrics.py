@@ -284,3 +284,17 @@ def test_state_log_counts_production_time_lost_and_time_to_restore() -> None:
     assert log.lost_production_s("MAINTENANCE") == pytest.approx(1.5 * HOUR)
     assert log.restore_durations_s() == [10 * HOUR]  # the open repair is not complete
     assert [(f.component, f.ts) for f in log.failures] == [("gripper", at(44))]
+
+
+def test_planned_stops_in_windows_are_those_that_cost_no_production() -> None:
+    scenario = load_scenario()  # production Mon–Fri 06–22, downtime window 22–24
+    log = StateLog(scenario)
+    monday = scenario.start_ts - 6 * HOUR
+    robot = scenario.robots[0].id
+    assert log.planned_in_window_share() is None  # no planned stop yet
+    for start, end in ((22, 23.5), (24 + 10, 24 + 11), (48 + 22, 48 + 24)):
+        log.on_state(robot, monday + start * HOUR, "MAINTENANCE")
+        log.on_state(robot, monday + end * HOUR, "RUNNING")
+    log.close(monday + 72 * HOUR)
+    assert log.planned_in_window_share() == pytest.approx(2 / 3)  # Tue 10–11 cost 1 h
+    assert log.lost_production_s("MAINTENANCE") == pytest.approx(1 * HOUR)
