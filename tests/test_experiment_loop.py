@@ -133,3 +133,16 @@ def test_without_breakdowns_mtbf_is_the_operating_time_and_mttr_is_undefined() -
     assert stats.breakdowns == 0
     assert metrics["mtbf_h"] == pytest.approx(stats.operating_s / HOUR_S)
     assert metrics["mttr_h"] is None
+
+
+def test_no_work_order_has_a_deadline_before_it_was_made_without_saying_overdue() -> None:
+    loop = ClosedLoop(load_scenario(), "predictive", 1)
+    loop.run(21.0)
+    orders = loop.engine.work_orders()
+    assert len(orders) >= 5
+    early = [wo for wo in orders if wo.deadline_ts is not None and wo.deadline_ts < wo.created_ts]
+    assert early, "the check needs an order whose deadline had passed when it was made"
+    for wo in early:
+        assert "overdue" in wo.reason, wo.reason
+    for wo in orders:
+        assert "already past" not in wo.reason
