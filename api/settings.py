@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.clock_guard import ClockRule
 from contract.mqtt import parse_broker_url
 
 DB_FILE = "factory.db"
@@ -202,17 +201,6 @@ class Settings(BaseSettings):
     def _mqtt_url(cls, url: str) -> str:
         parse_broker_url(url)
         return url
-
-    @property
-    def clock_rule(self) -> ClockRule:
-        return ClockRule(
-            lead_s=self.clock_max_lead_s,
-            lead_intervals=self.clock_lead_intervals,
-            lead_min_s=self.clock_lead_min_s,
-            lead_wall_s=self.clock_lead_wall_s,
-            replay_window_s=self.clock_replay_window_s,
-            claim_ttl_s=self.clock_claim_ttl_s,
-        )
 
     @property
     def https(self) -> tuple[Path, Path] | None:

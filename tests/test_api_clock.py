@@ -21,7 +21,7 @@ from test_api_maintenance import TestClient, seed
 
 from api.app import create_app
 from api.store import Accepted
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.codec import encode
 from contract.payloads import TS_MAX, Reading, Telemetry
 from contract.topics import Channel, Topic

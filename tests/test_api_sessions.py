@@ -23,7 +23,7 @@ from test_api_ingest import (
     wait_rows,
 )
 
-from api.mqtt_client import IngestClient, probe_topic
+from api.ingest.mqtt_client import IngestClient, probe_topic
 from contract.topics import Channel
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.clock_guard import ClockGuard, ClockRule, trusted_clock
+from api.ingest.clock_guard import ClockGuard, ClockRule, trusted_clock
 from contract.payloads import Reading, State, Telemetry
 from contract.topics import Channel
 

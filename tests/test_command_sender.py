@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
-from api.command_sender import CommandSender
-from api.engine import CommandSpec
+from api.maintenance.command_sender import CommandSender
 from contract.payloads import TS_MAX
 from contract.topics import Channel, Topic
+from engine import CommandSpec
 
 
 def test_a_command_past_the_contracts_last_time_is_dropped_and_the_next_goes_out() -> None:

@@ -37,7 +37,7 @@ from broker_config.credentials import ensure_credentials
 from broker_config.embedded import find_mosquitto, free_port
 from contract.mqtt import new_client, parse_broker_url
 from factory.tap import run_tap
-from simulator.run import LiveFactory
+from simulator.devices.run import LiveFactory
 
 pytestmark = pytest.mark.integration
 
