@@ -49,8 +49,8 @@ CafileOpt = Annotated[
     Path | None,
     typer.Option(
         "--cafile",
-        help="CA file that verifies an mqtts:// broker [default: STATE_DIR/tls/ca.pem if it "
-        "exists, else the system's CAs].",
+        help="CA file that verifies an mqtts:// broker (default: STATE_DIR/tls/ca.pem if it "
+        "exists, else the system's CAs).",
         envvar="FACTORY_MQTT_CAFILE",
     ),
 ]
