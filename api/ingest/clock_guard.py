@@ -23,6 +23,7 @@ The guard runs in the writer thread only (one batch at a time); it is not thread
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from contract.topics import Channel
 
 #: The reject reason of every message the guard refuses.
 CLOCK = "clock"
+#: Channels stored as rows, which the replay window applies to.
+_ROWS = frozenset({Channel.TELEMETRY, Channel.EVENT, Channel.TRUTH})
+_TS = operator.attrgetter("ts")
 #: Wall seconds between two samples of the pace.
 PACE_SAMPLE_WALL_S = 2.0
 
@@ -127,8 +131,8 @@ class ClockGuard:
         own = self.newest.get(robot)
         if (
             own is not None
-            and channel in (Channel.TELEMETRY, Channel.EVENT, Channel.TRUTH)
             and oldest_ts < own - self.rule.replay_window_s
+            and channel in _ROWS
         ):
             return (
                 f"ts {oldest_ts:.0f} is {own - oldest_ts:.0f} s behind this robot's newest "
@@ -136,7 +140,7 @@ class ClockGuard:
             )
         now = self.wall()
         reference = self._reference(robot, now)
-        if reference is not None:
+        if reference is not None and newest_ts > reference:  # only then is the lead needed
             lead = self.lead_s(robot)
             if newest_ts > reference + lead:
                 self.claims[robot] = (newest_ts, now)
@@ -151,8 +155,15 @@ class ClockGuard:
         return None
 
     def _reference(self, robot: str, now: float) -> float | None:
-        others = [ts for ts, r in self._top if r != robot]
-        reference = others[0] if others else self.newest.get(robot)
+        top = self._top
+        if top and top[0][1] != robot:
+            reference: float | None = top[0][0]
+        elif len(top) > 1:
+            reference = top[1][0]
+        else:
+            reference = self.newest.get(robot)
+        if not self.claims:
+            return reference
         ttl = self.rule.claim_ttl_s
         for other, (claimed, at) in list(self.claims.items()):
             if now - at > ttl:
@@ -166,7 +177,11 @@ class ClockGuard:
             return
         self.newest[robot] = ts
         # Times only grow, so the two newest robots are kept incrementally.
-        top = [entry for entry in self._top if entry[1] != robot]
+        top = self._top
+        if top and top[0][1] == robot:  # the leader moved on: the common case
+            top[0] = (ts, robot)
+            return
+        top = [entry for entry in top if entry[1] != robot]
         top.append((ts, robot))
         top.sort(reverse=True)
         self._top = top[:2]
@@ -176,8 +191,9 @@ def _span(payload: Payload) -> tuple[float, float]:
     """The newest and oldest simulated time a message claims."""
     newest = oldest = payload.ts
     if isinstance(payload, Telemetry):
-        times = [r.ts for r in payload.readings]
-        newest, oldest = max(newest, *times), min(oldest, *times)
+        times = list(map(_TS, payload.readings))
+        times.append(newest)
+        newest, oldest = max(times), min(times)
     elif isinstance(payload, State):
         newest = max(newest, payload.since)
     return newest, oldest
