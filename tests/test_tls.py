@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from broker_config.credentials import ensure_credentials
 from broker_config.embedded import find_mosquitto, free_port
 from contract.mqtt import new_client, parse_broker_url
 from factory.tap import run_tap
+from plant import load_plant
 from simulator.devices.run import LiveFactory
 
 pytestmark = pytest.mark.integration
@@ -228,6 +230,40 @@ def test_device_agents_and_the_tap_connect_over_mqtts(
     finally:
         live.stop()
     assert '"state":' in capsys.readouterr().out
+
+
+def test_factory_simulate_runs_against_an_mqtts_broker(tls_broker: TlsBroker) -> None:
+    """The command line end to end: ``--broker mqtts://… --cafile``; it exits 0 having sent."""
+    ensure_credentials(tls_broker.state_dir, load_plant().robots)
+    command = [
+        str(Path(sys.executable).with_name("factory")),
+        "simulate",
+        "--state-dir",
+        str(tls_broker.state_dir),
+        "--broker",
+        tls_broker.url,
+        "--cafile",
+        str(tls_broker.ca),
+        "--factor",
+        "0",
+        "--duration",
+        "2h",
+    ]
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, output
+    assert "done:" in output
 
 
 def test_https_serves_the_api_verified_by_the_ca(tmp_path: Path) -> None:
