@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
@@ -23,6 +22,7 @@ from fastapi.responses import JSONResponse
 from api.deps import AppState
 from api.ingest.clock_guard import ClockGuard, ClockRule, trusted_clock
 from api.ingest.consumer import Consumer
+from api.ingest.hearing import watch_hearing
 from api.ingest.inbox import Inbox
 from api.ingest.metrics import Metrics
 from api.ingest.mqtt_client import IngestClient
@@ -135,8 +135,15 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                     log.warning("%s", problem)
             live.broker_problem = problem
 
-        client = IngestClient(settings, username, password, loop, inbox.put_all, on_status)
-        client.on_takeover = metrics.session_takeovers.inc
+        client = IngestClient(
+            settings,
+            username,
+            password,
+            loop,
+            inbox.put_all,
+            on_status,
+            on_takeover=metrics.session_takeovers.inc,
+        )
 
         def on_idle() -> None:
             # Messages turned away were not acknowledged. Only now that everything queued is
@@ -206,27 +213,6 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             hub.close()
     finally:
         await asyncio.to_thread(store.close)
-
-
-async def watch_hearing(
-    client: IngestClient, live: LiveState, metrics: Metrics, settings: Settings
-) -> None:
-    """Probe the subscription every ``mqtt_probe_interval_s``; a client subscribed but deaf
-    (nothing heard, not even its probe, within ``mqtt_probe_timeout_s``) is reported on
-    ``/readyz`` and reconnected, which resubscribes (and clears the problem once subscribed)."""
-    while True:
-        await asyncio.sleep(settings.mqtt_probe_interval_s)
-        deaf_s = client.deaf_for(time.time(), settings.mqtt_probe_timeout_s)
-        if deaf_s is not None and live.broker_problem is None:
-            live.broker_problem = (
-                f"subscribed to {settings.subscription} but nothing arrived for {deaf_s:.0f} s, "
-                "not even the service's own probe; resubscribing"
-            )
-            log.warning("%s", live.broker_problem)
-            metrics.deaf_reconnects.inc()
-            await client.reconnect()
-        elif client.probe_sent_at is None or client.last_heard >= client.probe_sent_at:
-            client.probe()
 
 
 def _consumer_ended(task: asyncio.Task[None], live: LiveState) -> None:

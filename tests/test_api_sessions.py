@@ -23,7 +23,8 @@ from test_api_ingest import (
     wait_rows,
 )
 
-from api.ingest.mqtt_client import IngestClient, probe_topic
+from api.ingest.hearing import probe_topic
+from api.ingest.mqtt_client import IngestClient
 from contract.topics import Channel
 
 pytestmark = pytest.mark.integration

@@ -129,11 +129,7 @@ class ClockGuard:
         robot = payload.robot
         newest_ts, oldest_ts = _span(payload)
         own = self.newest.get(robot)
-        if (
-            own is not None
-            and oldest_ts < own - self.rule.replay_window_s
-            and channel in _ROWS
-        ):
+        if own is not None and oldest_ts < own - self.rule.replay_window_s and channel in _ROWS:
             return (
                 f"ts {oldest_ts:.0f} is {own - oldest_ts:.0f} s behind this robot's newest "
                 f"({own:.0f}); the replay window is {self.rule.replay_window_s:.0f} s"

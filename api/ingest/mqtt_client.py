@@ -13,15 +13,8 @@
   counted (:mod:`api.ingest.inbox`); :meth:`IngestClient.redeliver` then cycles the connection.
 - paho reconnects by itself with back-off, so the service starts, and reports not ready, while the
   broker is unreachable.
-- Never deaf: :meth:`IngestClient.probe` publishes a small message on a command topic inside the
-  service's own subscription (``…/_svc-probe/cmd``, QoS 0; not a valid robot id); it comes
-  straight back and is taken out before ingest. :meth:`IngestClient.deaf_for` says how long the
-  client has heard nothing at all, not even its probe, while subscribed; the app then reports it
-  on ``/readyz`` and cycles the connection (:meth:`IngestClient.reconnect`), which resubscribes.
-- A takeover (the broker ends the connection because another one used the service's client id)
-  is counted and logged; paho reconnects on its own. Brokers say so (MQTT 5 reason "Session taken
-  over") or just close the socket (Mosquitto 2.0, amqtt), so a connection the broker ended that
-  is accepted again within ``TAKEOVER_WINDOW_S`` (the broker stayed up) counts as one too.
+- Never deaf, and a takeover noticed: :mod:`api.ingest.hearing` (the probe it publishes comes
+  back here and is taken out before ingest).
 - A message outside the subscription's filter is acknowledged at once and dropped (``stray``):
   amqtt 0.12 sends a connecting client the retained messages of *other* clients' filters, and
   ingesting another site's retained state would move robots and the simulated clock.
@@ -31,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import socket
 import threading
@@ -47,6 +39,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from api.inbound import Inbound
+from api.ingest.hearing import Hearing
 from api.settings import Settings
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile, use_tls
 from contract.topics import matches
@@ -68,31 +61,6 @@ FLUSH_TIMEOUT_S = 1.0
 FLUSH_POLL_S = 0.005
 #: Called on the event loop with ``None`` once subscribed, or with what is wrong.
 StatusCallback = Callable[[str | None], None]
-#: MQTT 5 DISCONNECT reason: another connection with the same client id took the session.
-SESSION_TAKEN_OVER = 0x8E
-#: A connection the broker ended and accepted again this soon is taken to be a takeover.
-TAKEOVER_WINDOW_S = 5.0
-#: The robot id of the service's probe topic (not a valid robot id: never a real robot's).
-PROBE_ROBOT = "_svc-probe"
-
-
-def probe_topic(topic_filter: str, robot: str = PROBE_ROBOT) -> str | None:
-    """A command topic inside ``topic_filter`` for the service's hearing probe (``None`` if the
-    filter does not take the form ``factory/…`` down to a robot's topics)."""
-    levels = topic_filter.split("/")
-    wanted = ["factory", "probe", "probe", "probe", robot, "cmd"]
-    topic: list[str] = []
-    for i, level in enumerate(levels):
-        if level == "#":
-            topic += wanted[i:]
-            break
-        if i >= len(wanted):
-            return None
-        topic.append(wanted[i] if level == "+" else level)
-    if len(topic) != len(wanted) or topic[4] != robot or topic[5] != "cmd":
-        return None  # never a real robot's topic, and never a channel the service ingests
-    candidate = "/".join(topic)
-    return candidate if matches(topic_filter, candidate) else None
 
 
 class IngestClient:
@@ -104,6 +72,7 @@ class IngestClient:
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[list[Inbound]], None],
         on_status: StatusCallback,
+        on_takeover: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._loop = loop
@@ -153,21 +122,9 @@ class IngestClient:
         self._prefix = self._filter[:-1] if self._filter.endswith("/#") else None
         #: Messages that did not match the subscription (acknowledged and dropped).
         self.stray = 0
-        # In a shared group a message goes to one member: each worker then subscribes to a
-        # probe topic of its own, outside the group, so its probe comes back to it.
-        self._shared = settings.mqtt_shared_group is not None
-        probe_robot = PROBE_ROBOT
-        if self._shared:
-            probe_robot += "-" + hashlib.sha256(settings.mqtt_client_id.encode()).hexdigest()[:8]
-        self.probe_topic = probe_topic(self._filter, probe_robot)
-        #: Wall time of the newest message of any kind, of the newest probe, of the subscription.
-        self.last_heard = 0.0
-        self.probe_sent_at: float | None = None
-        self.subscribed_at: float | None = None
-        #: Times the broker said another connection took the session over.
-        self.takeovers = 0
-        self.on_takeover: Callable[[], None] = lambda: None
-        self._dropped_at: float | None = None
+        self.hearing = Hearing(
+            settings, lambda topic, data: client.publish(topic, data, qos=0), on_takeover
+        )
 
     @property
     def generation(self) -> int:
@@ -221,24 +178,6 @@ class IngestClient:
                 ):
                     sent += 1
         return sent
-
-    def probe(self) -> bool:
-        """Publish the hearing probe (QoS 0) if subscribed; False if there is nothing to do."""
-        if self.probe_topic is None or self.subscribed_at is None:
-            return False
-        self.probe_sent_at = time.time()
-        self._client.publish(self.probe_topic, b'{"probe": true}', qos=0)
-        return True
-
-    def deaf_for(self, now: float, timeout_s: float) -> float | None:
-        """Seconds the client has heard nothing while subscribed, if a probe sent more than
-        ``timeout_s`` ago has not come back and nothing else arrived since; else ``None``."""
-        sent = self.probe_sent_at
-        if sent is None or self.subscribed_at is None or self.last_heard >= sent:
-            return None
-        if now - sent < timeout_s:
-            return None
-        return now - max(self.last_heard, self.subscribed_at)
 
     async def reconnect(self) -> None:
         """Cycle the connection (paho reconnects; ``on_connect`` subscribes again)."""
@@ -300,12 +239,10 @@ class IngestClient:
             return
         with self._lock:
             self._cycling = False
-        dropped_at, self._dropped_at = self._dropped_at, None
-        if dropped_at is not None and time.time() - dropped_at < TAKEOVER_WINDOW_S:
-            self._taken_over("the broker ended the connection and at once accepted it again")
+        self.hearing.connected()
         client.subscribe(self._settings.subscription, qos=1)
-        if self._shared and self.probe_topic is not None:
-            client.subscribe(self.probe_topic, qos=0)
+        if self.hearing.shared and self.hearing.topic is not None:
+            client.subscribe(self.hearing.topic, qos=0)
 
     def _on_subscribe(
         self,
@@ -319,8 +256,7 @@ class IngestClient:
         if refused:
             self._status(f"the broker refused the subscription to {self._settings.subscription}")
         else:
-            self.subscribed_at = time.time()
-            self.probe_sent_at = None
+            self.hearing.subscribed()
             self._status(None)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -335,27 +271,11 @@ class IngestClient:
         properties: Properties | None,
     ) -> None:
         self._next_generation()
-        self.subscribed_at = None
         self._disconnected.set()
         with self._lock:
             ours = self._cycling or self._stopping
-        if reason_code == SESSION_TAKEN_OVER:
-            self._taken_over("the broker said: session taken over")
-        elif not ours:
-            self._dropped_at = time.time()
+        self.hearing.lost(reason_code, ours)
         self._status(f"disconnected from the broker ({reason_code}); reconnecting")
-
-    def _taken_over(self, how: str) -> None:
-        self.takeovers += 1
-        log.warning(
-            "another connection with the client id %r took over the service's MQTT session "
-            "(%s): a takeover attempt, a second service with the same id, or a broker restart; "
-            "reconnecting",
-            self._settings.mqtt_client_id,
-            how,
-        )
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self.on_takeover)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -363,8 +283,8 @@ class IngestClient:
         except UnicodeDecodeError:  # the contract refuses it; keep it readable for the record
             topic = message._topic.decode("utf-8", errors="replace")
         now = time.time()
-        self.last_heard = now
-        if topic == self.probe_topic:
+        self.hearing.last_heard = now
+        if topic == self.hearing.topic:
             if message.qos > 0:
                 client.ack(message.mid, message.qos)
             return
