@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from broker_config.credentials import Credentials, ensure_credentials
 from broker_config.layout import broker_dir
 from broker_config.mosquitto_conf import LocalPaths, render_mosquitto_conf, template_text
 from broker_config.passwords import render_amqtt_passwd, render_mosquitto_passwd
+from broker_config.profiles import DEFAULT_SECURITY, Security
+from broker_config.tls import TlsFiles
 from simulator.scenario import Scenario
 
 #: Names inside the docker config directory; ``mosquitto.conf`` refers to the first two.
@@ -59,14 +62,23 @@ def write_local_files(
     bind: str,
     ws_port: int | None,
     log_stdout: bool,
+    security: Security = DEFAULT_SECURITY,
+    tls: TlsFiles | None = None,
+    robot_prefixes: Mapping[str, str] | None = None,
 ) -> BrokerFiles:
-    """Render the config of a local ``impl`` broker into ``STATE_DIR/broker/``."""
+    """Render the config of a local ``impl`` broker into ``STATE_DIR/broker/``.
+
+    ``port`` is the MQTT listener's port (a TLS one on the ``tls`` profile). Each robot's topic
+    rules use its prefix from ``credentials`` (the scenario's) unless ``robot_prefixes`` says
+    otherwise (the test harness lets robots publish under any site).
+    """
     root = broker_dir(state_dir)
     data_dir = root / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_file = root / f"{impl}.log"
     output_file = root / f"{impl}.out"
-    robot_ids = credentials.robot_ids
+    prefixes = credentials.robot_prefixes if robot_prefixes is None else dict(robot_prefixes)
+    participants = credentials.participants
     if impl == "mosquitto":
         paths = LocalPaths(
             data_dir=data_dir,
@@ -75,11 +87,21 @@ def write_local_files(
                 render_mosquitto_passwd(credentials.passwords),
                 PRIVATE_MODE,
             ),
-            acl_file=_write(root / "mosquitto.acl", render_mosquitto_acl(robot_ids), PRIVATE_MODE),
+            acl_file=_write(
+                root / "mosquitto.acl",
+                render_mosquitto_acl(prefixes, participants),
+                PRIVATE_MODE,
+            ),
             log_file=log_file,
         )
         text = render_mosquitto_conf(
-            port=port, bind=bind, ws_port=ws_port, paths=paths, log_stdout=log_stdout
+            port=port,
+            bind=bind,
+            ws_port=ws_port,
+            paths=paths,
+            log_stdout=log_stdout,
+            security=security,
+            tls=tls,
         )
         config = _write(root / "mosquitto.conf", text)
     else:
@@ -87,19 +109,38 @@ def write_local_files(
             root / "amqtt.passwd", render_amqtt_passwd(credentials.passwords), PRIVATE_MODE
         )
         cfg = amqtt_config(
-            port=port, bind=bind, ws_port=ws_port, password_file=password_file, robot_ids=robot_ids
+            port=None if security.tls else port,
+            tls_port=port if security.tls else None,
+            bind=bind,
+            ws_port=ws_port,
+            password_file=password_file,
+            robot_prefixes=prefixes,
+            participants=participants,
+            security=security,
+            tls=tls,
         )
         config = _write(root / "amqtt.json", json.dumps(cfg, indent=2) + "\n")
     return BrokerFiles(impl, config, log_file, output_file, data_dir)
 
 
-def write_docker_config(directory: Path, state_dir: Path, scenario: Scenario) -> list[Path]:
+def write_docker_config(
+    directory: Path,
+    state_dir: Path,
+    scenario: Scenario,
+    security: Security = DEFAULT_SECURITY,
+    participants: int | None = None,
+) -> list[Path]:
     """``mosquitto.conf`` as committed, plus ``passwd`` and ``acl`` for ``scenario``, in DIR.
 
     The passwords are those of ``STATE_DIR/credentials.json`` (made if missing), so robots and
     service started with the same state directory can log in to the docker broker.
     """
-    credentials = ensure_credentials(state_dir, scenario.robots)
+    if security is not DEFAULT_SECURITY:
+        raise ValueError(
+            f"--write-config writes the {DEFAULT_SECURITY} profile only; run `factory broker "
+            f"--security {security}` for a local broker with that profile"
+        )
+    credentials = ensure_credentials(state_dir, scenario.robots, participants=participants)
     directory.mkdir(parents=True, exist_ok=True)
     return [
         _write(directory / "mosquitto.conf", template_text()),
@@ -109,6 +150,8 @@ def write_docker_config(directory: Path, state_dir: Path, scenario: Scenario) ->
             PRIVATE_MODE,
         ),
         _write(
-            directory / DOCKER_ACL_FILE, render_mosquitto_acl(credentials.robot_ids), PRIVATE_MODE
+            directory / DOCKER_ACL_FILE,
+            render_mosquitto_acl(credentials.robot_prefixes, credentials.participants),
+            PRIVATE_MODE,
         ),
     ]

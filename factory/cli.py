@@ -154,13 +154,42 @@ def serve(
     run_serve(state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port)
 
 
+SecurityOpt = Annotated[
+    str,
+    typer.Option(
+        "--security",
+        help="open | password | acl | tls: who may connect and do what (docs/broker.md).",
+        envvar="FACTORY_SECURITY",
+    ),
+]
+ParticipantsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--participants",
+        help="Make logins p01..pNN for a workshop (passwords printed once).",
+        envvar="FACTORY_PARTICIPANTS",
+    ),
+]
+BindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bind",
+        help="Interface to listen on; 0.0.0.0 lets the room connect [default: 127.0.0.1].",
+        envvar="FACTORY_BROKER_BIND",
+    ),
+]
+
+
 @app.command()
 def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
-    port: Annotated[int, typer.Option(help="MQTT TCP port.")] = 1883,
+    port: Annotated[
+        int | None,
+        typer.Option(help="MQTT port [default: 1883, 8883 on tls, or the next free one]."),
+    ] = None,
     ws_port: Annotated[
-        int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
+        int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
     ] = None,
     impl: Annotated[
         str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
@@ -169,9 +198,12 @@ def broker(
         Path | None,
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
-    from broker_config.embedded import run_broker
+    from broker_config.command import run_broker
 
     run_broker(
         state_dir=state_dir,
@@ -180,18 +212,31 @@ def broker(
         ws_port=ws_port,
         impl=impl,
         write_config=write_config,
+        security=security,
+        participants=participants,
+        bind=bind,
     )
 
 
 @app.command()
 def credentials(
-    who: Annotated[str, typer.Argument(help="A robot id, or 'service'.")],
+    who: Annotated[
+        str, typer.Argument(help="A robot id, 'service', 'instructor' or a participant (p07).")
+    ],
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Print the MQTT username and password of a robot or of the service."""
+    """Print the MQTT username and password of a robot, the service, instructor or participant."""
     from broker_config.credentials import print_credentials
 
     print_credentials(who=who, state_dir=state_dir)
+
+
+@app.command()
+def ca(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Print the local CA certificate's path (profile tls) and how to connect with it."""
+    from broker_config.tls import print_ca
+
+    print_ca(state_dir)
 
 
 @app.command()

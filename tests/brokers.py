@@ -60,7 +60,9 @@ after ``require_broker(impl)``.
 
 Helpers: ``require_broker(impl)`` skips (or, with FACTORY_REQUIRE_BROKERS=1, fails) when ``impl``
 is not installed. ``robot_topic(site, robot_id, channel, area="area-1", line="line-1")`` builds
-a topic; robots' ACL rules use ``+`` for site/area/line, so any ``topic_site`` works.
+a topic. The product pins each robot to its scenario prefix; the *session* brokers alone let the
+default scenario's robots publish under any site/area/line (:func:`any_site_prefixes`), so any
+``topic_site`` works. A test of the real prefixes starts its own broker from a scenario.
 
 Writing tests that hold on both brokers (details and reasons in docs/broker.md):
 
@@ -100,6 +102,7 @@ from broker_config.embedded import (
     start_broker,
 )
 from contract.topics import Channel, Topic, matches
+from simulator.scenario import load_scenario
 
 REQUIRE_ENV = "FACTORY_REQUIRE_BROKERS"
 IMPLS = ("mosquitto", "amqtt")
@@ -418,13 +421,24 @@ def require_broker(impl: str) -> None:
         pytest.skip(message)
 
 
-def start_session_broker(impl: str, state_dir: Path) -> BrokerProcess:
+def any_site_prefixes() -> dict[str, str]:
+    """The default scenario's robots, each allowed under any site/area/line (``+``).
+
+    The product's ACL pins each robot to its full prefix from the scenario; the session brokers
+    loosen only that, so that every test can put its topics under its own ``topic_site``.
+    tests/test_broker_security.py checks the full prefix on brokers started from a scenario.
+    """
+    return {robot.id: f"factory/+/+/+/{robot.id}" for robot in load_scenario(None).robots}
+
+
+def start_session_broker(impl: str, state_dir: Path, **options: Any) -> BrokerProcess:
     """Start ``impl`` on a free port (retrying if another process takes the port first)."""
     require_broker(impl)
     last: BrokerError | None = None
+    options.setdefault("robot_prefixes", any_site_prefixes())
     for _ in range(START_ATTEMPTS):
         try:
-            return start_broker(impl, free_port(), state_dir, scenario=None)
+            return start_broker(impl, free_port(), state_dir, scenario=None, **options)
         except BrokerError as exc:  # the port was taken between choosing and binding it
             last = exc
     pytest.fail(f"could not start {impl}: {last}")
