@@ -43,8 +43,13 @@ def connack_code(
     anonymous clients answers 5 (not authorised): it is up all the same.
     """
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+        raw = socket.create_connection((host, port), timeout=timeout_s)
+        try:
             sock = raw if tls is None else tls.wrap_socket(raw, server_hostname=host)
+        except OSError:
+            raw.close()
+            raise
+        with sock:
             sock.settimeout(timeout_s)
             sock.sendall(_connect_packet(f"probe-{os.getpid()}-{time.monotonic_ns() % 10**9}"))
             reply = b""

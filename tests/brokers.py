@@ -29,19 +29,21 @@ after ``require_broker(impl)``.
     broker.credentials(who)        -> (username, password); who = "service" or a robot id
     broker.client(who=None, protocol=None, *, client_id=None, clean_session=True,
                   will=None, password=None, on_message=None)
+                           (over TLS, verified with the broker's CA, on the tls profile)
                            -> a connected paho Client (VERSION2 callbacks, TCP_NODELAY, no
                               auto-reconnect, network loop running); who=None is anonymous;
                               will=Will(topic, payload, qos=1, retain=True). clean_session=False
                               on MQTT 5 also sets a 300 s session expiry. Raises
                               ConnectRefused(reason) if the CONNACK refuses. Every client made
                               this way is disconnected when the test ends.
-    broker.connack(who=None, password=None, protocol=None) -> int
+    broker.connack(who=None, password=None, protocol=None, *, client_id=None, tls=None) -> int
                            CONNACK code; 0 accepted, 0x87 (135) "not authorised" for a bad login
                            on both brokers (paho 2 reports 3.1.1's code 5 as 0x87)
     broker.capture(*filters, who=None, qos=1, protocol=None, client_id=None,
                    clean_session=True) -> Capture (records from the CONNACK on; SUBACK received)
     broker.publish(client, topic, payload, qos=1, retain=False)  waits until acknowledged
     broker.subscribe(client, *filters, qos=1) -> SUBACK codes (0x80 = refused)
+    broker.last_session_present   session-present flag of the last CONNACK
     broker.disconnect(client)  clean DISCONNECT, waits until sent (no will). Do not use
                            client.disconnect() + loop_stop(): the DISCONNECT may never be sent.
     broker.kill(client)    drop the TCP connection without DISCONNECT (the will fires)
@@ -80,6 +82,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -214,6 +217,8 @@ class BrokerHandle:
     process: BrokerProcess
     credentials_: Credentials
     _clients: list[mqtt.Client] = field(default_factory=list)
+    #: The session-present flag of the last CONNACK this handle received.
+    last_session_present: bool = False
 
     @property
     def impl(self) -> str:
@@ -256,6 +261,7 @@ class BrokerHandle:
         clean_session: bool,
         will: Will | None,
         password: str | None,
+        tls: ssl.SSLContext | None = None,
     ) -> tuple[mqtt.Client, MQTTProtocolVersion]:
         proto = protocol or self.protocol
         v5 = proto == MQTTProtocolVersion.MQTTv5
@@ -267,6 +273,9 @@ class BrokerHandle:
             reconnect_on_failure=False,
         )
         client.on_socket_open = _nodelay
+        context = tls or self.process.tls_context()
+        if context is not None:
+            client.tls_set_context(context)
         if who is not None:
             username, secret = self.credentials(who) if password is None else (who, password)
             client.username_pw_set(username, secret)
@@ -280,6 +289,7 @@ class BrokerHandle:
 
         def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:
             result.append(int(reason.value))
+            self.last_session_present = bool(flags.session_present)
             done.set()
 
         client.on_connect = on_connect
@@ -309,6 +319,16 @@ class BrokerHandle:
         on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
     ) -> mqtt.Client:
         client, proto = self._new_client(who, protocol, client_id, clean_session, will, password)
+        return self.connected(client, proto, clean_session, on_message)
+
+    def connected(
+        self,
+        client: mqtt.Client,
+        proto: MQTTProtocolVersion,
+        clean_session: bool,
+        on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
+    ) -> mqtt.Client:
+        """Connect a client made by ``_new_client``; raise ConnectRefused if refused."""
         if on_message is not None:
             client.on_message = on_message
         self._clients.append(client)
@@ -324,9 +344,12 @@ class BrokerHandle:
         who: str | None = None,
         password: str | None = None,
         protocol: MQTTProtocolVersion | None = None,
+        *,
+        client_id: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> int:
         """Connect once and return the CONNACK code (0 accepted; 4/5 or 0x86/0x87 refused)."""
-        client, proto = self._new_client(who, protocol, None, True, None, password)
+        client, proto = self._new_client(who, protocol, client_id, True, None, password, tls)
         try:
             return self._connect(client, proto, True)
         finally:

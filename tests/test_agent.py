@@ -274,7 +274,9 @@ def test_broker_restart_loses_no_reading(
     before the robot saw the broker go may be missing — never one made after."""
     request.getfixturevalue(f"{impl}_broker")  # skips (or fails in CI) if it cannot run here
     state_dir, port = tmp_path / "state", free_port()
-    first = start_broker(impl=impl, port=port, state_dir=state_dir)
+    first = start_broker(
+        impl=impl, port=port, state_dir=state_dir, scenario=scenario_for(topic_site)
+    )
     watcher = SeqWatcher(state_dir, port, topic_site)
     live = LiveFactory(
         scenario_for(topic_site),
@@ -293,7 +295,9 @@ def test_broker_restart_loses_no_reading(
         wait_until(lambda: not agent.connected, timeout_s=10.0)
         seq_at_loss = agent.last_seq
         wait_until(lambda: agent.buffered >= 10, timeout_s=10.0)  # made while away
-        second = start_broker(impl=impl, port=port, state_dir=state_dir)
+        second = start_broker(
+            impl=impl, port=port, state_dir=state_dir, scenario=scenario_for(topic_site)
+        )
         wait_until(lambda: agent.connected and agent.buffered == 0, timeout_s=20.0)
         live.stop()  # publishes OFFLINE: after that, the robot's sequence is complete
         watcher.wait_for_seq(agent.last_seq, timeout_s=10.0)

@@ -9,7 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from brokers import require_broker
+from brokers import any_site_prefixes, require_broker
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from broker_config.credentials import load_credentials
@@ -21,7 +21,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=["mosquitto", "amqtt"])
 def ws_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerProcess]:
     require_broker(request.param)
-    broker = start_broker(request.param, free_port(), tmp_path / "state", ws_port=free_port())
+    broker = start_broker(
+        request.param,
+        free_port(),
+        tmp_path / "state",
+        ws_port=free_port(),
+        robot_prefixes=any_site_prefixes(),
+    )
     yield broker
     broker.stop()
 
