@@ -53,6 +53,32 @@ BrokerUrlOpt = Annotated[
 ]
 
 
+SecurityOpt = Annotated[
+    str,
+    typer.Option(
+        "--security",
+        help="open | password | acl | tls: who may connect and do what (docs/broker.md).",
+        envvar="FACTORY_SECURITY",
+    ),
+]
+ParticipantsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--participants",
+        help="Make logins p01..pNN for a workshop (passwords printed once).",
+        envvar="FACTORY_PARTICIPANTS",
+    ),
+]
+BindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bind",
+        help="Interface to listen on; 0.0.0.0 lets the room connect (default: 127.0.0.1).",
+        envvar="FACTORY_BROKER_BIND",
+    ),
+]
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -69,16 +95,21 @@ def up(
     ] = None,
     mqtt_port: Annotated[
         int | None,
-        typer.Option(help="Port of the embedded broker (default: 1883, or the next free one)."),
+        typer.Option(
+            help="Port of the embedded broker (default: 1883, 8883 on tls, or the next free one)."
+        ),
     ] = None,
     http_port: Annotated[
         int | None,
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
-    from factory.up import run_up
+    from factory.up import DEFAULT_BIND, run_up
 
     run_up(
         state_dir=state_dir,
@@ -88,6 +119,9 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        security=security,
+        participants=participants,
+        bind=bind or DEFAULT_BIND,
     )
 
 
@@ -152,32 +186,6 @@ def serve(
     from api.serve import run_serve
 
     run_serve(state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port)
-
-
-SecurityOpt = Annotated[
-    str,
-    typer.Option(
-        "--security",
-        help="open | password | acl | tls: who may connect and do what (docs/broker.md).",
-        envvar="FACTORY_SECURITY",
-    ),
-]
-ParticipantsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--participants",
-        help="Make logins p01..pNN for a workshop (passwords printed once).",
-        envvar="FACTORY_PARTICIPANTS",
-    ),
-]
-BindOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--bind",
-        help="Interface to listen on; 0.0.0.0 lets the room connect [default: 127.0.0.1].",
-        envvar="FACTORY_BROKER_BIND",
-    ),
-]
 
 
 @app.command()
