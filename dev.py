@@ -22,7 +22,17 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed-from"
-SOURCE_PACKAGES = ["contract", "simulator", "api", "broker_config", "dashboards", "factory"]
+SOURCE_PACKAGES = [
+    "contract",
+    "plant",
+    "simulator",
+    "engine",
+    "experiment",
+    "api",
+    "broker_config",
+    "dashboards",
+    "factory",
+]
 
 
 def say(message: str) -> None:
@@ -77,6 +87,7 @@ def test(args: list[str]) -> int:
         ("ruff check", [BIN / "ruff", "check", "."]),
         ("ruff format --check", [BIN / "ruff", "format", "--check", "."]),
         ("mypy", [BIN / "mypy"]),
+        ("layer contracts (lint-imports)", [BIN / "lint-imports"]),
         ("pytest", [BIN / "python", "-m", "pytest", *args]),
     ]
     for name, command in stages:

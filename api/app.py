@@ -19,28 +19,28 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from api.command_sender import CommandSender
-from api.consumer import Consumer
 from api.deps import AppState
-from api.engine import MaintenanceEngine
-from api.inbox import Inbox
-from api.ingest import Pipeline
+from api.ingest.consumer import Consumer
+from api.ingest.inbox import Inbox
+from api.ingest.metrics import Metrics
+from api.ingest.mqtt_client import IngestClient
+from api.ingest.pipeline import Pipeline
 from api.live import LiveState
-from api.maintenance import MaintenanceLoop
-from api.maintenance_metrics import MaintenanceCollector
-from api.metrics import Metrics
-from api.mqtt_client import IngestClient
+from api.maintenance.command_sender import CommandSender
+from api.maintenance.loop import MaintenanceLoop
+from api.maintenance.metrics import MaintenanceCollector
 from api.records import Robot
 from api.routes import dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from api.stream import StreamHub
 from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
 from broker_config.credentials import CredentialsError, load_credentials
 from contract.topics import Channel, Topic
-from simulator.scenario import Scenario, load_scenario
+from engine import MaintenanceEngine
+from plant import Plant, load_plant
 
 API_VERSION = "1"
 #: How long a stop waits for received messages to be committed and acknowledged.
@@ -69,22 +69,20 @@ def new_boot_id() -> str:
     return f"svc-{os.urandom(4).hex()}"
 
 
-def placements(scenario: Scenario, robots: list[Robot]) -> dict[str, Topic]:
+def placements(scenario: Plant, robots: list[Robot]) -> dict[str, Topic]:
     """Where each robot is: as it last published (the store), else as the scenario places it."""
-    where = {r.id: r.topic(Channel.CMD) for r in scenario.robots}
+    where = {r.id: Topic.for_robot(r, Channel.CMD) for r in scenario.robots}
     for robot in robots:
         where[robot.id] = Topic(robot.site, robot.area, robot.line, robot.id, Channel.CMD)
     return where
 
 
 @contextlib.asynccontextmanager
-async def run_service(
-    settings: Settings, scenario: Scenario | None = None
-) -> AsyncIterator[AppState]:
+async def run_service(settings: Settings, scenario: Plant | None = None) -> AsyncIterator[AppState]:
     """Open the store, connect to the broker, run the consumer and the maintenance loop; undo it
     all on exit. ``scenario`` overrides ``settings.scenario`` (tests build one in memory)."""
     username, password = service_credentials(settings)
-    model = scenario if scenario is not None else load_scenario(settings.scenario)
+    model = scenario if scenario is not None else load_plant(settings.scenario)
     loop = asyncio.get_running_loop()
     store = await asyncio.to_thread(
         SqliteStore,
@@ -199,7 +197,7 @@ async def _query_refused(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_400_BAD_REQUEST)
 
 
-def create_app(settings: Settings | None = None, *, scenario: Scenario | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, scenario: Plant | None = None) -> FastAPI:
     """The app for ``settings`` (default: :func:`load_settings`, i.e. the environment); a
     ``scenario`` object replaces the settings' scenario file (for tests)."""
     resolved = settings if settings is not None else load_settings()

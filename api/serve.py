@@ -27,7 +27,7 @@ from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
 from contract.mqtt import parse_broker_url
-from simulator.scenario import ScenarioError, load_scenario
+from plant import PlantError, load_plant
 
 API_KEY_FILE = "api-key"
 GRACEFUL_SHUTDOWN_S = 3
@@ -89,8 +89,8 @@ def run_serve(
     settings = build_settings(state_dir, scenario, broker, db)
     try:
         service_credentials(settings)
-        load_scenario(settings.scenario)  # the maintenance engine follows its robots
-    except (CredentialsError, ScenarioError) as exc:
+        load_plant(settings.scenario)  # the maintenance engine follows its robots
+    except (CredentialsError, PlantError) as exc:
         _fail(str(exc))
     if not port_is_free(host, port):
         _fail(f"port {port} on {host} is already in use; pick another with --port N")

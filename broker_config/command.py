@@ -21,7 +21,7 @@ from broker_config.embedded import BrokerError, BrokerProcess, start_broker
 from broker_config.layout import DEFAULT_HOST
 from broker_config.ports import port_is_free
 from broker_config.profiles import DEFAULT_TLS_PORT, OPEN_WARNING, Security, parse_security
-from simulator.scenario import ScenarioError, load_scenario
+from plant import PlantError, load_plant
 
 BIND_ENV = "FACTORY_BROKER_BIND"
 DEFAULT_MQTT_PORT = 1883
@@ -103,9 +103,9 @@ def run_broker(
 
         try:
             written = write_docker_config(
-                write_config, state_dir, load_scenario(scenario), profile, participants
+                write_config, state_dir, load_plant(scenario), profile, participants
             )
-        except (ScenarioError, CredentialsError, ValueError) as exc:
+        except (PlantError, CredentialsError, ValueError) as exc:
             _fail(str(exc).splitlines()[0])
         for path in written:
             print(f"wrote {path}")

@@ -23,7 +23,7 @@ from broker_config.mosquitto_conf import LocalPaths, render_mosquitto_conf, temp
 from broker_config.passwords import render_amqtt_passwd, render_mosquitto_passwd
 from broker_config.profiles import DEFAULT_SECURITY, Security
 from broker_config.tls import TlsFiles
-from simulator.scenario import Scenario
+from plant import Plant
 
 #: Names inside the docker config directory; ``mosquitto.conf`` refers to the first two.
 DOCKER_PASSWORD_FILE = "passwd"
@@ -126,7 +126,7 @@ def write_local_files(
 def write_docker_config(
     directory: Path,
     state_dir: Path,
-    scenario: Scenario,
+    scenario: Plant,
     security: Security = DEFAULT_SECURITY,
     participants: int | None = None,
 ) -> list[Path]:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from broker_config.acl import (
     INSTRUCTOR_USER,
@@ -40,7 +40,7 @@ from broker_config.acl import (
     participant_name,
 )
 from broker_config.layout import DEFAULT_HOST, DEFAULT_PORT, credentials_path, read_running
-from contract.topics import Channel, validate_name
+from contract.topics import Channel, PlacedRobot, Topic, validate_name
 
 FILE_VERSION = 1
 FILE_MODE = 0o600
@@ -52,18 +52,8 @@ class CredentialsError(Exception):
     """Credentials cannot be read or have no entry for a user; the message says what to do."""
 
 
-class _Topic(Protocol):
-    @property
-    def prefix(self) -> str: ...
-
-
-class RobotLike(Protocol):
-    """What credentials need of a robot: its id and its topics (``simulator.scenario.Robot``)."""
-
-    @property
-    def id(self) -> str: ...
-
-    def topic(self, channel: Channel) -> _Topic: ...
+#: What credentials need of a robot: its id and its place in the topics (``plant.Robot``).
+RobotLike = PlacedRobot
 
 
 def new_password() -> str:
@@ -192,7 +182,7 @@ def ensure_credentials(
 ) -> Credentials:
     """Load ``credentials.json``, add service, instructor, missing robots and participants."""
     existing = load_credentials(state_dir)
-    prefixes = {robot.id: robot.topic(Channel.STATE).prefix for robot in robots}
+    prefixes = {robot.id: Topic.for_robot(robot, Channel.STATE).prefix for robot in robots}
     merged = merge_credentials(existing, prefixes, make_password, participants)
     if merged != existing:
         save_credentials(state_dir, merged)

@@ -42,7 +42,7 @@ from broker_config.ports import free_port, port_is_free, suggest_port
 from broker_config.probe import connack_code
 from broker_config.profiles import DEFAULT_SECURITY, Security
 from broker_config.tls import TlsFiles, ensure_tls
-from simulator.scenario import Scenario, ScenarioError, load_scenario
+from plant import Plant, PlantError, load_plant
 
 __all__ = [
     "BrokerError",
@@ -212,15 +212,15 @@ def _command(files: BrokerFiles, foreground: bool) -> list[str]:
     return [*die_with_parent(), *command, *(["--verbose"] if foreground else [])]
 
 
-def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
-    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+def _scenario(scenario: Plant | str | Path | None) -> Plant:
+    return scenario if isinstance(scenario, Plant) else load_plant(scenario)
 
 
 def start_broker(
     impl: str = "auto",
     port: int = 1883,
     state_dir: Path = Path(".factory"),
-    scenario: Scenario | str | Path | None = None,
+    scenario: Plant | str | Path | None = None,
     ws_port: int | None = None,
     *,
     host: str = DEFAULT_HOST,
@@ -244,7 +244,7 @@ def start_broker(
     profile = Security(security)
     try:
         robots = _scenario(scenario).robots
-    except ScenarioError as exc:
+    except PlantError as exc:
         raise BrokerError(str(exc).splitlines()[0]) from None
     for option, wanted in (("--port", port), ("--ws-port", ws_port)):
         if wanted is not None and not port_is_free(host, wanted):

@@ -157,7 +157,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
-    from simulator.run import run_simulate
+    from simulator.devices.run import run_simulate
 
     run_simulate(
         state_dir=state_dir,
@@ -295,7 +295,7 @@ def experiment(
     jobs: Annotated[int, typer.Option(help="Parallel worker processes (0 = one per core).")] = 0,
 ) -> None:
     """Compare maintenance policies on the same seeded factory, offline and as fast as possible."""
-    from api.experiment import run_experiment_cli
+    from experiment import run_experiment_cli
 
     run_experiment_cli(
         scenario=scenario, policies=policies, seeds=seeds, days=days, out=out, jobs=jobs

@@ -43,8 +43,8 @@ from broker_config.embedded import start_broker as start_embedded_broker
 from broker_config.ports import suggest_port
 from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
 from contract.mqtt import parse_broker_url
-from simulator.run import resume_ts
-from simulator.scenario import Scenario, ScenarioError, load_scenario
+from simulator.devices.run import resume_ts
+from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
 DEFAULT_BIND = "127.0.0.1"

@@ -105,7 +105,7 @@ from broker_config.embedded import (
     start_broker,
 )
 from contract.topics import Channel, Topic, matches
-from simulator.scenario import load_scenario
+from plant import load_plant
 
 REQUIRE_ENV = "FACTORY_REQUIRE_BROKERS"
 IMPLS = ("mosquitto", "amqtt")
@@ -451,7 +451,7 @@ def any_site_prefixes() -> dict[str, str]:
     loosen only that, so that every test can put its topics under its own ``topic_site``.
     tests/test_broker_security.py checks the full prefix on brokers started from a scenario.
     """
-    return {robot.id: f"factory/+/+/+/{robot.id}" for robot in load_scenario(None).robots}
+    return {robot.id: f"factory/+/+/+/{robot.id}" for robot in load_plant(None).robots}
 
 
 def start_session_broker(impl: str, state_dir: Path, **options: Any) -> BrokerProcess:

@@ -49,8 +49,8 @@ from api.routes import dashboard
 from api.serve import BackgroundServer
 from api.settings import Settings
 from broker_config.embedded import BrokerProcess
-from simulator.run import LiveFactory
-from simulator.scenario import Scenario, load_scenario
+from simulator.devices.run import LiveFactory
+from simulator.model.scenario import Scenario, load_scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_ENV = "FACTORY_REQUIRE_BROWSER"
@@ -71,7 +71,7 @@ WAIT_MS = 15_000
 #: The scenario's own pace: one simulated hour per wall second.
 FACTOR = 3600.0
 READY_TIMEOUT_S = 15.0
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "simulator/scenarios/default.toml"
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "plant/scenarios/default.toml"
 
 
 def require_chromium() -> Path:

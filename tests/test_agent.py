@@ -20,8 +20,8 @@ from contract.codec import decode, encode
 from contract.mqtt import new_client
 from contract.payloads import ScheduleMaintenance, State, Telemetry
 from contract.topics import Channel
-from simulator.run import LiveFactory, parse_duration
-from simulator.scenario import Scenario, load_scenario, parse_scenario
+from simulator.devices.run import LiveFactory, parse_duration
+from simulator.model.scenario import Scenario, load_scenario, parse_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 
 from broker_config.credentials import ensure_credentials
 from broker_config.embedded import find_mosquitto, free_port, start_broker
-from simulator.scenario import load_scenario
+from simulator.model.scenario import load_scenario
 
 STARTUP_S = 20.0
 

@@ -40,7 +40,7 @@ from broker_config.passwords import (
     verify_mosquitto_hash,
 )
 from contract.codec import decode_message
-from simulator.scenario import load_scenario
+from simulator.model.scenario import load_scenario
 
 ROBOTS = ["weld-01", "weld-02"]
 PREFIXES = {r: f"factory/plant-1/body-shop/line-1/{r}" for r in ROBOTS}

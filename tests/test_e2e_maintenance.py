@@ -8,9 +8,9 @@
 * Commands to an offline robot: the broker holds them (robots keep persistent sessions); the
   robot gets one once when it returns — or refuses it as expired if it returns too late.
 
-The robots are :class:`simulator.run.LiveFactory` (one paho client per robot, the real agent);
-the service is the app with its lifespan (``TestClient``) on its own SQLite file; a watcher
-subscribed to the test's site records the wire.
+The robots are :class:`simulator.devices.run.LiveFactory` (one paho client per robot, the real
+agent); the service is the app with its lifespan (``TestClient``) on its own SQLite file; a
+watcher subscribed to the test's site records the wire.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from brokers import BrokerHandle, Capture, Message
 
 from api.app import create_app
 from api.settings import Settings
-from simulator.run import LiveFactory
-from simulator.scenario import Scenario, load_scenario, parse_scenario
+from simulator.devices.run import LiveFactory
+from simulator.model.scenario import Scenario, load_scenario, parse_scenario
 
 with warnings.catch_warnings():
     # Starlette 1.x wants httpx2 for its TestClient and warns on import; httpx behaves the same.

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from api.experiment.aggregate import MeanCI
-from api.experiment.outputs import results_document, results_json, results_markdown, rounded
+from experiment.aggregate import MeanCI
+from experiment.outputs import results_document, results_json, results_markdown, rounded
 from factory.cli import app
 
 POLICIES = ("reactive", "preventive", "predictive")

@@ -12,11 +12,11 @@ import itertools
 import pytest
 from simulator_support import HOUR_S, fault, one_robot
 
-from api.engine.config import PLAN_INTERVAL_S
-from api.experiment.loop import ClosedLoop
-from api.experiment.runs import RunSpec, plant_metrics, run_one
-from simulator.records import Record, TruthRecord
-from simulator.scenario import load_scenario
+from engine.config import PLAN_INTERVAL_S
+from experiment.loop import ClosedLoop
+from experiment.runs import RunSpec, plant_metrics, run_one
+from simulator.model.records import Record, TruthRecord
+from simulator.model.scenario import load_scenario
 
 #: Eight times faster wear of the welder's reducer from the first hour: it fails within ten
 #: days when nobody acts (checked in each test as the control), in seeds 1–3.

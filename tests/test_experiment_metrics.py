@@ -6,18 +6,18 @@ import math
 
 import pytest
 
-from api.engine.prognostics import Prognosis
-from api.experiment.aggregate import (
+from engine.prognostics import Prognosis
+from experiment.aggregate import (
     T975_TABLE,
     mean_ci95,
     summarise,
     t975,
     t975_expansion,
 )
-from api.experiment.rul_scoring import Life, RulScorer, life_left_metrics, rul_metrics
-from api.experiment.state_log import StateLog
-from simulator.records import ComponentTruthRecord, TruthRecord
-from simulator.scenario import load_scenario
+from experiment.rul_scoring import Life, RulScorer, life_left_metrics, rul_metrics
+from experiment.state_log import StateLog
+from simulator.model.records import ComponentTruthRecord, TruthRecord
+from simulator.model.scenario import load_scenario
 
 HOUR = 3600.0
 

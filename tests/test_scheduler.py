@@ -5,8 +5,8 @@ from typing import Literal
 import pytest
 from test_engine_factory import DAY, HOUR, START_TS, make_scenario
 
-from api.engine.config import PlanningConfig
-from api.engine.scheduler import Booking, Scheduler, SlotRequest, SlotUnavailable, max_overlap
+from engine.config import PlanningConfig
+from engine.scheduler import Booking, Scheduler, SlotRequest, SlotUnavailable, max_overlap
 
 MONDAY = START_TS - 6 * HOUR  # 2026-01-05 00:00 UTC
 

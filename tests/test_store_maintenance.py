@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from api.maintenance_records import Alarm, Transition, WorkOrder
+from api.records.maintenance import Alarm, Transition, WorkOrder
 from api.store import Accepted
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.payloads import Ack, Reading, Telemetry
 from contract.topics import Channel, Topic
 

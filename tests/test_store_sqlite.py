@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.store import Accepted, Outcome, QueryRefused, Refused, TelemetryQuery
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.payloads import Birth, Failure, Reading, State, Telemetry, Truth
 from contract.topics import Channel, Topic
 
