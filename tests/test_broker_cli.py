@@ -297,3 +297,20 @@ def test_write_config_for_docker(tmp_path: Path) -> None:
     assert (out_dir / "passwd").stat().st_mode & 0o777 == 0o600
     acl = (out_dir / "acl").read_text()
     assert "user weld-01\ntopic write factory/plant-1/body-shop/line-1/weld-01/birth" in acl
+
+
+def test_write_config_carries_the_profile_and_refuses_tls(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    out_dir = tmp_path / "config"
+    base = [*FACTORY, "broker", "--write-config", str(out_dir), *state]
+    subprocess.run([*base, "--security", "open", "--participants", "2"], check=True, timeout=30)
+    acl = (out_dir / "acl").read_text()
+    assert acl.splitlines()[1] == "topic readwrite #"
+    passwd = (out_dir / "passwd").read_text()
+    assert {"p01", "p02", "instructor"} <= {line.split(":")[0] for line in passwd.splitlines()}
+    refused = subprocess.run(
+        [*base, "--security", "tls"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("error: the docker-compose broker has no TLS listener")
