@@ -15,8 +15,11 @@ temporary state directory holding ``credentials.json`` for the default scenario'
 ``service``, and stopped by pid at the end. If Mosquitto is not installed its tests are skipped,
 unless ``FACTORY_REQUIRE_BROKERS=1`` (CI), when they fail. Mark such tests
 ``@pytest.mark.integration``. A test that needs a broker of its own (a restart, other ports)
-calls ``broker_config.embedded.start_broker(impl, free_port(), tmp_path)`` and ``.stop()``,
-after ``require_broker(impl)``.
+calls ``broker_config.embedded.start_broker(impl, free_port(), tmp_path, scenario=...)`` (robots
+pinned to that scenario's prefixes) or with ``robot_prefixes=any_site_prefixes()`` (any site),
+and ``.stop()``, after ``require_broker(impl)``. ``start_session_broker(impl, dir,
+security=..., participants=N, robot_prefixes=None)`` starts one with a security profile
+(tests/test_broker_security.py).
 
 :class:`BrokerHandle` (what ``broker`` gives a test)::
 
