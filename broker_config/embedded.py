@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, NoReturn
+from typing import IO, Literal
 
 from broker_config.addresses import lan_addresses
 from broker_config.config_files import BrokerFiles, write_local_files
@@ -299,8 +299,3 @@ def start_broker(
         broker.stop()
         raise
     return broker
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(code)

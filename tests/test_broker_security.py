@@ -269,6 +269,7 @@ def test_tls_refuses_plain_tcp_and_accepts_the_local_ca(tls_broker: BrokerHandle
     assert broker.connack("weld-01") == 0  # over TLS, verified with ca.pem
     assert broker.connack("weld-01", password="wrong") in REFUSED
     assert not _delivered(broker, "weld-01", f"{LINE1}/weld-02/telemetry", "service")
+    assert not _delivered(broker, None, f"{LINE1}/weld-01/state", "service")  # anonymous write
 
 
 def test_tls_refuses_a_certificate_from_another_ca(
