@@ -68,8 +68,14 @@ def connect_lines(broker: BrokerProcess, made: dict[str, str]) -> list[str]:
     )
     if broker.tls:
         lines.append(f"  CA:          {broker.tls.ca_pem}  (factory ca)")
+    default_dir = Path(".factory")
+    in_state = (
+        ""
+        if broker.state_dir == default_dir
+        else f" --state-dir {shlex.quote(str(broker.state_dir))}"
+    )
     lines.append(
-        "  logins:      factory credentials service | instructor | ROBOT"
+        f"  logins:      factory credentials{in_state} service | instructor | ROBOT"
         + (" | p01" if made else "")
     )
     if made:

@@ -26,7 +26,6 @@ import os
 import secrets
 import shlex
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,8 +190,17 @@ def ensure_credentials(
     return merged
 
 
+#: Reads a robot's current simulated time from the broker: (host, port, its state topic) → ts.
+RobotClock = Callable[[str, int, str], float | None]
+
+
 def _example_lines(
-    credentials: Credentials, who: str, host: str, port: int, cafile: str | None = None
+    credentials: Credentials,
+    who: str,
+    host: str,
+    port: int,
+    clock: RobotClock | None = None,
+    cafile: str | None = None,
 ) -> list[str]:
     from contract.codec import encode
     from contract.payloads import CancelMaintenance, Parts
@@ -201,15 +209,27 @@ def _example_lines(
     auth = f"-h {host} -p {port} -u {shlex.quote(username)} -P {shlex.quote(password)}"
     if cafile is not None:
         auth += f" --cafile {shlex.quote(cafile)}"
-    now = time.time()
     if is_participant(who):
         own = f"workshop/{who}/hello"
         return [
             f"mosquitto_sub {auth} -t 'factory/#' -t 'workshop/#' -v",
             f"mosquitto_pub {auth} -q 1 -t {shlex.quote(own)} -m 'hello from {who}'",
         ]
-    if who in (SERVICE_USER, INSTRUCTOR_USER):
-        robot = next(iter(credentials.robot_ids), "robot")
+    commander = who in (SERVICE_USER, INSTRUCTOR_USER)
+    robot = next(iter(credentials.robot_ids), "robot") if commander else who
+    prefix = credentials.prefixes.get(robot)
+    # Messages carry the robot's simulated time (a wall-clock ts is refused as far off it).
+    known = clock(host, port, f"{prefix}/state") if clock and prefix else None
+    now = known if known is not None else 0.0
+    unknown = (
+        []
+        if known is not None
+        else [
+            f"# {robot}'s simulated time is unknown (no retained state on mqtt://{host}:{port}): "
+            'put it in "ts" below before publishing; as printed, the message is refused as stale'
+        ]
+    )
+    if commander:
         cmd_topic = f"{credentials.prefixes.get(robot, f'factory/SITE/AREA/LINE/{robot}')}/cmd"
         # Harmless: the robot answers on its event channel that it has no such job to cancel.
         command = CancelMaintenance(
@@ -225,20 +245,24 @@ def _example_lines(
         )
         return [
             f"mosquitto_sub {auth} -t 'factory/#' -v",
+            *unknown,
             f"mosquitto_pub {auth} -q 1 -t {shlex.quote(cmd_topic)} "
             f"-m {shlex.quote(encode(command).decode())}",
         ]
-    prefix = credentials.prefixes.get(who, f"factory/SITE/AREA/LINE/{who}")
+    prefix = prefix or f"factory/SITE/AREA/LINE/{who}"
     parts = Parts(v=1, robot=who, ts=now, boot="manual", seq=1, kind="parts", good=1, scrap=0)
     return [
         f"mosquitto_sub {auth} -t {shlex.quote(prefix + '/cmd')} -v",
+        *unknown,
         f"mosquitto_pub {auth} -q 1 -t {shlex.quote(prefix + '/event')} "
         f"-m {shlex.quote(encode(parts).decode())}",
     ]
 
 
-def print_credentials(who: str, state_dir: Path) -> None:
-    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands."""
+def print_credentials(who: str, state_dir: Path, clock: RobotClock | None = None) -> None:
+    """``factory credentials ROBOT|service|instructor|pNN``: username, password and
+    ready-to-paste commands, the example messages stamped with the robot's simulated time as
+    ``clock`` reads it."""
     try:
         credentials = load_credentials(state_dir)
     except CredentialsError as exc:
@@ -267,7 +291,9 @@ def print_credentials(who: str, state_dir: Path) -> None:
     note = "" if running else "  (no broker running from this state dir; default port)"
     print(f"broker:   {url}{note}")
     print()
-    for line in _example_lines(credentials, who, host, port, cafile):
+    # The clock reads over plain MQTT: not against a TLS-only broker.
+    reader = clock if running and cafile is None else None
+    for line in _example_lines(credentials, who, host, port, reader, cafile):
         print(line)
 
 
