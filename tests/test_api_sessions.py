@@ -1,10 +1,11 @@
 """The service's MQTT session against real brokers: a takeover is noticed, deafness is cured.
 
-A second connection with the service's client id (made with the service's own login, so the
-test holds whether or not the broker ties client ids to logins) ends the service's connection:
-Mosquitto says so (MQTT 5 "Session taken over"), which the service counts and logs, then
-reconnects. A client subscribed but deaf (here: its subscription dropped under it) is caught by
-the hearing probe: ``/readyz`` says so, the client resubscribes and ingests again.
+A second connection with the service's client id (its public name plus the tag from its
+password, made with the service's own login, so the test holds however the broker guards ids)
+ends the service's connection on Mosquitto, which the service counts and logs, then reconnects;
+on amqtt it leaves the service deaf. A client subscribed but deaf (also: its subscription dropped
+under it) is caught by the hearing probe: ``/readyz`` says so, the client resubscribes and
+ingests again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from test_api_ingest import (
 
 from api.ingest.hearing import probe_topic
 from api.ingest.mqtt_client import IngestClient
+from broker_config.sessions import session_client_id
 from contract.topics import Channel
 
 pytestmark = pytest.mark.integration
@@ -61,7 +63,9 @@ def test_a_takeover_of_the_services_session_is_counted_and_survived(
         else "factory_mqtt_deaf_reconnects_total"
     )
     with running(settings) as client:
-        intruder = broker.client("service", client_id=settings.mqtt_client_id)
+        _, password = broker.credentials("service")
+        own_id = session_client_id(settings.mqtt_client_id, password)
+        intruder = broker.client("service", client_id=own_id)
         eventually(lambda: metric(client, noticed) >= 1, f"the takeover noticed ({noticed})")
         broker.disconnect(intruder)
         eventually(lambda: client.get("/readyz").status_code == 200, "ready again")

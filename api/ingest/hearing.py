@@ -71,11 +71,12 @@ class Hearing:
     def __init__(
         self,
         settings: Settings,
+        client_id: str,
         publish: Callable[[str, bytes], object],
         on_takeover: Callable[[], None],
     ) -> None:
         self._publish = publish
-        self.client_id = settings.mqtt_client_id
+        self.client_id = client_id
         self.shared = settings.mqtt_shared_group is not None
         robot = PROBE_ROBOT
         if self.shared:

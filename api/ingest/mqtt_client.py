@@ -41,6 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from api.inbound import Inbound
 from api.ingest.hearing import Hearing
 from api.settings import Settings
+from broker_config.sessions import session_client_id
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile, use_tls
 from contract.topics import matches
 
@@ -80,9 +81,11 @@ class IngestClient:
         self._on_status = on_status
         self._host, self._port = parse_broker_url(settings.broker_url)
         v5 = settings.mqtt_protocol == "mqtt5"
+        # A tag from the password: no one without it can name (and take over) this session.
+        self.client_id = session_client_id(settings.mqtt_client_id, password)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
+            client_id=self.client_id,
             clean_session=None if v5 else False,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,
@@ -123,7 +126,10 @@ class IngestClient:
         #: Messages that did not match the subscription (acknowledged and dropped).
         self.stray = 0
         self.hearing = Hearing(
-            settings, lambda topic, data: client.publish(topic, data, qos=0), on_takeover
+            settings,
+            self.client_id,
+            lambda topic, data: client.publish(topic, data, qos=0),
+            on_takeover,
         )
 
     @property
