@@ -37,6 +37,7 @@ from api.settings import Settings
 from broker_config.credentials import ensure_credentials
 from broker_config.embedded import find_mosquitto, free_port
 from contract.mqtt import new_client, parse_broker_url
+from factory.robot_clock import robot_now_ts
 from factory.tap import run_tap
 from plant import load_plant
 from simulator.devices.run import LiveFactory
@@ -230,6 +231,21 @@ def test_device_agents_and_the_tap_connect_over_mqtts(
     finally:
         live.stop()
     assert '"state":' in capsys.readouterr().out
+
+
+def test_factory_credentials_reads_a_robots_clock_over_mqtts(tls_broker: TlsBroker) -> None:
+    topic = "factory/tls/area-1/line-1/weld-01/state"
+    assert robot_now_ts("127.0.0.1", tls_broker.port, topic, str(tls_broker.ca)) is None
+    robot = new_client("robot-weld-01", tls=True, cafile=str(tls_broker.ca))
+    robot.connect("127.0.0.1", tls_broker.port)
+    robot.loop_start()
+    try:
+        state = b'{"v":1,"robot":"weld-01","ts":1790000123.5,"boot":"b-1","seq":2}'
+        robot.publish(topic, state, qos=1, retain=True).wait_for_publish(5)
+    finally:
+        robot.disconnect()
+        robot.loop_stop()
+    assert robot_now_ts("127.0.0.1", tls_broker.port, topic, str(tls_broker.ca)) == 1790000123.5
 
 
 def test_factory_simulate_runs_against_an_mqtts_broker(tls_broker: TlsBroker) -> None:
