@@ -121,6 +121,9 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
     )
     try:
         known, clock = await resume_clock(store, ClockRule.of(settings))
+        guard = ClockGuard.resumed(
+            ClockRule.of(settings), guarded(known), await asyncio.to_thread(store.recent_pace)
+        )
         live = LiveState.from_robots(known, clock)
         inbox = Inbox(settings.ingest_queue_max)
         metrics = Metrics(live, inbox)
@@ -162,7 +165,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         consumer = Consumer(
             inbox,
-            Pipeline(store, ClockGuard.resumed(ClockRule.of(settings), guarded(known))),
+            Pipeline(store, guard),
             live,
             hub,
             metrics,

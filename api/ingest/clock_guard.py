@@ -99,10 +99,16 @@ class ClockGuard:
 
     @classmethod
     def resumed(
-        cls, rule: ClockRule, robots: Iterable[tuple[str, float | None, float | None]]
+        cls,
+        rule: ClockRule,
+        robots: Iterable[tuple[str, float | None, float | None]],
+        pace: float | None = None,
     ) -> ClockGuard:
-        """A guard that knows the stored robots: ``(robot, last_seen, sample_interval_s)``."""
+        """A guard that knows the stored robots: ``(robot, last_seen, sample_interval_s)``, and
+        the pace the previous run went at (until the fleet's own pace is measured)."""
         guard = cls(rule)
+        if pace is not None:
+            guard.pace.per_wall_s = pace
         for robot, last_seen, interval in robots:
             if interval is not None:
                 guard.intervals[robot] = interval

@@ -4,6 +4,8 @@ A message stored before the clock guard existed could carry a ``ts`` a year ahea
 ``last_seen`` (and with it the service's clock, the newest ``last_seen``) then stayed there across
 restarts. :func:`repair_robot_clock` drops that robot's messages past a bound, counts them as
 ``clock`` rejects and recomputes its newest time and latest reading from what is left.
+:func:`recent_pace` tells the guard how fast the previous run's clock moved, so the robots of a
+resumed simulation, ahead by the seconds it took to start at that pace, are not refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,24 @@ from api.store.sqlite_schema import METRIC_COLUMNS
 
 #: Tables holding one row per message, with its simulated ``ts``.
 MESSAGE_TABLES = ("telemetry_messages", "events", "truth")
+
+
+#: Events the pace of the previous run is measured over, and the least wall time they must span.
+PACE_EVENTS = 500
+PACE_MIN_WALL_S = 2.0
+
+
+def recent_pace(conn: sqlite3.Connection) -> float | None:
+    """Simulated seconds per wall second over the newest stored events (``None``: too few)."""
+    row = conn.execute(
+        "SELECT max(ts) - min(ts), max(received_at) - min(received_at) FROM "
+        "(SELECT ts, received_at FROM events ORDER BY rowid DESC LIMIT ?)",
+        (PACE_EVENTS,),
+    ).fetchone()
+    sim_s, wall_s = row
+    if sim_s is None or wall_s is None or wall_s < PACE_MIN_WALL_S:
+        return None
+    return float(sim_s) / float(wall_s)
 
 
 def repair_robot_clock(conn: sqlite3.Connection, robot: str, bound_ts: float) -> int:
