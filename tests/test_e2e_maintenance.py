@@ -199,9 +199,9 @@ def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
         assert command["boot"].startswith("svc-")
         assert command["work_order"] == order["id"]
         # The robot acknowledged it and stopped for maintenance at the planned time.
-        watcher.wait_for(event("ack", command_id=order["command_id"], status="accepted"), 5.0)
+        watcher.wait_for(event("ack", command_id=order["command_id"], status="accepted"), 15.0)
         started = body(
-            watcher.wait_for(event("maintenance_started", command_id=order["command_id"]), 5.0)[0]
+            watcher.wait_for(event("maintenance_started", command_id=order["command_id"]), 15.0)[0]
         )
         assert order["start_ts"] <= started["ts"] <= order["expires_ts"]
         watcher.wait_for(
