@@ -47,6 +47,9 @@ class Experiment:
     policies: Sequence[str]
     seeds: Sequence[int]
     days: float
+    #: Write each run's dataset under ``export/<policy>/seed-<n>/`` (None: no dataset).
+    export: str | None = None
+    export_csv: bool = False
     results: dict[Key, RunResult] = field(default_factory=dict)
     wall_s: float = 0.0
     cpu_s: float = 0.0
@@ -68,6 +71,10 @@ class Experiment:
                 trace_robot=trace_robot
                 if (policy, seed) == (trace_policy, self.seeds[0])
                 else None,
+                export_dir=None
+                if self.export is None
+                else str(Path(self.export) / policy / f"seed-{seed}"),
+                export_csv=self.export_csv,
             )
             for policy in self.policies
             for seed in self.seeds

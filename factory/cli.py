@@ -53,6 +53,32 @@ BrokerUrlOpt = Annotated[
 ]
 
 
+SecurityOpt = Annotated[
+    str,
+    typer.Option(
+        "--security",
+        help="open | password | acl | tls: who may connect and do what (docs/broker.md).",
+        envvar="FACTORY_SECURITY",
+    ),
+]
+ParticipantsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--participants",
+        help="Make logins p01..pNN for a workshop (passwords printed once).",
+        envvar="FACTORY_PARTICIPANTS",
+    ),
+]
+BindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bind",
+        help="Interface to listen on; 0.0.0.0 lets the room connect (default: 127.0.0.1).",
+        envvar="FACTORY_BROKER_BIND",
+    ),
+]
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -69,16 +95,21 @@ def up(
     ] = None,
     mqtt_port: Annotated[
         int | None,
-        typer.Option(help="Port of the embedded broker (default: 1883, or the next free one)."),
+        typer.Option(
+            help="Port of the embedded broker (default: 1883, 8883 on tls, or the next free one)."
+        ),
     ] = None,
     http_port: Annotated[
         int | None,
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
-    from factory.up import run_up
+    from factory.up import DEFAULT_BIND, run_up
 
     run_up(
         state_dir=state_dir,
@@ -88,6 +119,9 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        security=security,
+        participants=participants,
+        bind=bind or DEFAULT_BIND,
     )
 
 
@@ -158,9 +192,12 @@ def serve(
 def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
-    port: Annotated[int, typer.Option(help="MQTT TCP port.")] = 1883,
+    port: Annotated[
+        int | None,
+        typer.Option(help="MQTT port [default: 1883, 8883 on tls, or the next free one]."),
+    ] = None,
     ws_port: Annotated[
-        int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
+        int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
     ] = None,
     impl: Annotated[
         str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
@@ -169,9 +206,12 @@ def broker(
         Path | None,
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
-    from broker_config.embedded import run_broker
+    from broker_config.command import run_broker
 
     run_broker(
         state_dir=state_dir,
@@ -180,19 +220,32 @@ def broker(
         ws_port=ws_port,
         impl=impl,
         write_config=write_config,
+        security=security,
+        participants=participants,
+        bind=bind,
     )
 
 
 @app.command()
 def credentials(
-    who: Annotated[str, typer.Argument(help="A robot id, or 'service'.")],
+    who: Annotated[
+        str, typer.Argument(help="A robot id, 'service', 'instructor' or a participant (p07).")
+    ],
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Print the MQTT username and password of a robot or of the service."""
+    """Print the MQTT username and password of a robot, the service, instructor or participant."""
     from broker_config.credentials import print_credentials
     from factory.robot_clock import robot_now_ts
 
     print_credentials(who=who, state_dir=state_dir, clock=robot_now_ts)
+
+
+@app.command()
+def ca(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Print the local CA certificate's path (profile tls) and how to connect with it."""
+    from broker_config.tls import print_ca
+
+    print_ca(state_dir)
 
 
 @app.command()
@@ -241,13 +294,37 @@ def experiment(
     days: Annotated[float, typer.Option(help="Simulated days per run.")] = 90.0,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("experiment-out"),
     jobs: Annotated[int, typer.Option(help="Parallel worker processes (0 = one per core).")] = 0,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Also write every run's dataset (Parquet) here; see docs/dataset.md."),
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="With --export: CSV files too.")] = False,
 ) -> None:
     """Compare maintenance policies on the same seeded factory, offline and as fast as possible."""
     from experiment import run_experiment_cli
 
     run_experiment_cli(
-        scenario=scenario, policies=policies, seeds=seeds, days=days, out=out, jobs=jobs
+        scenario=scenario,
+        policies=policies,
+        seeds=seeds,
+        days=days,
+        out=out,
+        jobs=jobs,
+        export=export,
+        export_csv=csv,
     )
+
+
+@app.command()
+def export(
+    db: Annotated[Path, typer.Option(help="The service's SQLite database file.")],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("dataset"),
+    csv: Annotated[bool, typer.Option("--csv", help="CSV files too.")] = False,
+) -> None:
+    """Export telemetry with its ground truth, events and work orders (docs/dataset.md)."""
+    from experiment.cli import run_export_cli
+
+    run_export_cli(db=db, out=out, csv=csv)
 
 
 @app.command()

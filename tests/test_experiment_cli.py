@@ -36,7 +36,19 @@ REQUIRED = {
     "mtbf_h",
     "mttr_h",
 }
-RUL = {"rul_rmse_h", "rul_phm08_score", "rul_alpha_lambda"}
+RUL = {
+    "rul_rmse_h",
+    "rul_phm08_score",
+    "rul_alpha_lambda",
+    "rul_oracle_rmse_h",
+    "rul_rmse_ratio",
+    "rul_alpha_lambda_ratio",
+    "rul_lives_cut_short",
+    # per component kind of the default scenario
+    "rul_rmse_ratio.reducer",
+    "rul_oracle_rmse_h.servo",
+    "rul_lives.gripper",
+}
 
 
 def experiment(out: Path, *args: str, days: str = "2", seeds: str = "2") -> Any:
