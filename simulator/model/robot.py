@@ -346,8 +346,7 @@ class RobotModel:
         for c in self._comps:
             life = c.life
             r = life.wear_at(c.age_s) / life.threshold
-            if r > ratio:
-                ratio = r
+            ratio = max(ratio, r)
         return ratio
 
     def _gripper_ratio(self) -> float:
