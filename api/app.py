@@ -33,7 +33,7 @@ from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
 from api.rate_limit import WriteLimiter
 from api.records import Robot
-from api.routes import dashboard, maintenance, ops, robots, stream
+from api.routes import dashboard, kpis, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
 from api.store.sqlite import SqliteStore
@@ -267,6 +267,7 @@ def create_app(settings: Settings | None = None, *, scenario: Plant | None = Non
         lifespan=lifespan,
     )
     app.add_exception_handler(QueryRefused, _query_refused)
-    for router in (robots.router, maintenance.router, stream.router, ops.router, dashboard.router):
+    routers = (robots, kpis, maintenance, stream, ops, dashboard)
+    for router in (module.router for module in routers):
         app.include_router(router)
     return app
