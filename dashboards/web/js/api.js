@@ -92,6 +92,7 @@ const FEATURE_PATHS = {
   workOrders: ["get", /^\/api\/work-orders$/],
   manualOrders: ["post", /^\/api\/work-orders$/],
   faults: ["post", /^\/api\/robots\/\{[^}]+\}\/faults$/],
+  kpis: ["get", /^\/api\/kpis$/],
 };
 const STREAM_FEATURES = { raw: "raw", alarmStream: "alarm", workOrderStream: "work_order" };
 

@@ -8,6 +8,7 @@ import { setText, simTime } from "./format.js";
 import { invalidate, onRender } from "./frame.js";
 import { HealthPoller } from "./health.js";
 import { closeInspector, mountInspector, openInspector } from "./inspector.js";
+import { refreshKpis, startKpis } from "./kpis.js";
 import { mountMaintenance } from "./maintenance.js";
 import { closeRobot, mountRobot, openRobot } from "./robot.js";
 import { recordHealth } from "./robot_health.js";
@@ -112,6 +113,7 @@ function start() {
   features.onChange(() => {
     invalidate("features", "floor", "alarms", "work-orders", "health");
     loadSnapshots();
+    refreshKpis();
     if (currentView === "inspector") openInspector();
   });
   const refreshFeatures = async () => {
@@ -124,6 +126,7 @@ function start() {
   refreshFeatures().then(() => {
     live.start();
     poller.start();
+    startKpis();
   });
   setInterval(() => document.hidden || loadSnapshots(), SNAPSHOT_EVERY_MS);
   renderClock();
