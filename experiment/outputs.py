@@ -26,6 +26,8 @@ from typing import Any
 from experiment.aggregate import MeanCI
 
 DECIMALS = 4
+#: Placeholder for the scenario's currency in a metric's label.
+COST_UNIT = "{currency}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("oee", "OEE", "{:.4f}"),
     MetricInfo("parts", "good parts", "{:,.0f}"),
     MetricInfo("maintenance_jobs", "planned jobs done", "{:.1f}"),
-    MetricInfo("maintenance_cost", "maintenance cost (planned + unplanned)", "{:,.0f}"),
+    MetricInfo("maintenance_cost", "maintenance cost, {currency} (planned + unplanned)", "{:,.0f}"),
     MetricInfo("life_left_at_planned_h", "true life left at planned jobs, operating h", "{:.0f}"),
     MetricInfo("mtbf_h", "MTBF, operating h", "{:,.0f}"),
     MetricInfo("mttr_h", "MTTR, h (failure → back in service)", "{:.2f}"),
@@ -166,7 +168,9 @@ def results_markdown(
     days: float,
     summary: Mapping[str, Mapping[str, MeanCI]],
     command: str | None = None,
+    currency: str = "EUR",
 ) -> str:
+    """The tables; costs are labelled with the scenario's ``currency``."""
     policies = list(summary)
     lines = [
         f"# Maintenance policies — scenario `{scenario}`",
@@ -203,7 +207,8 @@ def results_markdown(
             cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
             if how:
                 cells.append(HOW_TO_READ.get(info.name, ""))
-            lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
+            label = info.label.replace(COST_UNIT, currency)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += per_kind_markdown(summary, len(seeds))
     return "\n".join(lines) + "\n"
