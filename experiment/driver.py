@@ -199,14 +199,20 @@ def write_outputs(experiment: Experiment, out: Path, jobs: int) -> list[Path]:
         trace = run.trace
         assert trace is not None
         life = trace.representative_life()
+        figure = out / "trajectory.png"
+        where = f"{run.policy} policy, seed {run.seed}"
         if life is not None:
-            figure = out / "trajectory.png"
-            window = life.window(FOCUS_BEFORE_S, FOCUS_AFTER_S)
             title = (
-                f"{trace.robot} {life.component} — {run.policy} policy, seed {run.seed}; "
+                f"{trace.robot} {life.component} — {where}; "
                 f"{REPRESENTATIVE_RULE} (RMSE {life.rmse_h:.0f} h)"
             )
+            window = life.window(FOCUS_BEFORE_S, FOCUS_AFTER_S)
             plot_trajectory(trace, life.component, model.start_ts, figure, title, window)
+            written.append(figure)
+        elif trace.points:
+            component = sorted(trace.points)[0]
+            title = f"{trace.robot} {component} — {where}; no life with scored predictions"
+            plot_trajectory(trace, component, model.start_ts, figure, title)
             written.append(figure)
     return written
 

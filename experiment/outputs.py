@@ -68,6 +68,8 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("rul_alpha_lambda", "α-λ accuracy (α = 0.2, λ = 0.5)", "{:.3f}"),
     MetricInfo("rul_alpha_lambda_oracle", "α-λ accuracy of the oracle", "{:.3f}"),
     MetricInfo("rul_alpha_lambda_ratio", "α-λ accuracy ÷ oracle's", "{:.2f}"),
+    MetricInfo("rul_interval_coverage", "RUL interval coverage (true RUL inside)", "{:.3f}"),
+    MetricInfo("rul_interval_nominal", "… nominal coverage the intervals claim", "{:.2f}"),
     MetricInfo("rul_lives", "component lives scored (α-λ, PHM08)", "{:.1f}"),
     MetricInfo("rul_lives_cut_short", "… of them cut short (planned work, run end)", "{:.1f}"),
     MetricInfo("rul_predictions", "RUL predictions scored", "{:,.0f}"),
@@ -96,6 +98,8 @@ HOW_TO_READ = {
     "rul_alpha_lambda": "share of lives predicted within ±20 % half-way through what was seen",
     "rul_alpha_lambda_oracle": "the same for the oracle: how often ±20 % is possible at all",
     "rul_alpha_lambda_ratio": "engine ÷ oracle; 1 is the best possible",
+    "rul_interval_coverage": "share of predictions whose interval holds the truth; near nominal",
+    "rul_interval_nominal": "what the intervals claim; coverage below it: overconfident",
     "rul_lives": "lives behind α-λ and PHM08",
     "rul_lives_cut_short": "lives ended by planned work or the run's end, not by failure",
     "rul_predictions": "predictions behind RMSE and the medians",
@@ -221,6 +225,8 @@ PER_KIND: tuple[MetricInfo, ...] = (
     MetricInfo("rul_rmse_ratio", "RMSE ÷ oracle", "{:.2f}"),
     MetricInfo("rul_alpha_lambda", "α-λ", "{:.3f}"),
     MetricInfo("rul_alpha_lambda_oracle", "oracle α-λ", "{:.3f}"),
+    MetricInfo("rul_interval_coverage", "interval coverage", "{:.3f}"),
+    MetricInfo("rul_interval_nominal", "nominal", "{:.2f}"),
     MetricInfo("rul_lives", "lives", "{:.1f}"),
 )
 
