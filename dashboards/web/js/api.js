@@ -21,7 +21,10 @@ export function apiKey() {
 export function setApiKey(key) {
   if (key) sessionStorage.setItem(KEY_STORAGE, key);
   else sessionStorage.removeItem(KEY_STORAGE);
+  window.dispatchEvent(new Event(KEY_CHANGED)); // open streams reconnect with (or without) it
 }
+
+export const KEY_CHANGED = "factory:api-key";
 
 function url(path, params = {}) {
   const query = new URLSearchParams();
@@ -81,8 +84,12 @@ export function explainWriteError(status, detail) {
   return `${status} — ${detail}`;
 }
 
+/** The stream's URL. EventSource cannot send headers, so a key entered in this tab goes as
+ * ?api_key= (the service keeps it out of its access log): with it, the inspector also shows the
+ * ground truth (truth topics) that the service hides from everyone else. */
 export function streamUrl(params = {}) {
-  return url("/api/stream", params);
+  const key = apiKey();
+  return url("/api/stream", key ? { ...params, api_key: key } : params);
 }
 
 // Optional features and the OpenAPI paths (or stream channels) that reveal them.
