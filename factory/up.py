@@ -359,7 +359,7 @@ one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {
   watch        {factory} tap --broker {broker_url}
                mosquitto_sub -h {host} -p {port}{cafile} -t 'factory/#' -v
   credentials  {state_dir / "credentials.json"} ({factory} credentials{in_state} ROBOT|service)
-  API key      {state_dir / "api-key"} (for fault injection and manual work orders)
+  API key      {state_dir / "api-key"} (fault injection, manual work orders, truth in the inspector)
   logs         {state_dir / "logs"}/
 
 Ctrl-C stops everything cleanly."""
