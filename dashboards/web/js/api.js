@@ -84,12 +84,8 @@ export function explainWriteError(status, detail) {
   return `${status} — ${detail}`;
 }
 
-/** The stream's URL. EventSource cannot send headers, so a key entered in this tab goes as
- * ?api_key= (the service keeps it out of its access log): with it, the inspector also shows the
- * ground truth (truth topics) that the service hides from everyone else. */
 export function streamUrl(params = {}) {
-  const key = apiKey();
-  return url("/api/stream", key ? { ...params, api_key: key } : params);
+  return url("/api/stream", params);
 }
 
 // Optional features and the OpenAPI paths (or stream channels) that reveal them.

@@ -85,7 +85,10 @@ export function openInspector() {
       stream?.restart();
     });
   }
-  stream ??= new LiveStream(() => streamUrl({ channel: "raw" }), ["raw"], {
+  // EventSource cannot send headers: the key goes as ?api_key= (kept out of the service's
+  // access log), on this stream only, so a mistyped key cannot stop the other live views.
+  const url = () => streamUrl({ channel: "raw", api_key: apiKey() || null });
+  stream ??= new LiveStream(url, ["raw"], {
     onEvent: (name, data) => onRaw(data),
     onStatus: (text, live) => {
       dom.counts.dataset.stream = live ? "live" : text;
