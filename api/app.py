@@ -34,7 +34,7 @@ from api.records import Robot
 from api.routes import dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
-from api.store_sqlite import SqliteStore
+from api.store_open import open_store
 from api.stream import StreamHub
 from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
@@ -86,12 +86,7 @@ async def run_service(
     username, password = service_credentials(settings)
     model = scenario if scenario is not None else load_scenario(settings.scenario)
     loop = asyncio.get_running_loop()
-    store = await asyncio.to_thread(
-        SqliteStore,
-        settings.database,
-        dead_letter_max_rows=settings.dead_letter_max_rows,
-        alarm_history_max_rows=settings.alarm_history_max_rows,
-    )
+    store = await asyncio.to_thread(open_store, settings)
     try:
         known = await asyncio.to_thread(store.robots)
         clock = await asyncio.to_thread(store.clock)

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from api.app import create_app, end_streams, service_credentials
 from api.settings import Settings, load_settings
+from api.store_open import db_overrides, store_label
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
@@ -65,13 +66,12 @@ def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
     return {}
 
 
-def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path | None) -> Settings:
+def build_settings(state_dir: Path, scenario: str | None, broker: str, db: str | None) -> Settings:
     overrides: dict[str, Any] = {"state_dir": state_dir, "broker_url": broker}
     if scenario is not None:
         overrides["scenario"] = scenario
-    if db is not None:
-        overrides["db_path"] = db
     try:
+        overrides |= db_overrides(db)
         overrides["api_key"] = api_key(state_dir)
         overrides |= _protocol_for(state_dir, broker)
         return load_settings(**overrides)
@@ -84,7 +84,7 @@ def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path 
 
 
 def run_serve(
-    state_dir: Path, scenario: str | None, broker: str, db: Path | None, host: str, port: int
+    state_dir: Path, scenario: str | None, broker: str, db: str | None, host: str, port: int
 ) -> None:
     settings = build_settings(state_dir, scenario, broker, db)
     try:
@@ -97,7 +97,7 @@ def run_serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     print(
         f"service on http://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
-        f"database {settings.database}; write API key in {state_dir / API_KEY_FILE}",
+        f"database {store_label(settings)}; write API key in {state_dir / API_KEY_FILE}",
         flush=True,
     )
     app = create_app(settings)

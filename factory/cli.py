@@ -45,6 +45,15 @@ BrokerOpt = Annotated[
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
 ]
 
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite database file (default: STATE_DIR/factory.db), or a PostgreSQL URL "
+        "(postgresql://USER@HOST:PORT/DB) that several `factory serve` workers share.",
+    ),
+]
+
 BrokerUrlOpt = Annotated[
     str,
     typer.Option(
@@ -76,6 +85,7 @@ def up(
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
     from factory.up import run_up
@@ -88,6 +98,7 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        db=db,
     )
 
 
@@ -142,9 +153,7 @@ def serve(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
     broker: BrokerUrlOpt = "mqtt://127.0.0.1:1883",
-    db: Annotated[
-        Path | None, typer.Option(help="SQLite database file (default: STATE_DIR/factory.db).")
-    ] = None,
+    db: DbOpt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
 ) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker
 from hypothesis import HealthCheck, settings
+from store_backends import postgres_schema, store_backend  # noqa: F401 - fixtures
 
 from broker_config.embedded import BrokerProcess
 
@@ -22,8 +23,9 @@ settings.register_profile(
 )
 settings.load_profile("factory")
 
-#: Set in CI (.ci/run): a test that needs a broker or a browser must run there, so a skip fails.
-STRICT_ENV = ("FACTORY_REQUIRE_BROKERS", "FACTORY_REQUIRE_BROWSER")
+#: Set in CI (.ci/run): a test that needs a broker, a browser or PostgreSQL must run there, so a
+#: skip fails.
+STRICT_ENV = ("FACTORY_REQUIRE_BROKERS", "FACTORY_REQUIRE_BROWSER", "FACTORY_REQUIRE_POSTGRES")
 
 
 @pytest.hookimpl(hookwrapper=True)
