@@ -3,9 +3,13 @@
 On start the lifespan opens the store, loads live state from it, builds the maintenance engine
 for the scenario and policy (restored and warmed up from the store, :mod:`api.warmup`), starts
 the MQTT client (which connects in the background and keeps retrying) and the consumer task,
-which feeds the engine after every commit (:mod:`api.maintenance`). On stop it cancels and
-awaits the consumer, disconnects cleanly (the broker keeps the session and queues for it), ends
-every stream and closes the store. Everything lives on the lifespan state; nothing is global.
+which feeds the engine after every commit (:mod:`api.maintenance`). On PostgreSQL (``db_url``)
+several such workers may share the store and, with ``mqtt_shared_group``, the telemetry: each
+then also keeps a view of every message (:mod:`api.view_feed`) for live state, the stream and
+the engine, which runs on one elected worker (:mod:`api.leadership`, :mod:`api.engine_seat`).
+On stop it cancels and awaits the consumer, disconnects cleanly (the broker keeps the session
+and queues for it), ends every stream and closes the store. Everything lives on the lifespan
+state; nothing is global.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from api.command_sender import CommandSender
 from api.consumer import Consumer
 from api.deps import AppState
 from api.engine import MaintenanceEngine
+from api.engine_seat import EngineSeat
 from api.inbox import Inbox
 from api.ingest import Pipeline
+from api.leadership import Leadership
 from api.live import LiveState
 from api.maintenance import MaintenanceLoop
 from api.maintenance_metrics import MaintenanceCollector
@@ -36,6 +42,7 @@ from api.settings import Settings, load_settings
 from api.store import QueryRefused
 from api.store_open import open_store
 from api.stream import StreamHub
+from api.view_feed import ViewFeed
 from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
 from broker_config.credentials import CredentialsError, load_credentials
@@ -121,6 +128,12 @@ async def run_service(
             boot, client.publish, metrics.commands_sent, placements(model, known)
         )
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
+        # On PostgreSQL several workers may share the store: one leads the engine (elected),
+        # and each sees every message through its view (api.view_feed) while it stores a share.
+        workers = settings.db_url is not None
+        view = (
+            ViewFeed(settings, username, password, loop, live, hub, on_status) if workers else None
+        )
         consumer = Consumer(
             inbox,
             Pipeline(store),
@@ -131,18 +144,23 @@ async def run_service(
             on_idle,
             max_messages=settings.ingest_batch_max_messages,
             max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
-            on_new=maintenance.on_committed,
+            on_new=None if workers else maintenance.on_committed,
+            live_and_stream=not workers,
         )
         client.start()
         consumer_task: asyncio.Task[None] | None = None
         try:
-            await start_loop(
-                maintenance,
-                known,
-                clock,
-                settings.engine_warmup_h,
-                settings.engine_warmup_max_rows,
-            )
+            if view is None:
+                await start_loop(
+                    maintenance,
+                    known,
+                    clock,
+                    settings.engine_warmup_h,
+                    settings.engine_warmup_max_rows,
+                )
+            else:
+                view.client.start()
+                _start_leadership(settings, maintenance, view, boot, background)
             metrics.registry.register(MaintenanceCollector(maintenance))
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
@@ -160,10 +178,45 @@ async def run_service(
                 consumer_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await consumer_task
+            for task in list(background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(client.stop)
+            if view is not None:
+                await asyncio.to_thread(view.client.stop)
             hub.close()
     finally:
         await asyncio.to_thread(store.close)
+
+
+def _start_leadership(
+    settings: Settings,
+    maintenance: MaintenanceLoop,
+    view: ViewFeed,
+    run_id: str,
+    background: set[asyncio.Task[None]],
+) -> None:
+    """Run the view and compete for the engine (:mod:`api.leadership`, :mod:`api.engine_seat`)."""
+    assert settings.db_url is not None
+    seat = EngineSeat(
+        maintenance,
+        view,
+        run_id,
+        warmup_h=settings.engine_warmup_h,
+        warmup_max_rows=settings.engine_warmup_max_rows,
+    )
+    leadership = Leadership(
+        settings.db_url,
+        settings.mqtt_client_id,
+        seat.elect,
+        seat.lose,
+        poll_s=settings.leader_poll_s,
+    )
+    for name, job in (("view", view.run()), ("leadership", leadership.run())):
+        task = asyncio.create_task(job, name=name)
+        background.add(task)
+        task.add_done_callback(background.discard)
 
 
 def _consumer_ended(task: asyncio.Task[None], live: LiveState) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -53,6 +54,9 @@ def api_key(state_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+WORKER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
     """MQTT 3.1.1 when the broker at ``broker_url`` is the state dir's amqtt (3.1.1 only)."""
     if "FACTORY_MQTT_PROTOCOL" in os.environ:
@@ -66,12 +70,15 @@ def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
     return {}
 
 
-def build_settings(state_dir: Path, scenario: str | None, broker: str, db: str | None) -> Settings:
+def build_settings(
+    state_dir: Path, scenario: str | None, broker: str, db: str | None, worker: str | None = None
+) -> Settings:
     overrides: dict[str, Any] = {"state_dir": state_dir, "broker_url": broker}
     if scenario is not None:
         overrides["scenario"] = scenario
     try:
         overrides |= db_overrides(db)
+        overrides |= worker_overrides(worker, "db_url" in overrides)
         overrides["api_key"] = api_key(state_dir)
         overrides |= _protocol_for(state_dir, broker)
         return load_settings(**overrides)
@@ -83,10 +90,31 @@ def build_settings(state_dir: Path, scenario: str | None, broker: str, db: str |
         _fail(str(exc))
 
 
+def worker_overrides(worker: str | None, on_postgres: bool) -> dict[str, Any]:
+    """``--worker NAME``: one of several ingest workers sharing the telemetry (a client id of its
+    own in the shared subscription group, ``ingest`` unless FACTORY_MQTT_SHARED_GROUP says)."""
+    if worker is None:
+        return {}
+    if not WORKER_NAME.fullmatch(worker):
+        raise ValueError(f"--worker: 1-32 letters, digits, '-' or '_', not {worker[:40]!r}")
+    if not on_postgres and "FACTORY_DB_URL" not in os.environ:
+        raise ValueError("--worker needs --db postgresql://…: workers share one PostgreSQL store")
+    return {
+        "mqtt_client_id": f"factory-service-{worker}",
+        "mqtt_shared_group": os.environ.get("FACTORY_MQTT_SHARED_GROUP", "ingest"),
+    }
+
+
 def run_serve(
-    state_dir: Path, scenario: str | None, broker: str, db: str | None, host: str, port: int
+    state_dir: Path,
+    scenario: str | None,
+    broker: str,
+    db: str | None,
+    host: str,
+    port: int,
+    worker: str | None = None,
 ) -> None:
-    settings = build_settings(state_dir, scenario, broker, db)
+    settings = build_settings(state_dir, scenario, broker, db, worker)
     try:
         service_credentials(settings)
         load_scenario(settings.scenario)  # the maintenance engine follows its robots

@@ -143,6 +143,14 @@ class Settings(BaseSettings):
         description="Cleared alarms kept in the store; oldest trimmed past it.",
     )
 
+    leader_poll_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description="On PostgreSQL: how often a standby worker tries to take the engine lock; "
+        "a dead leader is replaced within about this long plus the restore.",
+    )
+
     # --- access --------------------------------------------------------------------------------
     api_key: SecretStr | None = Field(
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."

@@ -156,11 +156,26 @@ def serve(
     db: DbOpt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            help="Run as ingest worker NAME next to others on the same --db postgresql://…: "
+            "telemetry is shared out ($share/ingest/…), one worker leads the maintenance engine."
+        ),
+    ] = None,
 ) -> None:
     """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
     from api.serve import run_serve
 
-    run_serve(state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port)
+    run_serve(
+        state_dir=state_dir,
+        scenario=scenario,
+        broker=broker,
+        db=db,
+        host=host,
+        port=port,
+        worker=worker,
+    )
 
 
 @app.command()
