@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker
+from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker, start_session_nats
 from hypothesis import HealthCheck, settings
 from store_backends import postgres_schema, store_backend  # noqa: F401 - fixtures
 
@@ -54,6 +54,13 @@ def _amqtt_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerP
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def _nats_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    cluster = start_session_nats(tmp_path_factory.mktemp("nats-state"))
+    yield cluster
+    cluster.stop()
+
+
 def _handle(process: BrokerProcess) -> Iterator[BrokerHandle]:
     handle = handle_for(process)
     yield handle
@@ -70,9 +77,16 @@ def amqtt_broker(_amqtt_process: BrokerProcess) -> Iterator[BrokerHandle]:
     yield from _handle(_amqtt_process)
 
 
+@pytest.fixture
+def nats_broker(_nats_process: BrokerProcess) -> Iterator[BrokerHandle]:
+    """A 3-node NATS JetStream cluster; ``url`` is its first node's MQTT listener."""
+    yield from _handle(_nats_process)
+
+
 @pytest.fixture(params=IMPLS)
 def broker(request: pytest.FixtureRequest) -> BrokerHandle:
-    """Each test using it runs once against Mosquitto and once against amqtt."""
+    """Each test using it runs once against Mosquitto and once against amqtt (a test may ask
+    for NATS too: ``@pytest.mark.parametrize("broker", CLUSTER_IMPLS, indirect=True)``)."""
     handle: BrokerHandle = request.getfixturevalue(f"{request.param}_broker")
     return handle
 
