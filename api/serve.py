@@ -28,6 +28,7 @@ from api.store_open import db_overrides, store_label
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
+from broker_config.protocol import speaks_mqtt5
 from contract.mqtt import parse_broker_url
 from simulator.scenario import ScenarioError, load_scenario
 
@@ -58,14 +59,19 @@ WORKER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
-    """MQTT 3.1.1 when the broker at ``broker_url`` is the state dir's amqtt (3.1.1 only)."""
+    """MQTT 3.1.1 when the broker at ``broker_url`` speaks only that: the state dir's amqtt or
+    NATS, or any broker that refuses an MQTT 5 CONNECT (:mod:`broker_config.protocol`)."""
     if "FACTORY_MQTT_PROTOCOL" in os.environ:
         return {}
     running = read_running(state_dir)
     same_broker = running is not None and parse_broker_url(running.url) == parse_broker_url(
         broker_url
     )
-    if same_broker and running is not None and running.impl == "amqtt":
+    if same_broker and running is not None and running.impl in ("amqtt", "nats"):
+        return {"mqtt_protocol": "mqtt311"}
+    # Another broker (a NATS node other than the first, an external one): ask it.
+    host, port = parse_broker_url(broker_url)
+    if speaks_mqtt5(host, port) is False:
         return {"mqtt_protocol": "mqtt311"}
     return {}
 

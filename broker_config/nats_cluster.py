@@ -175,7 +175,9 @@ def start_nats_cluster(
     users = nats_users(credentials.passwords, secrets.token_urlsafe(18))
     from broker_config.embedded import die_with_parent
 
-    processes, logs, outputs = [], [], []
+    processes: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    outputs: list[IO[bytes]] = []
     for node in members:
         config = root / f"{node.name}.conf"
         config.write_text(render_nats_conf(node, members, users, host=host), encoding="utf-8")
@@ -201,3 +203,48 @@ def start_nats_cluster(
             cluster.stop()
             raise
     return cluster
+
+
+def run_nats_broker(state_dir: Path, scenario: str | None, nodes: int) -> None:
+    """``factory broker --impl nats --cluster N``: the cluster in the foreground until Ctrl-C."""
+    import sys
+
+    from broker_config.credentials import CredentialsError, ensure_credentials
+    from broker_config.layout import RunningBroker, clear_running, write_running
+    from simulator.scenario import ScenarioError, load_scenario
+
+    def fail(message: str) -> None:
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        credentials = ensure_credentials(state_dir, load_scenario(scenario).robots)
+    except (ScenarioError, CredentialsError) as exc:
+        fail(str(exc).splitlines()[0])
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+    try:
+        cluster = start_nats_cluster(state_dir, credentials, nodes)
+    except NatsError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        return
+    write_running(state_dir, RunningBroker("nats", cluster.pid, cluster.host, cluster.port))
+    print(
+        f"NATS JetStream cluster of {nodes} node(s), MQTT 3.1.1 on "
+        f"{', '.join(cluster.urls)} (logs in {cluster.logs[0].parent})\n"
+        "  robots and the service may use any node; Ctrl-C stops the cluster.",
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for p in cluster.processes):
+            time.sleep(0.5)
+        print("error: a nats-server node exited; stopping the cluster", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("stopping the cluster …", flush=True)
+    finally:
+        cluster.stop()
+        clear_running(state_dir, cluster.pid)

@@ -187,15 +187,26 @@ def broker(
         int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
     ] = None,
     impl: Annotated[
-        str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
+        str,
+        typer.Option(
+            help="auto (Mosquitto if on PATH, else amqtt), mosquitto, amqtt, or nats (a NATS "
+            "JetStream cluster with MQTT listeners on ephemeral ports; see --cluster)."
+        ),
     ] = "auto",
     write_config: Annotated[
         Path | None,
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
+    cluster: Annotated[int, typer.Option(help="Nodes of the NATS cluster (--impl nats).")] = 3,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
     from broker_config.embedded import run_broker
+
+    if impl == "nats":
+        from broker_config.nats_cluster import run_nats_broker
+
+        run_nats_broker(state_dir=state_dir, scenario=scenario, nodes=cluster)
+        return
 
     run_broker(
         state_dir=state_dir,
