@@ -22,7 +22,10 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
 # Then the project itself (no test extras), as a regular (non-editable) install.
 COPY README.md ./
 COPY contract ./contract
+COPY plant ./plant
 COPY simulator ./simulator
+COPY engine ./engine
+COPY experiment ./experiment
 COPY api ./api
 COPY broker_config ./broker_config
 COPY dashboards ./dashboards

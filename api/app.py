@@ -5,8 +5,9 @@ for the scenario and policy (restored and warmed up from the store, :mod:`api.wa
 the MQTT client (which connects in the background and keeps retrying) and the consumer task,
 which feeds the engine after every commit (:mod:`api.maintenance`). On PostgreSQL (``db_url``)
 several such workers may share the store and, with ``mqtt_shared_group``, the telemetry: each
-then also keeps a view of every message (:mod:`api.view_feed`) for live state, the stream and
-the engine, which runs on one elected worker (:mod:`api.leadership`, :mod:`api.engine_seat`).
+then also keeps a view of every message (:mod:`api.ingest.view`) for live state, the stream and
+the engine, which runs on one elected worker (:mod:`api.maintenance.leadership`,
+:mod:`api.engine_seat`).
 On stop it cancels and awaits the consumer, disconnects cleanly (the broker keeps the session
 and queues for it), ends every stream and closes the store. Everything lives on the lifespan
 state; nothing is global.
@@ -23,31 +24,31 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from api.command_sender import CommandSender
-from api.consumer import Consumer
 from api.deps import AppState
-from api.engine import MaintenanceEngine
 from api.engine_seat import EngineSeat
-from api.inbox import Inbox
-from api.ingest import Pipeline
-from api.leadership import Leadership
+from api.ingest.consumer import Consumer
+from api.ingest.inbox import Inbox
+from api.ingest.metrics import Metrics
+from api.ingest.mqtt_client import IngestClient
+from api.ingest.pipeline import Pipeline
+from api.ingest.view import ViewFeed
 from api.live import LiveState
-from api.maintenance import MaintenanceLoop
-from api.maintenance_metrics import MaintenanceCollector
-from api.metrics import Metrics
-from api.mqtt_client import IngestClient
+from api.maintenance.command_sender import CommandSender
+from api.maintenance.leadership import Leadership
+from api.maintenance.loop import MaintenanceLoop
+from api.maintenance.metrics import MaintenanceCollector
 from api.records import Robot
 from api.routes import dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
-from api.store_open import open_store
+from api.store.opening import open_store
 from api.stream import StreamHub
-from api.view_feed import ViewFeed
 from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
 from broker_config.credentials import CredentialsError, load_credentials
 from contract.topics import Channel, Topic
-from simulator.scenario import Scenario, load_scenario
+from engine import MaintenanceEngine
+from plant import Plant, load_plant
 
 API_VERSION = "1"
 #: How long a stop waits for received messages to be committed and acknowledged.
@@ -76,22 +77,20 @@ def new_boot_id() -> str:
     return f"svc-{os.urandom(4).hex()}"
 
 
-def placements(scenario: Scenario, robots: list[Robot]) -> dict[str, Topic]:
+def placements(scenario: Plant, robots: list[Robot]) -> dict[str, Topic]:
     """Where each robot is: as it last published (the store), else as the scenario places it."""
-    where = {r.id: r.topic(Channel.CMD) for r in scenario.robots}
+    where = {r.id: Topic.for_robot(r, Channel.CMD) for r in scenario.robots}
     for robot in robots:
         where[robot.id] = Topic(robot.site, robot.area, robot.line, robot.id, Channel.CMD)
     return where
 
 
 @contextlib.asynccontextmanager
-async def run_service(
-    settings: Settings, scenario: Scenario | None = None
-) -> AsyncIterator[AppState]:
+async def run_service(settings: Settings, scenario: Plant | None = None) -> AsyncIterator[AppState]:
     """Open the store, connect to the broker, run the consumer and the maintenance loop; undo it
     all on exit. ``scenario`` overrides ``settings.scenario`` (tests build one in memory)."""
     username, password = service_credentials(settings)
-    model = scenario if scenario is not None else load_scenario(settings.scenario)
+    model = scenario if scenario is not None else load_plant(settings.scenario)
     loop = asyncio.get_running_loop()
     store = await asyncio.to_thread(open_store, settings)
     try:
@@ -129,7 +128,7 @@ async def run_service(
         )
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         # On PostgreSQL several workers may share the store: one leads the engine (elected),
-        # and each sees every message through its view (api.view_feed) while it stores a share.
+        # and each sees every message through its view (api.ingest.view) while it stores a share.
         workers = settings.db_url is not None
         view = (
             ViewFeed(settings, username, password, loop, live, hub, on_status) if workers else None
@@ -197,7 +196,8 @@ def _start_leadership(
     run_id: str,
     background: set[asyncio.Task[None]],
 ) -> None:
-    """Run the view and compete for the engine (:mod:`api.leadership`, :mod:`api.engine_seat`)."""
+    """Run the view and compete for the engine (:mod:`api.maintenance.leadership`,
+    :mod:`api.engine_seat`)."""
     assert settings.db_url is not None
     seat = EngineSeat(
         maintenance,
@@ -247,7 +247,7 @@ async def _query_refused(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_400_BAD_REQUEST)
 
 
-def create_app(settings: Settings | None = None, *, scenario: Scenario | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, scenario: Plant | None = None) -> FastAPI:
     """The app for ``settings`` (default: :func:`load_settings`, i.e. the environment); a
     ``scenario`` object replaces the settings' scenario file (for tests)."""
     resolved = settings if settings is not None else load_settings()

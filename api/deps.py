@@ -10,9 +10,9 @@ from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, HTTPException, Request, status
 
+from api.ingest.metrics import Metrics
 from api.live import LiveState
-from api.maintenance import MaintenanceLoop
-from api.metrics import Metrics
+from api.maintenance.loop import MaintenanceLoop
 from api.settings import Settings
 from api.store import Store
 from api.stream import StreamHub

@@ -1,13 +1,14 @@
 """The maintenance engine on an ingest worker that shares PostgreSQL with others.
 
-Every worker holds a :class:`~api.maintenance.MaintenanceLoop`, but it stays on standby (engine
-endpoints answer 503 naming the reason) until :class:`~api.leadership.Leadership` elects this
-worker. Then the seat starts the engine afresh, exactly as a restarted service does: work orders
-restored from the store, the last hours of telemetry and events replayed, alarms adopted, orders
-whose schedule command was never acknowledged sent again (the robot runs a command id at most
-once), all under the loop's lock so no live message slips in half-way; and only then takes the
-view's live messages (:mod:`api.view_feed`). A worker that loses the lock stops feeding and
-planning at once and goes back to standby, so two engines never plan at the same time.
+Every worker holds a :class:`~api.maintenance.loop.MaintenanceLoop`, but it stays on standby
+(engine endpoints answer 503 naming the reason) until
+:class:`~api.maintenance.leadership.Leadership` elects this worker. Then the seat starts the engine
+afresh, exactly as a restarted service does: work orders restored from the store, the last hours of
+telemetry and events replayed, alarms adopted, orders whose schedule command was never acknowledged
+sent again (the robot runs a command id at most once), all under the loop's lock so no live message
+slips in half-way; and only then takes the view's live messages (:mod:`api.ingest.view`). A worker
+that loses the lock stops feeding and planning at once and goes back to standby, so two engines
+never plan at the same time.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import asyncio
 import logging
 import time
 
-from api.engine import MaintenanceEngine
-from api.maintenance import MaintenanceLoop
-from api.maintenance_changes import ChangeTracker
-from api.view_feed import ViewFeed
+from api.ingest.view import ViewFeed
+from api.maintenance.changes import ChangeTracker
+from api.maintenance.loop import MaintenanceLoop
 from api.warmup import start_loop
 from contract.topics import Channel, Topic
+from engine import MaintenanceEngine
 
 log = logging.getLogger(__name__)
 

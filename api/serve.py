@@ -24,13 +24,13 @@ from pydantic import ValidationError
 
 from api.app import create_app, end_streams, service_credentials
 from api.settings import Settings, load_settings
-from api.store_open import db_overrides, store_label
+from api.store.opening import db_overrides, store_label
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
 from broker_config.protocol import speaks_mqtt5
 from contract.mqtt import parse_broker_url
-from simulator.scenario import ScenarioError, load_scenario
+from plant import PlantError, load_plant
 
 API_KEY_FILE = "api-key"
 GRACEFUL_SHUTDOWN_S = 3
@@ -123,8 +123,8 @@ def run_serve(
     settings = build_settings(state_dir, scenario, broker, db, worker)
     try:
         service_credentials(settings)
-        load_scenario(settings.scenario)  # the maintenance engine follows its robots
-    except (CredentialsError, ScenarioError) as exc:
+        load_plant(settings.scenario)  # the maintenance engine follows its robots
+    except (CredentialsError, PlantError) as exc:
         _fail(str(exc))
     if not port_is_free(host, port):
         _fail(f"port {port} on {host} is already in use; pick another with --port N")

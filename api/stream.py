@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from api.ingest import Inbound
+from api.inbound import Inbound
 from api.store import Accepted
 from contract.topics import Channel
 

@@ -20,14 +20,14 @@ import asyncio
 import logging
 import time
 
-from api.engine import MaintenanceEngine
-from api.engine.maintenance import EVENT_KINDS
-from api.engine.order_book import schedule_spec
-from api.engine.work_orders import WorkOrderState
-from api.maintenance import MaintenanceLoop
-from api.maintenance_records import engine_work_order
+from api.maintenance.loop import MaintenanceLoop
 from api.records import Robot
+from api.records.maintenance import engine_work_order
 from api.store import HistoryRow
+from engine import MaintenanceEngine
+from engine.maintenance import EVENT_KINDS
+from engine.order_book import schedule_spec
+from engine.work_orders import WorkOrderState
 
 log = logging.getLogger(__name__)
 

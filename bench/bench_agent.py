@@ -24,8 +24,8 @@ from typing import IO
 
 from broker_config.credentials import load_credentials
 from broker_config.embedded import free_port, start_broker
-from simulator.run import LiveFactory
-from simulator.scenario import load_scenario, parse_scenario
+from simulator.devices.run import LiveFactory
+from simulator.model.scenario import load_scenario, parse_scenario
 
 
 def count_lines(stream: IO[bytes], counter: list[int]) -> None:

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from api.engine import Decision, MaintenanceEngine
-from simulator.scenario import ComponentSpec, Robot, Scenario, load_scenario
+from engine import Decision, MaintenanceEngine
+from simulator.model.scenario import ComponentSpec, Robot, Scenario, load_scenario
 
 Reading = tuple[str, float, dict[str, float]]
 

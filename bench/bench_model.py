@@ -20,9 +20,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from simulator.factory import run_offline
-from simulator.records import Record
-from simulator.scenario import load_scenario
+from simulator.model.factory import run_offline
+from simulator.model.records import Record
+from simulator.model.scenario import load_scenario
 
 
 def cpu_name() -> str:

@@ -20,7 +20,7 @@ from broker_config.credentials import Credentials, ensure_credentials
 from broker_config.layout import broker_dir
 from broker_config.mosquitto_conf import LocalPaths, render_mosquitto_conf, template_text
 from broker_config.passwords import render_amqtt_passwd, render_mosquitto_passwd
-from simulator.scenario import Scenario
+from plant import Plant
 
 #: Names inside the docker config directory; ``mosquitto.conf`` refers to the first two.
 DOCKER_PASSWORD_FILE = "passwd"
@@ -93,7 +93,7 @@ def write_local_files(
     return BrokerFiles(impl, config, log_file, output_file, data_dir)
 
 
-def write_docker_config(directory: Path, state_dir: Path, scenario: Scenario) -> list[Path]:
+def write_docker_config(directory: Path, state_dir: Path, scenario: Plant) -> list[Path]:
     """``mosquitto.conf`` as committed, plus ``passwd`` and ``acl`` for ``scenario``, in DIR.
 
     The passwords are those of ``STATE_DIR/credentials.json`` (made if missing), so robots and

@@ -23,15 +23,14 @@ import os
 import secrets
 import shlex
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from broker_config.acl import RESERVED_USERS, SERVICE_USER
 from broker_config.layout import DEFAULT_HOST, DEFAULT_PORT, credentials_path, read_running
-from contract.topics import Channel, validate_name
+from contract.topics import Channel, PlacedRobot, Topic, validate_name
 
 FILE_VERSION = 1
 FILE_MODE = 0o600
@@ -43,18 +42,8 @@ class CredentialsError(Exception):
     """Credentials cannot be read or have no entry for a user; the message says what to do."""
 
 
-class _Topic(Protocol):
-    @property
-    def prefix(self) -> str: ...
-
-
-class RobotLike(Protocol):
-    """What credentials need of a robot: its id and its topics (``simulator.scenario.Robot``)."""
-
-    @property
-    def id(self) -> str: ...
-
-    def topic(self, channel: Channel) -> _Topic: ...
+#: What credentials need of a robot: its id and its place in the topics (``plant.Robot``).
+RobotLike = PlacedRobot
 
 
 def new_password() -> str:
@@ -159,7 +148,7 @@ def ensure_credentials(
 ) -> Credentials:
     """Load ``credentials.json``, add the service and any missing robot, save if it changed."""
     existing = load_credentials(state_dir)
-    prefixes = {robot.id: robot.topic(Channel.STATE).prefix for robot in robots}
+    prefixes = {robot.id: Topic.for_robot(robot, Channel.STATE).prefix for robot in robots}
     merged = merge_credentials(existing, prefixes, make_password)
     if merged != existing:
         save_credentials(state_dir, merged)
@@ -168,15 +157,32 @@ def ensure_credentials(
     return merged
 
 
-def _example_lines(credentials: Credentials, who: str, host: str, port: int) -> list[str]:
+#: Reads a robot's current simulated time from the broker: (host, port, its state topic) → ts.
+RobotClock = Callable[[str, int, str], float | None]
+
+
+def _example_lines(
+    credentials: Credentials, who: str, host: str, port: int, clock: RobotClock | None = None
+) -> list[str]:
     from contract.codec import encode
     from contract.payloads import CancelMaintenance, Parts
 
     username, password = credentials.get(who)
     auth = f"-h {host} -p {port} -u {shlex.quote(username)} -P {shlex.quote(password)}"
-    now = time.time()
+    robot = next(iter(credentials.robot_ids), "robot") if who == SERVICE_USER else who
+    prefix = credentials.prefixes.get(robot)
+    # Messages carry the robot's simulated time (a wall-clock ts is refused as far off it).
+    known = clock(host, port, f"{prefix}/state") if clock and prefix else None
+    now = known if known is not None else 0.0
+    unknown = (
+        []
+        if known is not None
+        else [
+            f"# {robot}'s simulated time is unknown (no retained state on mqtt://{host}:{port}): "
+            'put it in "ts" below before publishing; as printed, the message is refused as stale'
+        ]
+    )
     if who == SERVICE_USER:
-        robot = next(iter(credentials.robot_ids), "robot")
         cmd_topic = f"{credentials.prefixes.get(robot, f'factory/SITE/AREA/LINE/{robot}')}/cmd"
         # Harmless: the robot answers on its event channel that it has no such job to cancel.
         command = CancelMaintenance(
@@ -192,20 +198,23 @@ def _example_lines(credentials: Credentials, who: str, host: str, port: int) -> 
         )
         return [
             f"mosquitto_sub {auth} -t 'factory/#' -v",
+            *unknown,
             f"mosquitto_pub {auth} -q 1 -t {shlex.quote(cmd_topic)} "
             f"-m {shlex.quote(encode(command).decode())}",
         ]
-    prefix = credentials.prefixes.get(who, f"factory/SITE/AREA/LINE/{who}")
+    prefix = prefix or f"factory/SITE/AREA/LINE/{who}"
     parts = Parts(v=1, robot=who, ts=now, boot="manual", seq=1, kind="parts", good=1, scrap=0)
     return [
         f"mosquitto_sub {auth} -t {shlex.quote(prefix + '/cmd')} -v",
+        *unknown,
         f"mosquitto_pub {auth} -q 1 -t {shlex.quote(prefix + '/event')} "
         f"-m {shlex.quote(encode(parts).decode())}",
     ]
 
 
-def print_credentials(who: str, state_dir: Path) -> None:
-    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands."""
+def print_credentials(who: str, state_dir: Path, clock: RobotClock | None = None) -> None:
+    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands,
+    the example messages stamped with the robot's simulated time as ``clock`` reads it."""
     try:
         credentials = load_credentials(state_dir)
     except CredentialsError as exc:
@@ -230,7 +239,7 @@ def print_credentials(who: str, state_dir: Path) -> None:
     note = "" if running else "  (no broker running from this state dir; default port)"
     print(f"broker:   mqtt://{host}:{port}{note}")
     print()
-    for line in _example_lines(credentials, who, host, port):
+    for line in _example_lines(credentials, who, host, port, clock if running else None):
         print(line)
 
 

@@ -16,6 +16,7 @@ CONNECT answered by a CONNACK (:mod:`broker_config.probe`). :func:`run_broker` i
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -37,7 +38,7 @@ from broker_config.layout import (
 )
 from broker_config.ports import free_port, port_is_free, suggest_port
 from broker_config.probe import connack_code
-from simulator.scenario import Scenario, ScenarioError, load_scenario
+from plant import Plant, PlantError, load_plant
 
 __all__ = [
     "BrokerError",
@@ -188,15 +189,15 @@ def _command(files: BrokerFiles, foreground: bool) -> list[str]:
     return [*die_with_parent(), *command, *(["--verbose"] if foreground else [])]
 
 
-def _scenario(scenario: Scenario | str | Path | None) -> Scenario:
-    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+def _scenario(scenario: Plant | str | Path | None) -> Plant:
+    return scenario if isinstance(scenario, Plant) else load_plant(scenario)
 
 
 def start_broker(
     impl: str = "auto",
     port: int = 1883,
     state_dir: Path = Path(".factory"),
-    scenario: Scenario | str | Path | None = None,
+    scenario: Plant | str | Path | None = None,
     ws_port: int | None = None,
     *,
     host: str = DEFAULT_HOST,
@@ -211,7 +212,7 @@ def start_broker(
     chosen = resolve_impl(impl)
     try:
         robots = _scenario(scenario).robots
-    except ScenarioError as exc:
+    except PlantError as exc:
         raise BrokerError(str(exc).splitlines()[0]) from None
     for option, wanted in (("--port", port), ("--ws-port", ws_port)):
         if wanted is not None and not port_is_free(host, wanted):
@@ -276,7 +277,7 @@ def run_broker(
 
         try:
             written = write_docker_config(write_config, state_dir, _scenario(scenario))
-        except (ScenarioError, CredentialsError) as exc:
+        except (PlantError, CredentialsError) as exc:
             _fail(str(exc).splitlines()[0])
         for path in written:
             print(f"wrote {path}")
@@ -291,11 +292,14 @@ def run_broker(
     try:
         broker = start_broker(impl, port, state_dir, scenario, ws_port, host=host, foreground=True)
         ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
+        default = Path(".factory")
+        in_state = "" if state_dir == default else f" --state-dir {shlex.quote(str(state_dir))}"
         print(
             f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})\n"
             f"  watch:       factory tap --broker {broker.url}\n"
             f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v\n"
-            "  credentials: factory credentials service | factory credentials ROBOT\n"
+            f"  credentials: factory credentials{in_state} service | "
+            f"factory credentials{in_state} ROBOT\n"
             "  Ctrl-C stops the broker.",
             flush=True,
         )

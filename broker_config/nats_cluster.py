@@ -211,7 +211,7 @@ def run_nats_broker(state_dir: Path, scenario: str | None, nodes: int) -> None:
 
     from broker_config.credentials import CredentialsError, ensure_credentials
     from broker_config.layout import RunningBroker, clear_running, write_running
-    from simulator.scenario import ScenarioError, load_scenario
+    from plant import PlantError, load_plant
 
     def fail(message: str) -> None:
         print(f"error: {message}", file=sys.stderr, flush=True)
@@ -221,8 +221,8 @@ def run_nats_broker(state_dir: Path, scenario: str | None, nodes: int) -> None:
         raise KeyboardInterrupt
 
     try:
-        credentials = ensure_credentials(state_dir, load_scenario(scenario).robots)
-    except (ScenarioError, CredentialsError) as exc:
+        credentials = ensure_credentials(state_dir, load_plant(scenario).robots)
+    except (PlantError, CredentialsError) as exc:
         fail(str(exc).splitlines()[0])
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, interrupt)

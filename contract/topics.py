@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 ROOT = "factory"
 NAME_MAX_LEN = 32
@@ -34,6 +35,19 @@ ROBOT_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c is not Chann
 RETAINED_CHANNELS: frozenset[Channel] = frozenset({Channel.BIRTH, Channel.STATE})
 #: Default QoS per channel. Telemetry's is configurable; everything else needs at-least-once.
 DEFAULT_QOS: dict[Channel, int] = dict.fromkeys(Channel, 1)
+
+
+class PlacedRobot(Protocol):
+    """Where a robot stands in the topic tree (the contract imports no plant model)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def area(self) -> str: ...
+    @property
+    def line(self) -> str: ...
 
 
 class TopicError(ValueError):
@@ -83,6 +97,12 @@ class Topic:
                 f"topic {topic[:120]!r} is not {ROOT}/<site>/<area>/<line>/<robot>/<channel>"
             )
         return cls(*parts[1:])  # type: ignore[arg-type]
+
+    @classmethod
+    def for_robot(cls, robot: PlacedRobot, channel: Channel) -> Topic:
+        """The topic of a robot placed in the plant (anything with ``site``, ``area``, ``line``
+        and ``id``, e.g. :class:`plant.Robot`) on ``channel``."""
+        return cls(robot.site, robot.area, robot.line, robot.id, channel)
 
     def with_channel(self, channel: Channel) -> Topic:
         """The same robot's topic on another channel."""

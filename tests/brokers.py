@@ -448,14 +448,14 @@ def start_session_nats(state_dir: Path) -> Any:
     has what :class:`BrokerHandle` reads of a broker: impl, host, port, url, state_dir)."""
     from broker_config.credentials import ensure_credentials
     from broker_config.nats_cluster import NatsError, find_nats_server, start_nats_cluster
-    from simulator.scenario import load_scenario
+    from plant import load_plant
 
     if find_nats_server() is None:
         message = "nats-server is not installed (apt install nats-server)"
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{message}; {REQUIRE_ENV}=1 requires it")
         pytest.skip(message)
-    credentials = ensure_credentials(state_dir, load_scenario().robots)
+    credentials = ensure_credentials(state_dir, load_plant().robots)
     last: Exception | None = None
     for _ in range(START_ATTEMPTS):
         try:

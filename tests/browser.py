@@ -42,6 +42,7 @@ from playwright.sync_api import (
     ViewportSize,
     sync_playwright,
 )
+from processes import lasting
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -49,8 +50,8 @@ from api.routes import dashboard
 from api.serve import BackgroundServer
 from api.settings import Settings
 from broker_config.embedded import BrokerProcess
-from simulator.run import LiveFactory
-from simulator.scenario import Scenario, load_scenario
+from simulator.devices.run import LiveFactory
+from simulator.model.scenario import Scenario, load_scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_ENV = "FACTORY_REQUIRE_BROWSER"
@@ -71,7 +72,7 @@ WAIT_MS = 15_000
 #: The scenario's own pace: one simulated hour per wall second.
 FACTOR = 3600.0
 READY_TIMEOUT_S = 15.0
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "simulator/scenarios/default.toml"
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "plant/scenarios/default.toml"
 
 
 def require_chromium() -> Path:
@@ -87,14 +88,14 @@ def require_chromium() -> Path:
 @contextlib.contextmanager
 def chromium() -> Iterator[Browser]:
     executable = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=LAUNCH_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with contextlib.ExitStack() as stack:
+        with lasting():  # Playwright's driver and Chromium serve a whole module
+            playwright = stack.enter_context(sync_playwright())
+            browser = playwright.chromium.launch(
+                executable_path=str(executable), headless=True, args=LAUNCH_ARGS
+            )
+        stack.callback(browser.close)
+        yield browser
 
 
 @dataclass

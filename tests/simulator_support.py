@@ -8,10 +8,10 @@ from typing import Any
 import simpy
 
 from contract.payloads import CancelMaintenance, InjectFault, ScheduleMaintenance
-from simulator.calendar import DAY_S
-from simulator.factory import Factory
-from simulator.records import EventRecord, Record, Sample, StateChange, TruthRecord
-from simulator.scenario import Scenario, load_scenario, parse_scenario
+from plant.calendar import DAY_S
+from simulator.model.factory import Factory
+from simulator.model.records import EventRecord, Record, Sample, StateChange, TruthRecord
+from simulator.model.scenario import Scenario, load_scenario, parse_scenario
 
 HOUR_S = 3600.0
 BOOT = "test-boot"

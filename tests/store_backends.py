@@ -22,8 +22,8 @@ import pytest
 from psycopg import sql
 
 from api.store import Store
-from api.store_postgres import PostgresStore
-from api.store_sqlite import SqliteStore
+from api.store.postgres import PostgresStore
+from api.store.sqlite import SqliteStore
 
 BACKENDS = ("sqlite", "postgres")
 CANDIDATE_URLS = (

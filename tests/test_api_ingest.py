@@ -20,11 +20,11 @@ from brokers import BrokerHandle, robot_topic
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from api.app import create_app
-from api.ingest import Inbound
-from api.mqtt_client import IngestClient
+from api.inbound import Inbound
+from api.ingest.mqtt_client import IngestClient
 from api.settings import Settings
 from api.store import StoreUnavailable
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.codec import encode
 from contract.payloads import Reading, State, Telemetry
 from contract.topics import Channel

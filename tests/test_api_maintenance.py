@@ -20,10 +20,10 @@ from test_api_endpoints import settings_for
 from api.app import create_app
 from api.settings import Settings, load_settings
 from api.store import Accepted
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.payloads import Reading, State, Telemetry
 from contract.topics import Channel, Topic
-from simulator.scenario import load_scenario
+from simulator.model.scenario import load_scenario
 
 with warnings.catch_warnings():
     # Starlette 1.x wants httpx2 for its TestClient and warns on import; httpx behaves the same.

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from api.command_sender import CommandSender
-from api.engine import MaintenanceEngine
-from api.maintenance import MaintenanceLoop
-from api.maintenance_changes import ChangeTracker
+from api.maintenance.changes import ChangeTracker
+from api.maintenance.command_sender import CommandSender
+from api.maintenance.loop import MaintenanceLoop
 from api.store import Accepted, StoreUnavailable
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from api.stream import StreamFilter, StreamHub
 from contract.codec import decode
 from contract.payloads import (
@@ -34,8 +33,9 @@ from contract.payloads import (
     Truth,
 )
 from contract.topics import Channel, Topic
-from simulator.physics import birth_body
-from simulator.scenario import load_scenario
+from engine import MaintenanceEngine
+from simulator.model.physics import birth_body
+from simulator.model.scenario import load_scenario
 
 T0 = 1_767_592_800.0  # Monday 06:00 UTC
 ROBOT = "weld-01"

@@ -7,7 +7,7 @@ import asyncio
 import orjson
 
 from api.app import create_app
-from api.ingest import Inbound
+from api.inbound import Inbound
 from api.settings import Settings
 from api.stream import ALL_CHANNELS, RAW_PAYLOAD_BYTES, StreamEvent, StreamFilter, StreamHub
 

@@ -14,7 +14,7 @@ from test_api_endpoints import settings_for
 
 from api.app import create_app
 from api.store import Accepted
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.payloads import Reading, State, Telemetry
 from contract.topics import Channel, Topic
 

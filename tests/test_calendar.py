@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from simulator.calendar import (
+from plant.calendar import (
     WEEK_S,
     ShiftCalendar,
     WeeklySet,
@@ -14,7 +14,7 @@ from simulator.calendar import (
     parse_hhmm,
     weekly_intervals,
 )
-from simulator.scenario import load_scenario
+from simulator.model.scenario import load_scenario
 
 HOUR_S = 3600.0
 

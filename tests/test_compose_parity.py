@@ -37,7 +37,7 @@ from test_grafana_promql import exported_series, missing_names
 
 from contract.codec import decode_message
 from contract.topics import Channel
-from simulator.scenario import load_scenario
+from simulator.model.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
 

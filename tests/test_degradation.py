@@ -13,8 +13,8 @@ import statistics
 
 import pytest
 
-from simulator import degradation
-from simulator.degradation import (
+from simulator.model import degradation
+from simulator.model.degradation import (
     HOUR_S,
     ComponentState,
     GammaWear,
@@ -22,7 +22,7 @@ from simulator.degradation import (
     draw_life,
     draw_life_at_age,
 )
-from simulator.scenario import ComponentSpec, load_scenario
+from simulator.model.scenario import ComponentSpec, load_scenario
 
 DRAWS = 2000
 

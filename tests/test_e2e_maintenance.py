@@ -10,9 +10,9 @@
 * Commands to an offline robot: the broker holds them (robots keep persistent sessions); the
   robot gets one once when it returns — or refuses it as expired if it returns too late.
 
-The robots are :class:`simulator.run.LiveFactory` (one paho client per robot, the real agent);
-the service is the app with its lifespan (``TestClient``) on its own SQLite file; a watcher
-subscribed to the test's site records the wire.
+The robots are :class:`simulator.devices.run.LiveFactory` (one paho client per robot, the real
+agent); the service is the app with its lifespan (``TestClient``) on its own SQLite file; a
+watcher subscribed to the test's site records the wire.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from brokers import CLUSTER_IMPLS, BrokerHandle, Capture, Message
 
 from api.app import create_app
 from api.settings import Settings
-from simulator.run import LiveFactory
-from simulator.scenario import Scenario, load_scenario, parse_scenario
+from simulator.devices.run import LiveFactory
+from simulator.model.scenario import Scenario, load_scenario, parse_scenario
 
 with warnings.catch_warnings():
     # Starlette 1.x wants httpx2 for its TestClient and warns on import; httpx behaves the same.
@@ -142,6 +142,27 @@ def inject(client: TestClient, **fault: Any) -> dict[str, Any]:
     return accepted
 
 
+def away_while_a_command_waits(
+    client: TestClient, live: LiveFactory, watcher: Capture, **fault: Any
+) -> dict[str, Any]:
+    """Take the robot off the broker (its will fires) and keep it away — however slow the
+    machine — while a fault command is sent to it; return that command as sent."""
+    agent = live.agents[ROBOT]
+    agent.hold_offline()
+    agent.drop_connection(offline_wall_s=0.0)
+    eventually(
+        lambda: client.get(f"/api/robots/{ROBOT}").json()["state"] == "OFFLINE",
+        "the last will reported the robot OFFLINE",
+        30.0,
+    )
+    accepted = inject(client, **fault)
+    sent = watcher.wait_for(
+        lambda m: on("cmd")(m) and body(m)["id"] == accepted["command_id"], 15.0
+    )
+    assert not agent.connected
+    return body(sent[0])
+
+
 @pytest.mark.parametrize("broker", CLUSTER_IMPLS, indirect=True)
 def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
     broker: BrokerHandle, topic_site: str, tmp_path: Path
@@ -225,13 +246,13 @@ def test_a_command_to_an_offline_robot_is_delivered_once_when_it_returns(
         watcher,
     ):
         agent = live.agents[ROBOT]
-        agent.drop_connection(offline_wall_s=3.0)  # 3 simulated hours away
-        eventually(
-            lambda: client.get(f"/api/robots/{ROBOT}").json()["state"] == "OFFLINE",
-            "the last will reported the robot OFFLINE",
-            10.0,
+        command = away_while_a_command_waits(
+            client, live, watcher, fault="overheat", magnitude=1.0, duration_s=3600.0
         )
-        fault = inject(client, fault="overheat", magnitude=1.0, duration_s=3600.0)
+        # Back once the command has waited at the broker for over a simulated hour.
+        eventually(lambda: live.now_ts > command["ts"] + 3600.0, "an hour passed", 30.0)
+        agent.come_back()
+        fault = {"command_id": command["id"]}
         ack = body(watcher.wait_for(event("ack", command_id=fault["command_id"]), 15.0)[0])
         assert ack["status"] == "done"
         sent = [
@@ -261,13 +282,10 @@ def test_a_command_that_expires_while_the_robot_is_away_is_refused_when_it_retur
         live,
         watcher,
     ):
-        live.agents[ROBOT].drop_connection(offline_wall_s=3.0)
-        eventually(
-            lambda: client.get(f"/api/robots/{ROBOT}").json()["state"] == "OFFLINE",
-            "the last will reported the robot OFFLINE",
-            10.0,
-        )
-        fault = inject(client, fault="overheat", magnitude=1.0)
+        command = away_while_a_command_waits(client, live, watcher, fault="overheat", magnitude=1)
+        eventually(lambda: live.now_ts > command["expires_ts"], "the command expired", 30.0)
+        live.agents[ROBOT].come_back()
+        fault = {"command_id": command["id"]}
         ack = body(watcher.wait_for(event("ack", command_id=fault["command_id"]), 15.0)[0])
         assert ack["status"] == "rejected"
         assert "expired" in ack["reason"]

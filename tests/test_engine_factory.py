@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from api.engine import EngineConfig, KindConfig, MaintenanceEngine
-from simulator.scenario import Scenario, load_scenario, parse_scenario
+from engine import EngineConfig, KindConfig, MaintenanceEngine
+from simulator.model.scenario import Scenario, load_scenario, parse_scenario
 
 #: Monday 2026-01-05 06:00 UTC, the start of the first shift.
 START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@
 import pytest
 from test_engine_factory import CONFIG, HOUR, START_TS, make_scenario
 
-from api.engine import EngineConfig, KindConfig, MaintenanceEngine
+from engine import EngineConfig, KindConfig, MaintenanceEngine
 
 
 def reading(i: int) -> dict[str, float]:

@@ -7,14 +7,14 @@ from itertools import pairwise
 import pytest
 from test_engine_factory import CONFIG, HEALTHY, HOUR, START_TS, feed, make_scenario
 
-from api.engine import (
+from engine import (
     Decision,
     MaintenanceEngine,
     SlotUnavailable,
     UnknownRobot,
     WorkOrderState,
 )
-from api.engine.prognostics import Prognosis
+from engine.prognostics import Prognosis
 
 S = WorkOrderState
 

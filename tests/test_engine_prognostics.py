@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 from test_engine_factory import CONFIG, HEALTHY, HOUR, START_TS, make_scenario
 
-from api.engine import MaintenanceEngine
-from api.engine.prognostics import DegradationTrend, TrendFit, z_for
+from engine import MaintenanceEngine
+from engine.prognostics import DegradationTrend, TrendFit, z_for
 
 ONSET_H = 30.0
 LIFE_H = 160.0  # operating hours from onset to the failure level

@@ -3,8 +3,8 @@
 import pytest
 from test_engine_factory import CONFIG, HEALTHY, START_TS, make_scenario
 
-from api.engine import MaintenanceEngine
-from api.engine.smoothing import Smoother, median3
+from engine import MaintenanceEngine
+from engine.smoothing import Smoother, median3
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 import pytest
 
-from api.engine.config import SignalRule
-from api.engine.zones import (
+from engine.config import SignalRule
+from engine.zones import (
     ISO_10816_ZONES_MM_S,
     level_of,
     resolve_limits,

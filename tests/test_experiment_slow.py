@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.experiment import Experiment, run_experiment
+from experiment import Experiment, run_experiment
 
 SEEDS = [1, 2, 3]
 

@@ -24,9 +24,10 @@ from test_compose_model import ROOT, load_compose
 from test_grafana_promql import dashboard_queries, exported_series, missing_names
 
 from api.app import create_app
-from api.ingest import Inbound, Pipeline
+from api.inbound import Inbound
+from api.ingest.pipeline import Pipeline
 from api.settings import Settings
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from broker_config.embedded import free_port
 from contract.codec import encode
 from contract.payloads import Reading, State, Telemetry

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from api.app import create_app
-from api.ingest import Inbound, classify
+from api.inbound import Inbound
+from api.ingest.pipeline import classify
 from api.settings import Settings
 from api.store import Refused
 from contract.codec import MAX_PAYLOAD_BYTES, RejectReason

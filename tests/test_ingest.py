@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from api.consumer import Consumer
-from api.inbox import Inbox
-from api.ingest import INTERNAL_ERROR, Inbound, Pipeline, classify
+from api.inbound import Inbound
+from api.ingest.consumer import Consumer
+from api.ingest.inbox import Inbox
+from api.ingest.metrics import Metrics
+from api.ingest.pipeline import INTERNAL_ERROR, Pipeline, classify
 from api.live import LiveState
-from api.metrics import Metrics
 from api.store import Accepted, Refused, StoreUnavailable
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from api.stream import StreamFilter, StreamHub
 from contract.codec import RejectReason, encode
 from contract.payloads import Reading, State, Telemetry

@@ -9,7 +9,7 @@ import time
 import psycopg
 from store_backends import PostgresSchema
 
-from api.leadership import Leadership
+from api.maintenance.leadership import Leadership
 
 
 class Seat:

@@ -14,8 +14,8 @@ from simulator_support import (
     truths,
 )
 
-from simulator.factory import UnknownRobot
-from simulator.scenario import Scenario
+from simulator.model.factory import UnknownRobot
+from simulator.model.scenario import Scenario
 
 ROBOT = "r-1"
 

@@ -9,7 +9,7 @@ from simulator_support import HOUR_S, cancel, default, fault, run, schedule
 from contract.codec import decode, encode
 from contract.payloads import Birth, Event, State, Telemetry, Truth
 from contract.topics import Channel
-from simulator.records import NetworkDrop, Record
+from simulator.model.records import NetworkDrop, Record
 
 MODELS = {Channel.BIRTH: Birth, Channel.TELEMETRY: Telemetry, Channel.STATE: State}
 EVENT = TypeAdapter(Event)

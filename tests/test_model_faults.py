@@ -16,9 +16,9 @@ from simulator_support import (
     truths,
 )
 
-from simulator.faults import OVERHEAT_C_PER_MAGNITUDE
-from simulator.records import NetworkDrop, Record
-from simulator.scenario import Scenario
+from simulator.model.faults import OVERHEAT_C_PER_MAGNITUDE
+from simulator.model.records import NetworkDrop, Record
+from simulator.model.scenario import Scenario
 
 ROBOT = "r-1"
 SEED = 4

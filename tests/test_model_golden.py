@@ -14,9 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from simulator.factory import run_offline
-from simulator.records import Record
-from simulator.scenario import load_scenario
+from simulator.model.factory import run_offline
+from simulator.model.records import Record
+from simulator.model.scenario import load_scenario
 
 GOLDEN = Path(__file__).parent / "golden" / "model_default_seed7_14d.json"
 SEED, DAYS = 7, 14

@@ -9,7 +9,7 @@ import math
 import pytest
 from simulator_support import one_robot, run, samples
 
-from simulator.physics import (
+from simulator.model.physics import (
     CURRENT,
     CYCLE_TIME,
     TEMPERATURE,
@@ -17,7 +17,7 @@ from simulator.physics import (
     LoadSchedule,
     SensorPhysics,
 )
-from simulator.scenario import load_scenario
+from simulator.model.scenario import load_scenario
 
 NAMES = (VIBRATION, TEMPERATURE, CURRENT, CYCLE_TIME)
 RATIOS = [0.0, 0.3, 0.75, 1.0]

@@ -7,8 +7,8 @@ import pytest
 import simpy.rt
 from simulator_support import HOUR_S, default, events, run, samples, states, truths, variant
 
-from simulator.factory import Factory, run_offline
-from simulator.records import Record, Sample, StateChange
+from simulator.model.factory import Factory, run_offline
+from simulator.model.records import Record, Sample, StateChange
 
 DAYS = 30
 

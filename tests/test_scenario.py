@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from contract.topics import Channel
-from simulator.scenario import (
+from contract.topics import Channel, Topic
+from simulator.model.scenario import (
     ISO10816_ZONES_MM_S,
     Scenario,
     ScenarioError,
@@ -31,7 +31,7 @@ def test_default_scenario_loads_with_no_arguments() -> None:
     assert len(scenario.robots) == 12
     assert len({r.id for r in scenario.robots}) == 12
     weld = scenario.robot("weld-01")
-    assert str(weld.topic(Channel.TELEMETRY)) == (
+    assert str(Topic.for_robot(weld, Channel.TELEMETRY)) == (
         "factory/plant-1/body-shop/line-1/weld-01/telemetry"
     )
     assert scenario.start_ts == 1767592800.0  # 2026-01-05T06:00:00Z, a Monday
@@ -39,7 +39,7 @@ def test_default_scenario_loads_with_no_arguments() -> None:
 
 
 def test_load_from_a_path(tmp_path: Path) -> None:
-    source = Path(__file__).parents[1] / "simulator" / "scenarios" / "default.toml"
+    source = Path(__file__).parents[1] / "plant" / "scenarios" / "default.toml"
     copy = tmp_path / "mine.toml"
     copy.write_text(source.read_text().replace('name = "default"', 'name = "mine"'))
     assert load_scenario(copy).name == "mine"

@@ -27,7 +27,7 @@ from api.app import create_app
 from api.serve import BackgroundServer
 from api.settings import Settings
 from api.store import Accepted
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.payloads import Reading, State, Telemetry
 from contract.topics import Channel, Topic
 

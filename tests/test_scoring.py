@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from api.engine.scoring import (
+from engine.scoring import (
     RulTrajectory,
     alpha_lambda_accuracy,
     alpha_lambda_hit,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from store_backends import Backend
 
-from api.maintenance_records import Alarm, Transition, WorkOrder
+from api.records.maintenance import Alarm, Transition, WorkOrder
 from api.store import Accepted
 from contract.payloads import Ack, Reading, Telemetry
 from contract.topics import Channel, Topic

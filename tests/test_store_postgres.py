@@ -16,8 +16,8 @@ from test_store_sqlite import T0, query, tele
 
 from api.settings import Settings
 from api.store import Outcome, StoreUnavailable
-from api.store_open import db_overrides, open_store, store_label
-from api.store_postgres import PostgresStore
+from api.store.opening import db_overrides, open_store, store_label
+from api.store.postgres import PostgresStore
 from contract.topics import Channel
 
 

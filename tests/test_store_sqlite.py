@@ -11,7 +11,7 @@ import pytest
 from store_backends import Backend
 
 from api.store import Accepted, Outcome, QueryRefused, Refused, Store, TelemetryQuery
-from api.store_sqlite import SqliteStore
+from api.store.sqlite import SqliteStore
 from contract.payloads import Birth, Failure, Reading, State, Telemetry, Truth
 from contract.topics import Channel, Topic
 

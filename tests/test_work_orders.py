@@ -5,11 +5,11 @@ from dataclasses import asdict
 import pytest
 from test_engine_factory import CONFIG, HOUR, START_TS, make_scenario
 
-from api.engine import IllegalTransition, MaintenanceEngine, WorkOrder, WorkOrderState
-from api.engine.commands import command_payload
-from api.engine.work_orders import TRANSITIONS, advance, transition
 from contract.codec import decode, encode
 from contract.payloads import CancelMaintenance, ScheduleMaintenance
+from engine import IllegalTransition, MaintenanceEngine, WorkOrder, WorkOrderState
+from engine.commands import command_payload
+from engine.work_orders import TRANSITIONS, advance, transition
 
 S = WorkOrderState
 

@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import ApiKeyRequired, ReadAccess
 from api.deps import LiveDep, MaintenanceDep, SettingsDep, StoreDep
 from api.live import LiveState
-from api.maintenance import MaintenanceLoop
-from api.maintenance_records import (
+from api.maintenance.loop import MaintenanceLoop
+from api.records.maintenance import (
     Alarm,
     FaultAccepted,
     FaultRequest,
@@ -26,7 +26,7 @@ from api.maintenance_records import (
     WorkOrderStatus,
 )
 from api.routes.robots import Problem, RobotId
-from simulator.faults import fault_problem
+from contract.faults import fault_problem
 
 router = APIRouter(prefix="/api", tags=["maintenance"])
 MAX_LIST = 1000

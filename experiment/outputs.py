@@ -1,0 +1,196 @@
+"""The experiment's files: ``results.json``, ``results.csv`` and ``results.md``.
+
+All three are deterministic: the same runs give the same bytes (keys sorted, numbers rounded to
+``DECIMALS`` places, no timestamps or wall times — those go to ``run-info.json``). JSON never holds
+NaN or infinity: a metric with no value is ``null``.
+
+* ``results.json`` — ``{"scenario", "seeds", "days", "policies": {policy: {metric: {"mean": x,
+  "ci95": [lo, hi]}}}}``;
+* ``results.csv`` — one row per run (policy, seed), one column per metric: the raw numbers
+  behind the means, for anyone who wants another statistic;
+* ``results.md`` — a Markdown table, policies as columns, metrics as rows, mean ± half-width of
+  the 95 % interval.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiment.aggregate import MeanCI
+
+DECIMALS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    name: str
+    label: str
+    fmt: str
+
+
+#: Every metric, in the order of the tables (definitions: docs/maintenance.md "Experiment").
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("breakdowns", "breakdowns (failures)", "{:.1f}"),
+    MetricInfo("unplanned_downtime_h", "unplanned downtime, h (BROKEN)", "{:.1f}"),
+    MetricInfo("planned_downtime_h", "planned downtime, h (MAINTENANCE)", "{:.1f}"),
+    MetricInfo("production_lost_to_failures_h", "production time lost to failures, h", "{:.1f}"),
+    MetricInfo("production_lost_to_planned_h", "production time lost to planned work, h", "{:.1f}"),
+    MetricInfo(
+        "planned_in_window_share", "planned stops outside production (in windows)", "{:.3f}"
+    ),
+    MetricInfo("availability", "availability", "{:.4f}"),
+    MetricInfo("performance", "performance", "{:.4f}"),
+    MetricInfo("quality", "quality", "{:.4f}"),
+    MetricInfo("oee", "OEE", "{:.4f}"),
+    MetricInfo("parts", "good parts", "{:,.0f}"),
+    MetricInfo("maintenance_jobs", "planned jobs done", "{:.1f}"),
+    MetricInfo("maintenance_cost", "maintenance cost (planned + unplanned)", "{:,.0f}"),
+    MetricInfo("life_left_at_planned_h", "true life left at planned jobs, operating h", "{:.0f}"),
+    MetricInfo("mtbf_h", "MTBF, operating h", "{:,.0f}"),
+    MetricInfo("mttr_h", "MTTR, h (failure → back in service)", "{:.2f}"),
+    MetricInfo("rul_rmse_h", "RUL RMSE, operating h", "{:.1f}"),
+    MetricInfo("rul_oracle_rmse_h", "RUL RMSE of the oracle (the bound), operating h", "{:.1f}"),
+    MetricInfo("rul_rmse_ratio", "RUL RMSE ÷ oracle's (1 = as good as possible)", "{:.2f}"),
+    MetricInfo("rul_median_error_h", "RUL median error, h (+ = late)", "{:.1f}"),
+    MetricInfo("rul_median_abs_error_h", "RUL median absolute error, h", "{:.1f}"),
+    MetricInfo("rul_phm08_score", "PHM08 score, summed over lives (at t_λ)", "{:.3g}"),
+    MetricInfo("rul_phm08_median", "PHM08 score per life, median", "{:.3g}"),
+    MetricInfo("rul_oracle_phm08_score", "PHM08 score of the oracle, summed", "{:.3g}"),
+    MetricInfo("rul_alpha_lambda", "α-λ accuracy (α = 0.2, λ = 0.5)", "{:.3f}"),
+    MetricInfo("rul_alpha_lambda_oracle", "α-λ accuracy of the oracle", "{:.3f}"),
+    MetricInfo("rul_alpha_lambda_ratio", "α-λ accuracy ÷ oracle's", "{:.2f}"),
+    MetricInfo("rul_lives", "component lives scored (α-λ, PHM08)", "{:.1f}"),
+    MetricInfo("rul_lives_cut_short", "… of them cut short (planned work, run end)", "{:.1f}"),
+    MetricInfo("rul_predictions", "RUL predictions scored", "{:,.0f}"),
+)
+METRIC_NAMES = tuple(m.name for m in METRICS)
+
+
+def rounded(x: float | None) -> float | None:
+    """``x`` to ``DECIMALS`` places (never -0.0); ``None`` for no value, NaN or infinity."""
+    if x is None or not math.isfinite(x):
+        return None
+    return round(x, DECIMALS) + 0.0
+
+
+def results_document(
+    scenario: str, seeds: Sequence[int], days: float, summary: Mapping[str, Mapping[str, MeanCI]]
+) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "seeds": list(seeds),
+        "days": days,
+        "policies": {
+            policy: {
+                metric: {"mean": rounded(ci.mean), "ci95": [rounded(ci.low), rounded(ci.high)]}
+                for metric, ci in metrics.items()
+            }
+            for policy, metrics in summary.items()
+        },
+    }
+
+
+def results_json(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def results_csv(
+    per_run: Mapping[tuple[str, int], Mapping[str, float | None]],
+    policies: Sequence[str],
+    seeds: Sequence[int],
+) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["policy", "seed", *METRIC_NAMES])
+    for policy in policies:
+        for seed in seeds:
+            values = per_run[(policy, seed)]
+            cells = [rounded(values.get(name)) for name in METRIC_NAMES]
+            writer.writerow([policy, seed, *("" if c is None else repr(c) for c in cells)])
+    return buffer.getvalue()
+
+
+def _cell(info: MetricInfo, ci: MeanCI | None, seeds: int) -> str:
+    if ci is None or ci.mean is None:
+        return "—"
+    text = info.fmt.format(ci.mean)
+    half = ci.half_width
+    if ci.n > 1 and half is not None:
+        text += " ± " + info.fmt.format(half)
+    if ci.n < seeds:
+        text += f" (n = {ci.n})"  # defined in only some seeds (e.g. MTTR needs a repair)
+    return text
+
+
+def results_markdown(
+    scenario: str,
+    seeds: Sequence[int],
+    days: float,
+    summary: Mapping[str, Mapping[str, MeanCI]],
+    command: str | None = None,
+) -> str:
+    policies = list(summary)
+    lines = [
+        f"# Maintenance policies — scenario `{scenario}`",
+        "",
+        f"{len(seeds)} seed(s) ({seeds[0]}–{seeds[-1]}), {days:g} simulated days per run. "
+        "Mean over seeds ± half-width of the 95 % Student-t interval on the mean "
+        "(one seed: the value alone); (n = k): defined in only k of the seeds. "
+        "Totals are over all robots of the factory; — : no value.",
+        "",
+    ]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines.append("| metric | " + " | ".join(policies) + " |")
+    lines.append("|---|" + "---:|" * len(policies))
+    for info in METRICS:
+        if not any(info.name in summary[p] for p in policies):
+            continue
+        cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
+        lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
+    lines += per_kind_markdown(summary, len(seeds))
+    return "\n".join(lines) + "\n"
+
+
+#: The per-kind RUL metrics (``<metric>.<kind>``) in the second table.
+PER_KIND: tuple[MetricInfo, ...] = (
+    MetricInfo("rul_rmse_h", "RMSE, h", "{:.1f}"),
+    MetricInfo("rul_oracle_rmse_h", "oracle RMSE, h", "{:.1f}"),
+    MetricInfo("rul_rmse_ratio", "RMSE ÷ oracle", "{:.2f}"),
+    MetricInfo("rul_alpha_lambda", "α-λ", "{:.3f}"),
+    MetricInfo("rul_alpha_lambda_oracle", "oracle α-λ", "{:.3f}"),
+    MetricInfo("rul_lives", "lives", "{:.1f}"),
+)
+
+
+def per_kind_markdown(summary: Mapping[str, Mapping[str, MeanCI]], seeds: int) -> list[str]:
+    """The RUL metrics per component kind: one row per (kind, policy)."""
+    kinds = sorted(
+        {name.split(".", 1)[1] for metrics in summary.values() for name in metrics if "." in name}
+    )
+    if not kinds:
+        return []
+    lines = [
+        "",
+        "RUL predictions per component kind (the oracle knows the true wear: its error is the "
+        "irreducible part):",
+        "",
+        "| kind | policy | " + " | ".join(info.label for info in PER_KIND) + " |",
+        "|---|---|" + "---:|" * len(PER_KIND),
+    ]
+    for kind in kinds:
+        for policy, metrics in summary.items():
+            cells = [_cell(info, metrics.get(f"{info.name}.{kind}"), seeds) for info in PER_KIND]
+            lines.append(f"| {kind} | {policy} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")

@@ -1,0 +1,354 @@
+"""``factory simulate``: the factory model run live, every robot an MQTT device.
+
+:class:`LiveFactory` is the entry point that picks the environment — a
+``simpy.rt.RealtimeEnvironment`` paced at ``factor`` simulated seconds per wall second, or a plain
+``simpy.Environment`` for ``factor = 0`` (as fast as possible) — and wires the model's sink to one
+:class:`~simulator.devices.agent.DeviceAgent` per robot. The simulation runs in its own thread;
+commands from the broker are queued and handed to the model inside that thread by a small SimPy
+process, so the model is only ever touched by one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import simpy
+import simpy.rt
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from broker_config.credentials import CredentialsError, load_credentials
+from contract.mqtt import parse_broker_url
+from contract.topics import Channel, Topic
+from simulator.devices.agent import Command, DeviceAgent
+from simulator.devices.broker_link import (
+    BrokerUnreachable,
+    check_reachable,
+    connect_or_fail,
+    why_nothing,
+)
+from simulator.model.factory import Factory
+from simulator.model.records import Record
+from simulator.model.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+
+#: How often (wall seconds) queued commands are handed to the model when running paced.
+COMMAND_POLL_WALL_S = 0.05
+#: How often (simulated seconds) they are handed over when running as fast as possible.
+COMMAND_POLL_SIM_S = 60.0
+STATUS_EVERY_WALL_S = 1.0
+LOG_EVERY_WALL_S = 30.0
+#: Simulated seconds between the newest data of a previous run and a resumed clock.
+RESUME_GAP_S = 60.0
+#: How long ``--resume-from`` waits for the service to answer.
+RESUME_WAIT_S = 60.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"30m"``, ``"12h"``, ``"7d"``, ``"2w"`` or plain seconds → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"duration {text!r} is not like 90s, 30m, 12h, 7d or 2w")
+    return float(match[1]) * _UNIT_S[match[2]]
+
+
+class LiveFactory:
+    """The scenario's robots, simulated and connected to a broker; see the module docstring."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int,
+        factor: float,
+        host: str,
+        port: int,
+        state_dir: Path,
+    ) -> None:
+        credentials = load_credentials(state_dir)
+        if credentials is None:
+            raise CredentialsError(
+                f"no credentials in {state_dir}; start the broker first "
+                f"(`factory broker --state-dir {state_dir}`) — it generates them"
+            )
+        self.scenario = scenario
+        self.factor = factor
+        if factor > 0:
+            self.env: simpy.Environment = simpy.rt.RealtimeEnvironment(
+                factor=1.0 / factor, strict=False
+            )
+        else:
+            self.env = simpy.Environment()
+        self.factory = Factory(self.env, scenario, seed, self._emit)
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.agents: dict[str, DeviceAgent] = {}
+        for robot in scenario.robots:
+            if robot.id not in credentials.passwords:
+                raise CredentialsError(
+                    f"no credentials for robot {robot.id!r} in {state_dir}; restart the broker "
+                    "with this scenario (`factory broker --scenario …`) to generate them"
+                )
+            username, password = credentials.get(robot.id)
+            model = self.factory.robots[robot.id]
+            self.agents[robot.id] = DeviceAgent(
+                Topic.for_robot(robot, Channel.STATE),
+                host=host,
+                port=port,
+                username=username,
+                password=password,
+                boot=os.urandom(4).hex(),
+                birth=lambda model=model: model.birth,  # type: ignore[misc]
+                on_command=self._commands.put,
+                wall_s_per_sim_s=1.0 / factor if factor > 0 else 0.0,
+                telemetry_batch=scenario.telemetry_batch,
+            )
+
+    @property
+    def now_ts(self) -> float:
+        return self.factory.now_ts
+
+    def _emit(self, record: Record) -> None:
+        self.agents[record.robot].send(record)
+
+    def _command_pump(self) -> simpy.events.ProcessGenerator:
+        period_s = self.factor * COMMAND_POLL_WALL_S if self.factor > 0 else COMMAND_POLL_SIM_S
+        while True:
+            while True:
+                try:
+                    command = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                if command.robot in self.factory.robots:
+                    self.factory.handle(command)
+            if self._stop.is_set():
+                return
+            yield self.env.timeout(max(period_s, 1e-3))
+
+    def _heartbeat(self) -> simpy.events.ProcessGenerator:
+        quiet_s = self.scenario.heartbeat_s
+        while True:
+            yield self.env.timeout(quiet_s / 2)
+            now_ts = self.factory.now_ts
+            for agent in self.agents.values():
+                agent.heartbeat(now_ts, quiet_s)
+
+    def start(self, duration_s: float | None = None, connect_timeout_s: float = 5.0) -> None:
+        """Connect every robot, wait (bounded) for the connections, start the simulation thread.
+
+        Robots that are not connected by then start anyway: what they make is buffered and
+        sent, flagged historical, once they connect.
+        """
+        self.connect(connect_timeout_s)
+        self.run(duration_s)
+
+    def connect(self, timeout_s: float) -> None:
+        """Start every robot's connection; wait until each is connected or refused, or for
+        ``timeout_s`` at most."""
+        for agent in self.agents.values():
+            agent.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(
+            a.connected or a.refused for a in self.agents.values()
+        ):
+            time.sleep(0.01)
+
+    def connection_problems(self) -> dict[str, str]:
+        """Why each robot that is not connected is not: robot id → reason."""
+        return {
+            robot_id: (
+                f"the broker refused its login ({agent.refused})"
+                if agent.refused
+                else "no answer from the broker yet"
+            )
+            for robot_id, agent in self.agents.items()
+            if not agent.connected
+        }
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Start the simulation thread (robots not connected yet buffer what they make)."""
+        self.factory.start()
+        pump = self.env.process(self._command_pump())
+        self.env.process(self._heartbeat())
+        until: simpy.Event = pump
+        if duration_s is not None:
+            until = self.env.any_of([pump, self.env.timeout(duration_s)])
+        self._thread = threading.Thread(
+            target=self._run, args=(until,), name="simulation", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, until: simpy.Event) -> None:
+        try:
+            self.env.run(until=until)
+        except BaseException as exc:  # reported by the caller; the thread must not die silently
+            self.error = exc
+        finally:
+            self._stop.set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the run ends (duration reached or stopped); True if it ended."""
+        return self._stop.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Stop the simulation, then publish OFFLINE and disconnect every robot."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+        for agent in self.agents.values():
+            agent.stop()
+
+    def published(self) -> int:
+        return sum(agent.stats.published for agent in self.agents.values())
+
+    def status_table(self, rate_per_s: float) -> Table:
+        table = Table(title=f"{self.scenario.name}: {len(self.agents)} robots")
+        for column in ("robot", "state", "link", "sent", "buffered", "dropped"):
+            table.add_column(column)
+        for robot_id, agent in self.agents.items():
+            model = self.factory.robots[robot_id]
+            table.add_row(
+                robot_id,
+                model.state,
+                "up" if agent.connected else "[red]down[/]",
+                str(agent.stats.published),
+                str(agent.buffered),
+                str(agent.stats.dropped),
+            )
+        sim_time = time.strftime("%a %Y-%m-%d %H:%M", time.gmtime(self.now_ts))
+        table.caption = f"simulated {sim_time} UTC · {rate_per_s:,.0f} messages/s"
+        return table
+
+
+def resume_ts(service_url: str, timeout_s: float = 0.0) -> float | None:
+    """Where a restarted simulation should continue: just after the newest simulated time the
+    service at ``service_url`` holds (``None`` if it has no data yet). Waits up to ``timeout_s``
+    for the service to answer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{service_url}/api/robots", timeout=2.0) as response:
+                robots = json.load(response)
+            break
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise ValueError(f"cannot read {service_url}/api/robots to resume: {exc}") from None
+            time.sleep(0.5)
+    seen = [r["last_seen"] for r in robots if r.get("last_seen") is not None]
+    return max(seen) + RESUME_GAP_S if seen else None
+
+
+def with_start(scenario: Scenario, start: str) -> Scenario:
+    """The scenario with another simulated start (ISO 8601, UTC)."""
+    try:
+        when = datetime.fromisoformat(start)
+    except ValueError:
+        raise ValueError(
+            f"--start {start!r} is not an ISO 8601 time like 2026-01-05T06:00Z"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return parse_scenario({**scenario.model_dump(), "start": when}, "--start")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_simulate(
+    *,
+    state_dir: Path,
+    scenario: str | None,
+    seed: int,
+    factor: float | None,
+    broker: str,
+    duration: str | None,
+    start: str | None = None,
+    resume_from: str | None = None,
+) -> None:
+    """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
+    try:
+        loaded = load_scenario(scenario)
+        if resume_from is not None and start is None:
+            resumed = resume_ts(resume_from, timeout_s=RESUME_WAIT_S)
+            start = None if resumed is None else datetime.fromtimestamp(resumed, UTC).isoformat()
+        if start is not None:
+            loaded = with_start(loaded, start)
+        host, port = parse_broker_url(broker)
+        duration_s = parse_duration(duration) if duration else None
+        pace = loaded.factor if factor is None else factor
+        if pace < 0:
+            raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        check_reachable(host, port)  # first: with no broker, nothing else matters yet
+    except BrokerUnreachable as exc:
+        _fail(str(exc), code=1)
+    try:
+        live = LiveFactory(
+            loaded, seed=seed, factor=pace, host=host, port=port, state_dir=state_dir
+        )
+    except CredentialsError as exc:
+        _fail(str(exc))
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also if started with SIGINT ignored
+        signal.signal(signum, _interrupt)
+    console = Console(soft_wrap=True)  # a line in a log file stays one line
+    try:
+        console.print(
+            f"simulating {len(live.agents)} robots of {loaded.name!r} (seed {seed}, factor "
+            f"{pace:g}) against {broker}; Ctrl-C stops and publishes OFFLINE"
+        )
+        connect_or_fail(live, host, port, console)
+    except BrokerUnreachable as exc:
+        _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        live.stop()
+        console.print("stopped before the simulation began")
+        return
+    live.run(duration_s)
+    last_count, last_t = 0, time.monotonic()
+    last_log = last_t
+    try:
+        with Live(console=console, auto_refresh=False, transient=False) as screen:
+            while not live.wait(STATUS_EVERY_WALL_S):
+                now, count = time.monotonic(), live.published()
+                rate = (count - last_count) / max(now - last_t, 1e-9)
+                last_count, last_t = count, now
+                if console.is_terminal:
+                    screen.update(live.status_table(rate), refresh=True)
+                elif now - last_log >= LOG_EVERY_WALL_S:  # a log file: a line now and then
+                    last_log = now
+                    print(f"{count} messages sent, {rate:,.0f}/s", flush=True)
+    except KeyboardInterrupt:
+        console.print("stopping: robots publish OFFLINE …")
+    finally:
+        live.stop()
+    if live.error is not None:
+        _fail(f"the simulation stopped: {live.error!r}", code=1)
+    sent = live.published()
+    if sent == 0:
+        _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
+    console.print(f"done: {sent} messages sent")
