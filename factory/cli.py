@@ -45,6 +45,15 @@ BrokerOpt = Annotated[
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
 ]
 
+RobotsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Scale the scenario's fleet to N robots (ids and lines made the same way by "
+        "simulate, broker, serve and up: weld-01-c1 on line-1-c1, …).",
+        envvar="FACTORY_ROBOTS",
+    ),
+]
+
 DbOpt = Annotated[
     str | None,
     typer.Option(
@@ -62,6 +71,17 @@ BrokerUrlOpt = Annotated[
 ]
 
 
+def _scaled(scenario: str | None, robots: int | None) -> str | None:
+    """The scenario reference with ``--robots N`` applied (``default?robots=N``)."""
+    from plant.fleet_size import FleetSizeError, with_robots
+
+    try:
+        return with_robots(scenario, robots)
+    except FleetSizeError as exc:
+        _fail(str(exc))
+        raise
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -71,6 +91,7 @@ def _fail(message: str, code: int = 2) -> None:
 def up(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
@@ -88,6 +109,7 @@ def up(
     db: DbOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
+    scenario = _scaled(scenario, robots)
     from factory.up import run_up
 
     run_up(
@@ -106,6 +128,7 @@ def up(
 def simulate(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
@@ -134,6 +157,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
+    scenario = _scaled(scenario, robots)
     from simulator.devices.run import run_simulate
 
     run_simulate(
@@ -152,6 +176,7 @@ def simulate(
 def serve(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     broker: BrokerUrlOpt = "mqtt://127.0.0.1:1883",
     db: DbOpt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -165,6 +190,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
+    scenario = _scaled(scenario, robots)
     from api.serve import run_serve
 
     run_serve(
@@ -182,6 +208,7 @@ def serve(
 def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     port: Annotated[int, typer.Option(help="MQTT TCP port.")] = 1883,
     ws_port: Annotated[
         int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
@@ -200,6 +227,7 @@ def broker(
     cluster: Annotated[int, typer.Option(help="Nodes of the NATS cluster (--impl nats).")] = 3,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
+    scenario = _scaled(scenario, robots)
     from broker_config.embedded import run_broker
 
     if impl == "nats":
