@@ -112,7 +112,8 @@ def _amqtt_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerP
 
 @pytest.fixture(scope="session")
 def _nats_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    cluster = start_session_nats(tmp_path_factory.mktemp("nats-state"))
+    with lasting():
+        cluster = start_session_nats(tmp_path_factory.mktemp("nats-state"))
     yield cluster
     cluster.stop()
 
