@@ -25,8 +25,9 @@ from api.ingest.mqtt_client import IngestClient, StatusCallback
 from api.ingest.pipeline import classify
 from api.live import LiveState
 from api.settings import Settings
-from api.store import Accepted
+from api.store import Accepted, Outcome, supersedes
 from api.stream import STREAM_CHANNELS, StreamEvent, StreamHub
+from contract.topics import Channel
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,25 @@ Key = tuple[str, str, str, int]
 
 
 class RecentKeys:
-    """The last ``size`` message identities, oldest forgotten first."""
+    """The last ``size`` message identities, oldest forgotten first. A birth or state (retained,
+    latest-value) is new when it supersedes the one held, the store's rule: so a last will
+    (``seq`` 0) that fires again in the same boot, after a reconnect, still counts."""
 
     def __init__(self, size: int = DEDUPE_WINDOW) -> None:
         self.size = size
         self._keys: OrderedDict[Key, None] = OrderedDict()
+        self._latest: dict[tuple[str, str], tuple[str, int]] = {}
 
     def first_time(self, message: Accepted) -> bool:
         p = message.payload
-        key = (message.topic.channel.value, p.robot, p.boot, p.seq)
+        channel = message.topic.channel
+        if channel in (Channel.BIRTH, Channel.STATE):
+            held = self._latest.get((channel.value, p.robot))
+            if supersedes(held, (p.boot, p.seq)) is not Outcome.NEW:
+                return False
+            self._latest[(channel.value, p.robot)] = (p.boot, p.seq)
+            return True
+        key = (channel.value, p.robot, p.boot, p.seq)
         if key in self._keys:
             return False
         self._keys[key] = None
