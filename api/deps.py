@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from api.ingest.metrics import Metrics
 from api.live import LiveState
 from api.maintenance.loop import MaintenanceLoop
+from api.rate_limit import WriteLimiter
 from api.settings import Settings
 from api.store import Store
 from api.stream import StreamHub
@@ -27,6 +28,7 @@ class AppState(TypedDict):
     hub: StreamHub
     metrics: Metrics
     maintenance: MaintenanceLoop
+    limiter: WriteLimiter
 
 
 def _state(request: Request, name: str) -> Any:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -74,6 +75,10 @@ class NatsCluster:
     @property
     def pid(self) -> int:
         return self.processes[0].pid
+
+    def tls_context(self) -> None:
+        """No TLS on these listeners (a ``BrokerProcess`` has one when started with it)."""
+        return None
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
         for process in self.processes:
@@ -158,6 +163,7 @@ def start_nats_cluster(
     *,
     host: str = "127.0.0.1",
     ready_timeout_s: float | None = READY_TIMEOUT_S,
+    robot_prefixes: Mapping[str, str] | None = None,
 ) -> NatsCluster:
     """Start ``nodes`` nats-server processes on free ports; wait until MQTT crosses the cluster."""
     binary = find_nats_server()
@@ -172,7 +178,7 @@ def start_nats_cluster(
         NatsNode(f"n{i}", free_port(), free_port(), free_port(), root / f"n{i}-jetstream")
         for i in range(nodes)
     ]
-    users = nats_users(credentials.passwords, secrets.token_urlsafe(18))
+    users = nats_users(credentials, secrets.token_urlsafe(18), robot_prefixes)
     from broker_config.embedded import die_with_parent
 
     processes: list[subprocess.Popen[bytes]] = []

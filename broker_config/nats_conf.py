@@ -10,6 +10,7 @@ NATS has no MQTT ACL of its own: an MQTT topic is a NATS *subject* (``/`` → ``
   internal ``$MQTT.sub.<nuid>`` subject *with the client's permissions*, so without it a QoS 1
   subscriber is refused (QoS 0 ones would work);
 - ``factory/#`` (which MQTT also matches as ``factory`` alone) is ``factory.>`` plus ``factory``;
+- a ``deny`` rule (participants may not read ``truth``) is a ``subscribe`` deny, which wins;
 - anonymous MQTT clients are the ``anonymous`` user (``mqtt.no_auth_user``), read-only;
 - every user may connect over MQTT only (``allowed_connection_types``), so a NATS client cannot
   log in with a robot's password and escape the topic mapping.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker_config.acl import ANONYMOUS_USER, Rule, acl_table
+from broker_config.credentials import Credentials
 
 CLUSTER_NAME = "factory"
 #: Where a QoS 1 subscription's messages arrive inside the server (see the module docstring).
@@ -56,25 +58,34 @@ def nats_permissions(rules: Iterable[Rule]) -> dict[str, dict[str, list[str]]]:
     """One user's rules as a NATS permissions map (allow lists; everything else is denied)."""
     publish: list[str] = []
     subscribe: list[str] = []
+    denied: list[str] = []
     for rule in rules:
-        (publish if rule.access == "write" else subscribe).extend(nats_subjects(rule.topic))
+        kind = {"write": publish, "read": subscribe, "deny": denied}[rule.access]
+        kind.extend(nats_subjects(rule.topic))
     if subscribe:
         subscribe.append(MQTT_QOS1_DELIVERY)
     # An empty allow list would allow nothing only if present: say so explicitly with a deny.
-    return {
-        "publish": {"allow": publish} if publish else {"deny": [">"]},
-        "subscribe": {"allow": subscribe} if subscribe else {"deny": [">"]},
-    }
+    reading: dict[str, list[str]] = {"allow": subscribe} if subscribe else {"deny": [">"]}
+    if subscribe and denied:
+        reading["deny"] = denied  # deny wins over allow in NATS, as in the policy
+    return {"publish": {"allow": publish} if publish else {"deny": [">"]}, "subscribe": reading}
 
 
-def nats_users(passwords: Mapping[str, str], anonymous_password: str) -> list[dict[str, object]]:
-    """Every login of ``passwords`` (robots and the service) plus the anonymous reader."""
-    robot_ids = [u for u in passwords if u not in ("service", ANONYMOUS_USER)]
-    table = acl_table(sorted(robot_ids))
+def nats_users(
+    credentials: Credentials,
+    anonymous_password: str,
+    robot_prefixes: Mapping[str, str] | None = None,
+) -> list[dict[str, object]]:
+    """Every login of ``credentials`` (robots, service, instructor, participants) plus the
+    anonymous reader; ``robot_prefixes`` replaces the robots' own (tests: any site)."""
+    prefixes = credentials.robot_prefixes if robot_prefixes is None else robot_prefixes
+    table = acl_table(prefixes, credentials.participants)
     users: list[dict[str, object]] = []
     for username, rules in table.items():
+        if username is not None and username not in credentials.passwords:
+            continue
         name = ANONYMOUS_USER if username is None else username
-        password = anonymous_password if username is None else passwords[username]
+        password = anonymous_password if username is None else credentials.passwords[username]
         users.append(
             {
                 "user": name,

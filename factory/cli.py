@@ -63,6 +63,15 @@ DbOpt = Annotated[
     ),
 ]
 
+CafileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cafile",
+        help="CA file that verifies an mqtts:// broker (default: STATE_DIR/tls/ca.pem if it "
+        "exists, else the system's CAs).",
+        envvar="FACTORY_MQTT_CAFILE",
+    ),
+]
 BrokerUrlOpt = Annotated[
     str,
     typer.Option(
@@ -82,6 +91,32 @@ def _scaled(scenario: str | None, robots: int | None) -> str | None:
         raise
 
 
+SecurityOpt = Annotated[
+    str,
+    typer.Option(
+        "--security",
+        help="open | password | acl | tls: who may connect and do what (docs/broker.md).",
+        envvar="FACTORY_SECURITY",
+    ),
+]
+ParticipantsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--participants",
+        help="Make logins p01..pNN for a workshop (passwords printed once).",
+        envvar="FACTORY_PARTICIPANTS",
+    ),
+]
+BindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bind",
+        help="Interface to listen on; 0.0.0.0 lets the room connect (default: 127.0.0.1).",
+        envvar="FACTORY_BROKER_BIND",
+    ),
+]
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -99,7 +134,9 @@ def up(
     ] = None,
     mqtt_port: Annotated[
         int | None,
-        typer.Option(help="Port of the embedded broker (default: 1883, or the next free one)."),
+        typer.Option(
+            help="Port of the embedded broker (default: 1883, 8883 on tls, or the next free one)."
+        ),
     ] = None,
     http_port: Annotated[
         int | None,
@@ -107,10 +144,13 @@ def up(
     ] = None,
     broker: BrokerOpt = None,
     db: DbOpt = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
     scenario = _scaled(scenario, robots)
-    from factory.up import run_up
+    from factory.up import DEFAULT_BIND, run_up
 
     run_up(
         state_dir=state_dir,
@@ -121,6 +161,9 @@ def up(
         http_port=http_port,
         broker=broker,
         db=db,
+        security=security,
+        participants=participants,
+        bind=bind or DEFAULT_BIND,
     )
 
 
@@ -155,6 +198,7 @@ def simulate(
             envvar="FACTORY_RESUME_FROM",
         ),
     ] = None,
+    cafile: CafileOpt = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
     scenario = _scaled(scenario, robots)
@@ -169,6 +213,7 @@ def simulate(
         duration=duration,
         start=start,
         resume_from=resume_from,
+        cafile=None if cafile is None else str(cafile),
     )
 
 
@@ -188,8 +233,16 @@ def serve(
             "telemetry is shared out ($share/ingest/…), one worker leads the maintenance engine."
         ),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="Serve HTTPS with STATE_DIR/tls/server.pem and server.key (local CA)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
+    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard.
+
+    An mqtts:// --broker is verified with FACTORY_MQTT_CAFILE, else STATE_DIR/tls/ca.pem."""
     scenario = _scaled(scenario, robots)
     from api.serve import run_serve
 
@@ -201,6 +254,7 @@ def serve(
         host=host,
         port=port,
         worker=worker,
+        tls=tls,
     )
 
 
@@ -209,9 +263,12 @@ def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
     robots: RobotsOpt = None,
-    port: Annotated[int, typer.Option(help="MQTT TCP port.")] = 1883,
+    port: Annotated[
+        int | None,
+        typer.Option(help="MQTT port [default: 1883, 8883 on tls, or the next free one]."),
+    ] = None,
     ws_port: Annotated[
-        int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
+        int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
     ] = None,
     impl: Annotated[
         str,
@@ -225,10 +282,13 @@ def broker(
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
     cluster: Annotated[int, typer.Option(help="Nodes of the NATS cluster (--impl nats).")] = 3,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
     scenario = _scaled(scenario, robots)
-    from broker_config.embedded import run_broker
+    from broker_config.command import run_broker
 
     if impl == "nats":
         from broker_config.nats_cluster import run_nats_broker
@@ -243,19 +303,32 @@ def broker(
         ws_port=ws_port,
         impl=impl,
         write_config=write_config,
+        security=security,
+        participants=participants,
+        bind=bind,
     )
 
 
 @app.command()
 def credentials(
-    who: Annotated[str, typer.Argument(help="A robot id, or 'service'.")],
+    who: Annotated[
+        str, typer.Argument(help="A robot id, 'service', 'instructor' or a participant (p07).")
+    ],
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Print the MQTT username and password of a robot or of the service."""
+    """Print the MQTT username and password of a robot, the service, instructor or participant."""
     from broker_config.credentials import print_credentials
     from factory.robot_clock import robot_now_ts
 
     print_credentials(who=who, state_dir=state_dir, clock=robot_now_ts)
+
+
+@app.command()
+def ca(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Print the local CA certificate's path (profile tls) and how to connect with it."""
+    from broker_config.tls import print_ca
+
+    print_ca(state_dir)
 
 
 @app.command()
@@ -276,6 +349,7 @@ def tap(
     password: Annotated[str | None, typer.Option(help="Password for --username.")] = None,
     count: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
     raw: Annotated[bool, typer.Option(help="Print payloads as received, one per line.")] = False,
+    cafile: CafileOpt = None,
 ) -> None:
     """Watch the wire: print every message with topic, QoS, retained flag and decoded payload."""
     from broker_config.layout import read_running
@@ -291,6 +365,8 @@ def tap(
         password=password,
         count=count,
         raw=raw,
+        cafile=None if cafile is None else str(cafile),
+        state_dir=state_dir,
     )
 
 

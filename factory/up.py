@@ -32,6 +32,7 @@ from typing import IO, Any, NoReturn
 from rich.console import Console
 
 from api.store.opening import store_has_data
+from broker_config.command import connect_lines, new_participants
 from broker_config.credentials import load_credentials
 from broker_config.embedded import (
     BrokerError,
@@ -42,11 +43,13 @@ from broker_config.embedded import (
 )
 from broker_config.embedded import start_broker as start_embedded_broker
 from broker_config.ports import suggest_port
+from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
 from contract.mqtt import parse_broker_url
 from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
+DEFAULT_BIND = "127.0.0.1"
 #: ``--state-dir``'s default (as in ``factory.cli``): commands printed with another carry it.
 DEFAULT_STATE_DIR = Path(".factory")
 SERVICE_READY_TIMEOUT_S = 60.0
@@ -135,9 +138,24 @@ def _status(base_url: str) -> str:
     return f"simulated {clock} UTC · {summary}"
 
 
-def _start_broker(state_dir: Path, scenario: Scenario, port: int) -> BrokerProcess:
+def _start_broker(
+    state_dir: Path,
+    scenario: Scenario,
+    port: int,
+    security: Security,
+    participants: int | None,
+    bind: str,
+) -> BrokerProcess:
     try:
-        return start_embedded_broker(impl="auto", port=port, state_dir=state_dir, scenario=scenario)
+        return start_embedded_broker(
+            impl="auto",
+            port=port,
+            state_dir=state_dir,
+            scenario=scenario,
+            host=bind,
+            security=security,
+            participants=participants,
+        )
     except PortInUseError:
         _fail(
             f"MQTT port {port} is already in use (another broker?); pick another with "
@@ -169,12 +187,20 @@ def run_up(
     mqtt_port: int | None,
     http_port: int | None,
     broker: str | None,
+    security: str = "acl",
+    participants: int | None = None,
+    bind: str = DEFAULT_BIND,
     db: str | None = None,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
     notes: list[str] = []
+    try:
+        profile = parse_security(security)
+    except ValueError as exc:
+        _fail(str(exc))
     if broker is None:
-        mqtt_port, note = choose_port(mqtt_port, DEFAULT_MQTT_PORT)
+        default_mqtt = DEFAULT_TLS_PORT if profile.tls else DEFAULT_MQTT_PORT
+        mqtt_port, note = choose_port(mqtt_port, default_mqtt, bind)
         notes += [f"MQTT {note}; choose one with --mqtt-port N"] if note else []
     http_port, note = choose_port(http_port, DEFAULT_HTTP_PORT)
     notes += [f"HTTP {note}; choose one with --http-port N"] if note else []
@@ -206,8 +232,16 @@ def run_up(
     console = Console(soft_wrap=True)  # piped or logged, a printed command stays one line
     signal.signal(signal.SIGTERM, _interrupt)
 
-    embedded = None if broker else _start_broker(state_dir, loaded, broker_port)
-    broker_url = embedded.url if embedded else f"mqtt://{broker_host}:{broker_port}"
+    before = load_credentials(state_dir)
+    embedded = (
+        None
+        if broker
+        else _start_broker(state_dir, loaded, broker_port, profile, participants, bind)
+    )
+    broker_url = embedded.url if embedded else (broker or f"mqtt://{broker_host}:{broker_port}")
+    after = load_credentials(state_dir) if embedded else None
+    made = new_participants(before, after) if after else {}
+    connect = connect_lines(embedded, made) if embedded else []
     base_url = f"http://127.0.0.1:{http_port}"
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
     if scenario is not None:
@@ -218,7 +252,7 @@ def run_up(
         # On a resume the robots reboot with the scenario's initial components: the engine must
         # not warm up from the previous run's readings of components that are gone.
         service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else None
-        serve_args = ["serve", *common, "--port", str(http_port)]
+        serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         serve_args += ["--db", db] if db is not None else []
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
@@ -231,6 +265,8 @@ def run_up(
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))
         _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
+        for line in connect:  # where the room connects, and participants' passwords (once)
+            console.print(line, markup=False, highlight=False)
         _watch(console, children, base_url)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")

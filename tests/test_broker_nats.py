@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from brokers import BrokerHandle, ConnectRefused, robot_topic
 
-from broker_config.acl import SERVICE_RULES, robot_rules
+from broker_config.acl import ANONYMOUS_RULES, SERVICE_RULES, robot_rules
 from broker_config.nats_conf import MQTT_QOS1_DELIVERY, nats_permissions, nats_subjects
 from broker_config.protocol import speaks_mqtt5
 from contract.topics import Channel
@@ -18,13 +18,16 @@ def test_topic_filters_become_subjects() -> None:
 
 
 def test_readers_may_take_qos1_deliveries_and_writers_only_their_topics() -> None:
-    robot = nats_permissions(robot_rules("weld-01"))
+    robot = nats_permissions(robot_rules("weld-01", "factory/+/+/+/weld-01"))
     assert robot["subscribe"]["allow"] == ["factory.*.*.*.weld-01.cmd", MQTT_QOS1_DELIVERY]
     assert "factory.*.*.*.weld-01.telemetry" in robot["publish"]["allow"]
     assert not any("cmd" in s for s in robot["publish"]["allow"])
     service = nats_permissions(SERVICE_RULES)
     assert service["publish"]["allow"] == ["factory.*.*.*.*.cmd"]
     assert nats_permissions([]) == {"publish": {"deny": [">"]}, "subscribe": {"deny": [">"]}}
+    anonymous = nats_permissions(ANONYMOUS_RULES)  # reads the plant, never the ground truth
+    assert anonymous["subscribe"]["deny"] == ["factory.*.*.*.*.truth"]
+    assert anonymous["publish"] == {"deny": [">"]}
 
 
 @pytest.mark.integration

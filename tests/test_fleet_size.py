@@ -48,7 +48,10 @@ def test_simulator_broker_and_service_read_the_same_fleet() -> None:
     followed = [r.id for r in load_plant(reference).robots]
     assert simulated == followed
     assert len(simulated) == 1000
-    acl = render_mosquitto_acl(followed)
+    plant = load_plant(reference)
+    acl = render_mosquitto_acl(
+        {r.id: f"factory/{r.site}/{r.area}/{r.line}/{r.id}" for r in plant.robots}
+    )
     assert "user handle-01-c83" in acl  # the last robot has its login and rules
 
 

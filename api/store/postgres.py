@@ -29,6 +29,7 @@ from api.store import (
     TelemetryQuery,
     supersedes,
 )
+from api.store.postgres_clock import recent_pace, repair_robot_clock
 from api.store.postgres_history import history
 from api.store.postgres_maintenance import PostgresMaintenance
 from api.store.postgres_schema import create_schema
@@ -181,6 +182,18 @@ class PostgresStore(PostgresMaintenance):
             "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - %s",
             (self._dead_letter_max_rows,),
         )
+
+    def recent_pace(self) -> float | None:
+        return recent_pace(self._reader())
+
+    def repair_clock(self, robot: str, bound_ts: float) -> int:
+        with self._write_lock:
+            try:
+                conn = self._write_connection()
+                with conn.transaction():
+                    return repair_robot_clock(conn, robot, bound_ts)
+            except RETRYABLE as exc:
+                raise StoreUnavailable(f"{self.path}: {exc}") from exc
 
     # --- reading -------------------------------------------------------------------------------
 

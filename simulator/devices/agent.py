@@ -43,6 +43,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from broker_config.sessions import robot_client_id, session_client_id
 from contract.codec import Rejected, decode_message, encode
 from contract.mqtt import new_client
 from contract.payloads import (
@@ -104,6 +105,8 @@ class DeviceAgent:
         buffer_messages: int = DEFAULT_BUFFER_MESSAGES,
         wall_s_per_sim_s: float = 0.0,
         telemetry_batch: int = 1,
+        tls: bool = False,
+        cafile: str | None = None,
     ) -> None:
         self.robot = topic.robot
         self._topics = {channel: str(topic.with_channel(channel)) for channel in Channel}
@@ -127,11 +130,14 @@ class DeviceAgent:
         #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
         self.refused: str | None = None
         self._client = new_client(
-            f"robot-{self.robot}",
+            # A tag from the password: no one without it can name (and take over) this session.
+            session_client_id(robot_client_id(self.robot), password),
             protocol=protocol,
             clean_session=False,  # commands sent while we are away wait for us at the broker
             username=username,
             password=password,
+            tls=tls,
+            cafile=cafile,
         )
         self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self._client.on_connect = self._on_connect
