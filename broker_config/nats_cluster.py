@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -76,7 +77,7 @@ class NatsCluster:
     def pid(self) -> int:
         return self.processes[0].pid
 
-    def tls_context(self) -> None:
+    def tls_context(self) -> ssl.SSLContext | None:
         """No TLS on these listeners (a ``BrokerProcess`` has one when started with it)."""
         return None
 
