@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from api.store.opening import store_has_data
 from broker_config.addresses import lan_addresses
 from broker_config.command import connect_lines, new_participants
 from broker_config.credentials import load_credentials
@@ -214,6 +215,7 @@ def run_up(
     security: str = "acl",
     participants: int | None = None,
     bind: str = DEFAULT_BIND,
+    db: str | None = None,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
     notes: list[str] = []
@@ -232,6 +234,7 @@ def run_up(
         broker_host, broker_port = (
             parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port or DEFAULT_MQTT_PORT)
         )
+        resuming = store_has_data(state_dir, db)
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if factor is not None and factor < 0:
@@ -286,10 +289,10 @@ def run_up(
         console.print(f"[dim]broker {broker_url} ({embedded.impl if embedded else 'external'})[/]")
         # On a resume the robots reboot with the scenario's initial components: the engine must
         # not warm up from the previous run's readings of components that are gone.
-        resuming = (state_dir / "factory.db").exists()
         service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else None
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         serve_args += ["--tls"] if profile.tls else []
+        serve_args += ["--db", db] if db is not None else []
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
         _wait_ready(service, api)
