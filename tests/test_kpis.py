@@ -4,10 +4,10 @@ through the ingest pipeline, checked against the same hand-computed case."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
+from store_backends import Backend
 
 from api.inbound import Inbound
 from api.ingest.clock_guard import ClockGuard, ClockRule
@@ -17,7 +17,6 @@ from api.ingest.pipeline import Pipeline
 from api.kpis import kpi_report
 from api.live import LiveState
 from api.routes.kpis import kpi_window
-from api.store.sqlite import SqliteStore
 from contract.codec import encode
 from contract.payloads import Failure, Parts, Reading, RepairFinished, Telemetry
 from engine.kpis import Activity, StoredEvent, activity_from_events, pooled_kpis, robot_kpis
@@ -80,7 +79,7 @@ def _event_topic(robot_id: str) -> str:
     return f"factory/{robot.site}/{robot.area}/{robot.line}/{robot.id}"
 
 
-def test_live_kpis_from_a_real_store_match_the_hand_computed_case(tmp_path: Path) -> None:
+def test_live_kpis_from_a_real_store_match_the_hand_computed_case(store_backend: Backend) -> None:
     plant = load_plant(None)
     robot = "weld-01"  # 45 s ideal cycle, line-1
     base = _event_topic(robot)
@@ -114,41 +113,38 @@ def test_live_kpis_from_a_real_store_match_the_hand_computed_case(tmp_path: Path
             readings=[Reading(ts=ts, temperature_c=40.0)],
         )
         messages.append(Inbound(f"{base}/telemetry", encode(tele), 1.0, 1, 100 + seq))
-    store = SqliteStore(tmp_path / "f.db")
-    try:
-        # A 5-hour lead: the hand-made messages jump hours at once, as a fast simulation does.
-        result = Pipeline(store, ClockGuard(ClockRule(lead_s=5 * H))).write(messages)
-        assert len(result.new) == 5
-        window = kpi_window(store, None, None)
-        assert window == (T0, T0 + 4 * H)
-        report = kpi_report(store, plant, *window)
-        weld = next(r for r in report.robots if r.robot == robot)
-        assert weld.line == "line-1"
-        assert weld.availability == pytest.approx(0.875)
-        assert weld.performance == pytest.approx(45.0 * 266 / (3.5 * H))
-        assert weld.quality == pytest.approx(260 / 266)
-        assert weld.mtbf_h == pytest.approx(3.5)
-        assert weld.mttr_h == pytest.approx(0.5)
-        # Every other robot of the plant sent nothing: fully available, nothing made.
-        others = [r for r in report.robots if r.robot != robot]
-        assert len(others) == len(plant.robots) - 1
-        assert all(r.availability == 1.0 and r.good == 0 for r in others)
-        line = next(ln for ln in report.lines if ln.line == "line-1")
-        members = sum(1 for r in plant.robots if r.line == "line-1")
-        assert line.robots == members
-        assert line.availability == pytest.approx((members - 0.125) / members)
-        assert report.plant.failures == 1
-        # The last 2 hours hold no stop: availability 1.
-        recent = kpi_report(store, plant, *kpi_window(store, None, 2.0) or (0.0, 0.0))
-        assert next(r for r in recent.robots if r.robot == robot).availability == 1.0
+    store = store_backend.open()  # closed by the fixture: SQLite, then PostgreSQL
+    # A 5-hour lead: the hand-made messages jump hours at once, as a fast simulation does.
+    result = Pipeline(store, ClockGuard(ClockRule(lead_s=5 * H))).write(messages)
+    assert len(result.new) == 5
+    window = kpi_window(store, None, None)
+    assert window == (T0, T0 + 4 * H)
+    report = kpi_report(store, plant, *window)
+    weld = next(r for r in report.robots if r.robot == robot)
+    assert weld.line == "line-1"
+    assert weld.availability == pytest.approx(0.875)
+    assert weld.performance == pytest.approx(45.0 * 266 / (3.5 * H))
+    assert weld.quality == pytest.approx(260 / 266)
+    assert weld.mtbf_h == pytest.approx(3.5)
+    assert weld.mttr_h == pytest.approx(0.5)
+    # Every other robot of the plant sent nothing: fully available, nothing made.
+    others = [r for r in report.robots if r.robot != robot]
+    assert len(others) == len(plant.robots) - 1
+    assert all(r.availability == 1.0 and r.good == 0 for r in others)
+    line = next(ln for ln in report.lines if ln.line == "line-1")
+    members = sum(1 for r in plant.robots if r.line == "line-1")
+    assert line.robots == members
+    assert line.availability == pytest.approx((members - 0.125) / members)
+    assert report.plant.failures == 1
+    # The last 2 hours hold no stop: availability 1.
+    recent = kpi_report(store, plant, *kpi_window(store, None, 2.0) or (0.0, 0.0))
+    assert next(r for r in recent.robots if r.robot == robot).availability == 1.0
 
-        metrics = Metrics(LiveState.from_robots([], None), Inbox(10))
-        metrics.kpis.set(report)
-        text = generate_latest(metrics.registry).decode()
-        assert 'factory_robot_availability{line="line-1",robot="weld-01"} 0.875' in text
-        assert 'factory_robot_mttr_hours{line="line-1",robot="weld-01"} 0.5' in text
-        assert 'factory_line_oee{line="line-1"}' in text
-        assert "factory_robot_mtbf_hours{" in text
-        assert not math.isnan(report.plant.oee)
-    finally:
-        store.close()
+    metrics = Metrics(LiveState.from_robots([], None), Inbox(10))
+    metrics.kpis.set(report)
+    text = generate_latest(metrics.registry).decode()
+    assert 'factory_robot_availability{line="line-1",robot="weld-01"} 0.875' in text
+    assert 'factory_robot_mttr_hours{line="line-1",robot="weld-01"} 0.5' in text
+    assert 'factory_line_oee{line="line-1"}' in text
+    assert "factory_robot_mtbf_hours{" in text
+    assert not math.isnan(report.plant.oee)

@@ -30,9 +30,9 @@ from api.store import (
     TelemetryQuery,
     supersedes,
 )
+from api.store.kpi_queries import first_ts, kpi_events
 from api.store.sqlite_clock import recent_pace, repair_robot_clock
 from api.store.sqlite_history import history
-from api.store.sqlite_kpis import first_ts, kpi_events
 from api.store.sqlite_maintenance import MAINTENANCE_SCHEMA, MaintenanceTables
 from api.store.sqlite_schema import (
     INSERT_MESSAGE,

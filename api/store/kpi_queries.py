@@ -1,9 +1,10 @@
-"""The SQLite queries behind the live KPIs: the events that measure a robot's activity and the
-earliest stored time (the default start of a KPI window)."""
+"""The queries behind the live KPIs, shared by the SQLite and PostgreSQL stores (the same
+tables; only the parameter mark differs: ``?`` or ``%s``): the events that measure a robot's
+activity and the earliest stored time (the default start of a KPI window)."""
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any, Protocol
 
 import orjson
 
@@ -19,15 +20,21 @@ KPI_EVENT_KINDS = (
 )
 
 
+class Connection(Protocol):
+    """What both drivers' connections offer (``sqlite3`` and ``psycopg``)."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+
 def kpi_events(
-    conn: sqlite3.Connection, since: float, until: float
+    conn: Connection, since: float, until: float, mark: str = "?"
 ) -> dict[str, list[StoredEvent]]:
     """Every robot's KPI events in ``[since, until)``, in time order, per robot (each robot's
     range is read through the ``(robot, ts)`` index)."""
-    marks = ", ".join("?" * len(KPI_EVENT_KINDS))
+    marks = ", ".join([mark] * len(KPI_EVENT_KINDS))
     rows = conn.execute(
         "SELECT e.robot, e.ts, e.kind, e.body FROM robots r JOIN events e "
-        f"ON e.robot = r.robot AND e.ts >= ? AND e.ts < ? WHERE e.kind IN ({marks}) "
+        f"ON e.robot = r.robot AND e.ts >= {mark} AND e.ts < {mark} WHERE e.kind IN ({marks}) "
         "ORDER BY e.robot, e.ts",
         (since, until, *KPI_EVENT_KINDS),
     )
@@ -37,11 +44,11 @@ def kpi_events(
     return found
 
 
-def first_ts(conn: sqlite3.Connection) -> float | None:
+def first_ts(conn: Connection) -> float | None:
     """The earliest simulated time of any robot's stored reading or event."""
     (first,) = conn.execute(
         "SELECT min(t) FROM (SELECT (SELECT min(ts) FROM telemetry WHERE robot = r.robot) AS t "
         "FROM robots r UNION ALL SELECT (SELECT min(ts) FROM events WHERE robot = r.robot) "
-        "FROM robots r)"
+        "FROM robots r) AS firsts"
     ).fetchone()
     return None if first is None else float(first)
