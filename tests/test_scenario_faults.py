@@ -109,3 +109,12 @@ def test_the_bundled_scenarios_are_the_documented_sizes() -> None:
     assert (len(workshop.robots), len(workshop.lines), workshop.factor) == (3, 1, 60.0)
     assert len(workshop.faults) >= 1
     assert (len(large.robots), len(large.lines)) == (60, 6)
+
+
+def test_a_scaled_fleet_keeps_the_faults_of_the_robots_it_keeps() -> None:
+    one = load_scenario("workshop?robots=1")
+    assert [r.id for r in one.robots] == ["weld-01"]
+    assert [f.robot for f in one.faults] == ["weld-01"]
+    six = load_scenario("workshop?robots=6")
+    assert len(six.robots) == 6
+    assert [f.robot for f in six.faults] == ["weld-01", "handle-01"]
