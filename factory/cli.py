@@ -194,7 +194,7 @@ def broker(
     scenario: ScenarioOpt = None,
     port: Annotated[
         int | None,
-        typer.Option(help="MQTT port [default: 1883, 8883 on tls, or the next free one]."),
+        typer.Option(help="MQTT port (default: 1883, 8883 on tls, or the next free one)."),
     ] = None,
     ws_port: Annotated[
         int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
