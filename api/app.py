@@ -3,9 +3,14 @@
 On start the lifespan opens the store, loads live state from it, builds the maintenance engine
 for the scenario and policy (restored and warmed up from the store, :mod:`api.warmup`), starts
 the MQTT client (which connects in the background and keeps retrying) and the consumer task,
-which feeds the engine after every commit (:mod:`api.maintenance`). On stop it cancels and
-awaits the consumer, disconnects cleanly (the broker keeps the session and queues for it), ends
-every stream and closes the store. Everything lives on the lifespan state; nothing is global.
+which feeds the engine after every commit (:mod:`api.maintenance`). On PostgreSQL (``db_url``)
+several such workers may share the store and, with ``mqtt_shared_group``, the telemetry: each
+then also keeps a view of every message (:mod:`api.ingest.view`) for live state, the stream and
+the engine, which runs on one elected worker (:mod:`api.maintenance.leadership`,
+:mod:`api.engine_seat`).
+On stop it cancels and awaits the consumer, disconnects cleanly (the broker keeps the session
+and queues for it), ends every stream and closes the store. Everything lives on the lifespan
+state; nothing is global.
 """
 
 from __future__ import annotations
@@ -20,20 +25,26 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from api.deps import AppState
+from api.engine_seat import EngineSeat
+from api.ingest.clock_guard import ClockGuard, ClockRule, trusted_clock
 from api.ingest.consumer import Consumer
+from api.ingest.hearing import watch_hearing
 from api.ingest.inbox import Inbox
 from api.ingest.metrics import Metrics
 from api.ingest.mqtt_client import IngestClient
 from api.ingest.pipeline import Pipeline
+from api.ingest.view import ViewFeed
 from api.live import LiveState
 from api.maintenance.command_sender import CommandSender
+from api.maintenance.leadership import Leadership
 from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
+from api.rate_limit import WriteLimiter
 from api.records import Robot
 from api.routes import dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
-from api.store import QueryRefused
-from api.store.sqlite import SqliteStore
+from api.store import QueryRefused, Store
+from api.store.opening import open_store
 from api.stream import StreamHub
 from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
@@ -77,6 +88,32 @@ def placements(scenario: Plant, robots: list[Robot]) -> dict[str, Topic]:
     return where
 
 
+def guarded(robots: list[Robot]) -> list[tuple[str, float | None, float | None]]:
+    return [(r.id, r.last_seen, r.sample_interval_s) for r in robots]
+
+
+async def resume_clock(store: Store, rule: ClockRule) -> tuple[list[Robot], float | None]:
+    """The stored robots and clock, repaired: a robot whose newest time is past the rest of the
+    fleet by more than the clock guard allows (poisoned before the guard existed) has its
+    messages past the trusted clock dropped (:func:`~api.ingest.clock_guard.trusted_clock`)."""
+    known = await asyncio.to_thread(store.robots)
+    guard = ClockGuard.resumed(rule, [(r.id, None, r.sample_interval_s) for r in known])
+    seen = [(r.id, r.last_seen) for r in known if r.last_seen is not None]
+    clock, poisoned = trusted_clock(seen, guard.lead_s)
+    if clock is not None and poisoned:
+        for robot in poisoned:
+            dropped = await asyncio.to_thread(
+                store.repair_clock, robot, clock + guard.lead_s(robot)
+            )
+            log.warning(
+                "clock repaired: %s was ahead of the fleet; %d of its messages dropped",
+                robot,
+                dropped,
+            )
+        known = await asyncio.to_thread(store.robots)
+    return known, await asyncio.to_thread(store.clock)
+
+
 @contextlib.asynccontextmanager
 async def run_service(settings: Settings, scenario: Plant | None = None) -> AsyncIterator[AppState]:
     """Open the store, connect to the broker, run the consumer and the maintenance loop; undo it
@@ -84,15 +121,12 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
     username, password = service_credentials(settings)
     model = scenario if scenario is not None else load_plant(settings.scenario)
     loop = asyncio.get_running_loop()
-    store = await asyncio.to_thread(
-        SqliteStore,
-        settings.database,
-        dead_letter_max_rows=settings.dead_letter_max_rows,
-        alarm_history_max_rows=settings.alarm_history_max_rows,
-    )
+    store = await asyncio.to_thread(open_store, settings)
     try:
-        known = await asyncio.to_thread(store.robots)
-        clock = await asyncio.to_thread(store.clock)
+        known, clock = await resume_clock(store, ClockRule.of(settings))
+        guard = ClockGuard.resumed(
+            ClockRule.of(settings), guarded(known), await asyncio.to_thread(store.recent_pace)
+        )
         live = LiveState.from_robots(known, clock)
         inbox = Inbox(settings.ingest_queue_max)
         metrics = Metrics(live, inbox)
@@ -107,7 +141,15 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                     log.warning("%s", problem)
             live.broker_problem = problem
 
-        client = IngestClient(settings, username, password, loop, inbox.put_all, on_status)
+        client = IngestClient(
+            settings,
+            username,
+            password,
+            loop,
+            inbox.put_all,
+            on_status,
+            on_takeover=metrics.session_takeovers.inc,
+        )
 
         def on_idle() -> None:
             # Messages turned away were not acknowledged. Only now that everything queued is
@@ -124,9 +166,15 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             boot, client.publish, metrics.commands_sent, placements(model, known)
         )
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
+        # On PostgreSQL several workers may share the store: one leads the engine (elected),
+        # and each sees every message through its view (api.ingest.view) while it stores a share.
+        workers = settings.db_url is not None
+        view = (
+            ViewFeed(settings, username, password, loop, live, hub, on_status) if workers else None
+        )
         consumer = Consumer(
             inbox,
-            Pipeline(store),
+            Pipeline(store, guard),
             live,
             hub,
             metrics,
@@ -134,21 +182,31 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             on_idle,
             max_messages=settings.ingest_batch_max_messages,
             max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
-            on_new=maintenance.on_committed,
+            on_new=None if workers else maintenance.on_committed,
+            live_and_stream=not workers,
         )
         client.start()
         consumer_task: asyncio.Task[None] | None = None
         try:
-            await start_loop(
-                maintenance,
-                known,
-                clock,
-                settings.engine_warmup_h,
-                settings.engine_warmup_max_rows,
-            )
+            if view is None:
+                await start_loop(
+                    maintenance,
+                    known,
+                    clock,
+                    settings.engine_warmup_h,
+                    settings.engine_warmup_max_rows,
+                )
+            else:
+                view.client.start()
+                _start_leadership(settings, maintenance, view, boot, background)
             metrics.registry.register(MaintenanceCollector(maintenance))
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
+            if settings.mqtt_probe_interval_s > 0:
+                watch = asyncio.create_task(
+                    watch_hearing(client, live, metrics, settings), name="mqtt-hearing"
+                )
+                background.add(watch)
             yield AppState(
                 settings=settings,
                 store=store,
@@ -156,17 +214,58 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 hub=hub,
                 metrics=metrics,
                 maintenance=maintenance,
+                limiter=WriteLimiter(settings.write_rate_per_s, settings.write_burst),
             )
         finally:
+            for task in list(background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if consumer_task is not None:
                 await consumer.drain(DRAIN_TIMEOUT_S)
                 consumer_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await consumer_task
+            for task in list(background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(client.stop)
+            if view is not None:
+                await asyncio.to_thread(view.client.stop)
             hub.close()
     finally:
         await asyncio.to_thread(store.close)
+
+
+def _start_leadership(
+    settings: Settings,
+    maintenance: MaintenanceLoop,
+    view: ViewFeed,
+    run_id: str,
+    background: set[asyncio.Task[None]],
+) -> None:
+    """Run the view and compete for the engine (:mod:`api.maintenance.leadership`,
+    :mod:`api.engine_seat`)."""
+    assert settings.db_url is not None
+    seat = EngineSeat(
+        maintenance,
+        view,
+        run_id,
+        warmup_h=settings.engine_warmup_h,
+        warmup_max_rows=settings.engine_warmup_max_rows,
+    )
+    leadership = Leadership(
+        settings.db_url,
+        settings.mqtt_client_id,
+        seat.elect,
+        seat.lose,
+        poll_s=settings.leader_poll_s,
+    )
+    for name, job in (("view", view.run()), ("leadership", leadership.run())):
+        task = asyncio.create_task(job, name=name)
+        background.add(task)
+        task.add_done_callback(background.discard)
 
 
 def _consumer_ended(task: asyncio.Task[None], live: LiveState) -> None:

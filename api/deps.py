@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 
 from api.ingest.metrics import Metrics
 from api.live import LiveState
 from api.maintenance.loop import MaintenanceLoop
+from api.rate_limit import WriteLimiter
 from api.settings import Settings
 from api.store import Store
 from api.stream import StreamHub
@@ -27,6 +28,7 @@ class AppState(TypedDict):
     hub: StreamHub
     metrics: Metrics
     maintenance: MaintenanceLoop
+    limiter: WriteLimiter
 
 
 def _state(request: Request, name: str) -> Any:
@@ -59,7 +61,10 @@ def get_metrics(request: Request) -> Metrics:
 
 
 def get_maintenance(request: Request) -> MaintenanceLoop:
+    """The maintenance loop; 503 on a worker where it is on standby (another one leads)."""
     maintenance: MaintenanceLoop = _state(request, "maintenance")
+    if maintenance.standby is not None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, maintenance.standby)
     return maintenance
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -22,14 +23,20 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from api.app import create_app, end_streams, service_credentials
+from api.auth import RedactApiKey
 from api.settings import Settings, load_settings
+from api.store.opening import db_overrides, store_label
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
+from broker_config.protocol import speaks_mqtt5
 from contract.mqtt import parse_broker_url
 from plant import PlantError, load_plant
 
 API_KEY_FILE = "api-key"
+#: Where ``factory broker --security tls`` writes the local CA's server certificate and key.
+TLS_CERT = Path("tls") / "server.pem"
+TLS_KEY = Path("tls") / "server.key"
 GRACEFUL_SHUTDOWN_S = 3
 
 
@@ -52,26 +59,50 @@ def api_key(state_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+WORKER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
-    """MQTT 3.1.1 when the broker at ``broker_url`` is the state dir's amqtt (3.1.1 only)."""
+    """MQTT 3.1.1 when the broker at ``broker_url`` speaks only that: the state dir's amqtt or
+    NATS, or any broker that refuses an MQTT 5 CONNECT (:mod:`broker_config.protocol`)."""
     if "FACTORY_MQTT_PROTOCOL" in os.environ:
         return {}
     running = read_running(state_dir)
     same_broker = running is not None and parse_broker_url(running.url) == parse_broker_url(
         broker_url
     )
-    if same_broker and running is not None and running.impl == "amqtt":
+    if same_broker and running is not None and running.impl in ("amqtt", "nats"):
+        return {"mqtt_protocol": "mqtt311"}
+    # Another broker (a NATS node other than the first, an external one): ask it.
+    host, port = parse_broker_url(broker_url)
+    if speaks_mqtt5(host, port) is False:
         return {"mqtt_protocol": "mqtt311"}
     return {}
 
 
-def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path | None) -> Settings:
+def build_settings(
+    state_dir: Path,
+    scenario: str | None,
+    broker: str,
+    db: str | None,
+    tls: bool = False,
+    worker: str | None = None,
+) -> Settings:
     overrides: dict[str, Any] = {"state_dir": state_dir, "broker_url": broker}
+    if tls:
+        cert, key = state_dir / TLS_CERT, state_dir / TLS_KEY
+        if not (cert.is_file() and key.is_file()):
+            _fail(
+                f"--tls needs {cert} and {key}: start the broker with `factory broker "
+                f"--security tls --state-dir {state_dir}` (it makes a local CA), or set "
+                "FACTORY_TLS_CERTFILE and FACTORY_TLS_KEYFILE"
+            )
+        overrides |= {"tls_certfile": cert, "tls_keyfile": key}
     if scenario is not None:
         overrides["scenario"] = scenario
-    if db is not None:
-        overrides["db_path"] = db
     try:
+        overrides |= db_overrides(db)
+        overrides |= worker_overrides(worker, "db_url" in overrides)
         overrides["api_key"] = api_key(state_dir)
         overrides |= _protocol_for(state_dir, broker)
         return load_settings(**overrides)
@@ -83,10 +114,32 @@ def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path 
         _fail(str(exc))
 
 
+def worker_overrides(worker: str | None, on_postgres: bool) -> dict[str, Any]:
+    """``--worker NAME``: one of several ingest workers sharing the telemetry (a client id of its
+    own in the shared subscription group, ``ingest`` unless FACTORY_MQTT_SHARED_GROUP says)."""
+    if worker is None:
+        return {}
+    if not WORKER_NAME.fullmatch(worker):
+        raise ValueError(f"--worker: 1-32 letters, digits, '-' or '_', not {worker[:40]!r}")
+    if not on_postgres and "FACTORY_DB_URL" not in os.environ:
+        raise ValueError("--worker needs --db postgresql://…: workers share one PostgreSQL store")
+    return {
+        "mqtt_client_id": f"factory-service-{worker}",
+        "mqtt_shared_group": os.environ.get("FACTORY_MQTT_SHARED_GROUP", "ingest"),
+    }
+
+
 def run_serve(
-    state_dir: Path, scenario: str | None, broker: str, db: Path | None, host: str, port: int
+    state_dir: Path,
+    scenario: str | None,
+    broker: str,
+    db: str | None,
+    host: str,
+    port: int,
+    tls: bool = False,
+    worker: str | None = None,
 ) -> None:
-    settings = build_settings(state_dir, scenario, broker, db)
+    settings = build_settings(state_dir, scenario, broker, db, tls, worker)
     try:
         service_credentials(settings)
         load_plant(settings.scenario)  # the maintenance engine follows its robots
@@ -95,16 +148,31 @@ def run_serve(
     if not port_is_free(host, port):
         _fail(f"port {port} on {host} is already in use; pick another with --port N")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    scheme = "https" if settings.https else "http"
     print(
-        f"service on http://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
-        f"database {settings.database}; write API key in {state_dir / API_KEY_FILE}",
+        f"service on {scheme}://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
+        f"database {store_label(settings)}; write API key in {state_dir / API_KEY_FILE}",
         flush=True,
     )
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        **ssl_options(settings),
     )
+    # After uvicorn's Config has set up its loggers: the stream's ?api_key= stays out of the log.
+    logging.getLogger("uvicorn.access").addFilter(RedactApiKey())
     StreamEndingServer(config, app).run()
+
+
+def ssl_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's HTTPS options for ``settings`` (none for plain HTTP)."""
+    if settings.https is None:
+        return {}
+    cert, key = settings.https
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
 class StreamEndingServer(uvicorn.Server):
@@ -130,13 +198,23 @@ class BackgroundServer:
     STARTUP_TIMEOUT_S = 15.0
     STOP_TIMEOUT_S = 10.0
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        https: tuple[Path, Path] | None = None,
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = host, int(self._socket.getsockname()[1])
         self._app = app
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+        ssl: dict[str, Any] = {}
+        if https is not None:
+            ssl = {"ssl_certfile": str(https[0]), "ssl_keyfile": str(https[1])}
+        self.scheme = "https" if https else "http"
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, **ssl)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -144,7 +222,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def __enter__(self) -> BackgroundServer:
         self._thread.start()

@@ -45,12 +45,50 @@ BrokerOpt = Annotated[
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
 ]
 
+RobotsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Scale the scenario's fleet to N robots (ids and lines made the same way by "
+        "simulate, broker, serve and up: weld-01-c1 on line-1-c1, …).",
+        envvar="FACTORY_ROBOTS",
+    ),
+]
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite database file (default: STATE_DIR/factory.db), or a PostgreSQL URL "
+        "(postgresql://USER@HOST:PORT/DB) that several `factory serve` workers share.",
+    ),
+]
+
+CafileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cafile",
+        help="CA file that verifies an mqtts:// broker (default: STATE_DIR/tls/ca.pem if it "
+        "exists, else the system's CAs).",
+        envvar="FACTORY_MQTT_CAFILE",
+    ),
+]
 BrokerUrlOpt = Annotated[
     str,
     typer.Option(
         "--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.", envvar="FACTORY_BROKER_URL"
     ),
 ]
+
+
+def _scaled(scenario: str | None, robots: int | None) -> str | None:
+    """The scenario reference with ``--robots N`` applied (``default?robots=N``)."""
+    from plant.fleet_size import FleetSizeError, with_robots
+
+    try:
+        return with_robots(scenario, robots)
+    except FleetSizeError as exc:
+        _fail(str(exc))
+        raise
 
 
 SecurityOpt = Annotated[
@@ -88,6 +126,7 @@ def _fail(message: str, code: int = 2) -> None:
 def up(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
@@ -104,11 +143,13 @@ def up(
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    db: DbOpt = None,
     security: SecurityOpt = "acl",
     participants: ParticipantsOpt = None,
     bind: BindOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
+    scenario = _scaled(scenario, robots)
     from factory.up import DEFAULT_BIND, run_up
 
     run_up(
@@ -119,6 +160,7 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        db=db,
         security=security,
         participants=participants,
         bind=bind or DEFAULT_BIND,
@@ -129,6 +171,7 @@ def up(
 def simulate(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
@@ -151,12 +194,15 @@ def simulate(
     resume_from: Annotated[
         str | None,
         typer.Option(
-            help="Service URL (e.g. http://127.0.0.1:8000): continue after its newest data.",
+            help="Service URL (e.g. http://127.0.0.1:8000): continue after its newest data. "
+            "An https:// service is verified with --cafile (default: STATE_DIR/tls/ca.pem).",
             envvar="FACTORY_RESUME_FROM",
         ),
     ] = None,
+    cafile: CafileOpt = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
+    scenario = _scaled(scenario, robots)
     from simulator.devices.run import run_simulate
 
     run_simulate(
@@ -168,6 +214,7 @@ def simulate(
         duration=duration,
         start=start,
         resume_from=resume_from,
+        cafile=None if cafile is None else str(cafile),
     )
 
 
@@ -175,23 +222,48 @@ def simulate(
 def serve(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     broker: BrokerUrlOpt = "mqtt://127.0.0.1:1883",
-    db: Annotated[
-        Path | None, typer.Option(help="SQLite database file (default: STATE_DIR/factory.db).")
-    ] = None,
+    db: DbOpt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            help="Run as ingest worker NAME next to others on the same --db postgresql://…: "
+            "telemetry is shared out ($share/ingest/…), one worker leads the maintenance engine."
+        ),
+    ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="Serve HTTPS with STATE_DIR/tls/server.pem and server.key (local CA)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
+    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard.
+
+    An mqtts:// --broker is verified with FACTORY_MQTT_CAFILE, else STATE_DIR/tls/ca.pem."""
+    scenario = _scaled(scenario, robots)
     from api.serve import run_serve
 
-    run_serve(state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port)
+    run_serve(
+        state_dir=state_dir,
+        scenario=scenario,
+        broker=broker,
+        db=db,
+        host=host,
+        port=port,
+        worker=worker,
+        tls=tls,
+    )
 
 
 @app.command()
 def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     port: Annotated[
         int | None,
         typer.Option(help="MQTT port (default: 1883, 8883 on tls, or the next free one)."),
@@ -200,18 +272,30 @@ def broker(
         int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
     ] = None,
     impl: Annotated[
-        str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
+        str,
+        typer.Option(
+            help="auto (Mosquitto if on PATH, else amqtt), mosquitto, amqtt, or nats (a NATS "
+            "JetStream cluster with MQTT listeners on ephemeral ports; see --cluster)."
+        ),
     ] = "auto",
     write_config: Annotated[
         Path | None,
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
+    cluster: Annotated[int, typer.Option(help="Nodes of the NATS cluster (--impl nats).")] = 3,
     security: SecurityOpt = "acl",
     participants: ParticipantsOpt = None,
     bind: BindOpt = None,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
+    scenario = _scaled(scenario, robots)
     from broker_config.command import run_broker
+
+    if impl == "nats":
+        from broker_config.nats_cluster import run_nats_broker
+
+        run_nats_broker(state_dir=state_dir, scenario=scenario, nodes=cluster)
+        return
 
     run_broker(
         state_dir=state_dir,
@@ -266,6 +350,7 @@ def tap(
     password: Annotated[str | None, typer.Option(help="Password for --username.")] = None,
     count: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
     raw: Annotated[bool, typer.Option(help="Print payloads as received, one per line.")] = False,
+    cafile: CafileOpt = None,
 ) -> None:
     """Watch the wire: print every message with topic, QoS, retained flag and decoded payload."""
     from broker_config.layout import read_running
@@ -281,6 +366,8 @@ def tap(
         password=password,
         count=count,
         raw=raw,
+        cafile=None if cafile is None else str(cafile),
+        state_dir=state_dir,
     )
 
 

@@ -19,6 +19,7 @@ import os
 import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -28,9 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from api.store.opening import store_has_data
+from broker_config.addresses import lan_addresses
 from broker_config.command import connect_lines, new_participants
 from broker_config.credentials import load_credentials
 from broker_config.embedded import (
@@ -43,6 +47,7 @@ from broker_config.embedded import (
 from broker_config.embedded import start_broker as start_embedded_broker
 from broker_config.ports import suggest_port
 from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
+from broker_config.tls import tls_files
 from contract.mqtt import parse_broker_url
 from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
@@ -103,29 +108,50 @@ class Child:
         self._log.close()
 
 
-def _get_json(url: str, timeout_s: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return json.load(response)
+class Service:
+    """How ``up`` reaches the service it started: its URL and, on ``tls``, the local CA that
+    verifies its certificate (every request of ``up`` to it goes through here)."""
+
+    def __init__(self, base_url: str, cafile: Path | None = None) -> None:
+        self.base_url = base_url
+        self.cafile = cafile
+        self.context = None if cafile is None else ssl.create_default_context(cafile=str(cafile))
+
+    def open(self, path: str, timeout_s: float) -> Any:
+        return urllib.request.urlopen(
+            f"{self.base_url}{path}", timeout=timeout_s, context=self.context
+        )
+
+    def get_json(self, path: str, timeout_s: float = 2.0) -> Any:
+        with self.open(path, timeout_s) as response:
+            return json.load(response)
 
 
-def _wait_ready(service: Child, base_url: str) -> None:
+def _wait_ready(service: Child, api: Service) -> None:
     deadline = time.monotonic() + SERVICE_READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if not service.alive():
             raise RuntimeError(f"the service exited at start:\n{service.tail()}")
         try:
-            urllib.request.urlopen(f"{base_url}/readyz", timeout=1.0).close()
+            api.open("/readyz", timeout_s=1.0).close()
             return
-        except (urllib.error.URLError, OSError):
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise RuntimeError(
+                    f"the service's certificate does not verify with {api.cafile}: "
+                    f"{exc.reason.verify_message}"
+                ) from None
+            time.sleep(0.2)
+        except OSError:
             time.sleep(0.2)
     raise RuntimeError(
         f"the service was not ready after {SERVICE_READY_TIMEOUT_S:.0f} s; see {service.log_path}"
     )
 
 
-def _status(base_url: str) -> str:
+def _status(api: Service) -> str:
     try:
-        robots = _get_json(f"{base_url}/api/robots")
+        robots = api.get_json("/api/robots")
     except (urllib.error.URLError, OSError, ValueError):
         return "service not answering"
     states: dict[str, int] = {}
@@ -189,6 +215,7 @@ def run_up(
     security: str = "acl",
     participants: int | None = None,
     bind: str = DEFAULT_BIND,
+    db: str | None = None,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
     notes: list[str] = []
@@ -207,6 +234,7 @@ def run_up(
         broker_host, broker_port = (
             parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port or DEFAULT_MQTT_PORT)
         )
+        resuming = store_has_data(state_dir, db)
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if factor is not None and factor < 0:
@@ -222,6 +250,13 @@ def run_up(
             "no logins yet; write them with its password and ACL files (`factory broker "
             f"--write-config DIR --state-dir {state_dir}`), give those files to the broker, "
             "and run again"
+        )
+    https = tls_files(state_dir)
+    if broker and profile.tls and not https.server_cert_pem.is_file():
+        _fail(
+            f"--security tls serves the API over HTTPS with {https.server_cert_pem}, and "
+            f"{state_dir} holds no local CA yet; make one with `factory broker --security tls "
+            f"--state-dir {state_dir}` (or drop --broker), and run again"
         )
     state_dir.mkdir(parents=True, exist_ok=True)
     log_dir = state_dir / "logs"
@@ -239,7 +274,13 @@ def run_up(
     after = load_credentials(state_dir) if embedded else None
     made = new_participants(before, after) if after else {}
     connect = connect_lines(embedded, made) if embedded else []
-    base_url = f"http://127.0.0.1:{http_port}"
+    # On tls the service serves HTTPS with the server certificate the broker's start made,
+    # and up verifies it with the local CA like any client would.
+    api = (
+        Service(f"https://127.0.0.1:{http_port}", https.ca_pem)
+        if profile.tls
+        else Service(f"http://127.0.0.1:{http_port}")
+    )
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
     if scenario is not None:
         common += ["--scenario", scenario]
@@ -248,23 +289,24 @@ def run_up(
         console.print(f"[dim]broker {broker_url} ({embedded.impl if embedded else 'external'})[/]")
         # On a resume the robots reboot with the scenario's initial components: the engine must
         # not warm up from the previous run's readings of components that are gone.
-        resuming = (state_dir / "factory.db").exists()
         service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else None
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
+        serve_args += ["--tls"] if profile.tls else []
+        serve_args += ["--db", db] if db is not None else []
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
-        _wait_ready(service, base_url)
+        _wait_ready(service, api)
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
-        resume = resume_ts(base_url)
+        resume = resume_ts(api.base_url, cafile=api.cafile)
         if resume is not None:
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))
-        _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
+        _banner(console, loaded, state_dir, api, broker_url, resume, factor, notes, bind)
         for line in connect:  # where the room connects, and participants' passwords (once)
             console.print(line, markup=False, highlight=False)
-        _watch(console, children, base_url)
+        _watch(console, children, api)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
     except RuntimeError as exc:
@@ -282,13 +324,23 @@ def _banner(
     console: Console,
     scenario: Scenario,
     state_dir: Path,
-    base_url: str,
+    api: Service,
     broker_url: str,
     resume: float | None,
     factor: float | None,
     notes: list[str],
+    bind: str = DEFAULT_BIND,
 ) -> None:
     host, port = parse_broker_url(broker_url)
+    base_url = api.base_url
+    parts = urlsplit(base_url)
+    room = "".join(
+        f"\n               {parts.scheme}://{address}:{parts.port}/  (from the room)"
+        for address in lan_addresses(bind)
+    )
+    cacert = f"--cacert {shlex.quote(str(api.cafile))} " if api.cafile is not None else "-s "
+    tls = broker_url.startswith("mqtts://")
+    cafile = f" --cafile {state_dir / 'tls' / 'ca.pem'}" if tls else ""
     factory = _factory_command()
     # Commands to copy must work as printed from this shell: the state dir goes with them.
     in_state = f" --state-dir {shlex.quote(str(state_dir))}"
@@ -304,12 +356,13 @@ def _banner(
 [bold]Smart factory is up[/] — {len(scenario.robots)} robots of {scenario.name!r}, {resumed},
 one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {pace:g}).
 
-  dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs
+  dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs{room}
+  API          curl {cacert}{base_url}/api/robots
   MQTT broker  {broker_url}
   watch        {factory} tap --broker {broker_url}
-               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v
+               mosquitto_sub -h {host} -p {port}{cafile} -t 'factory/#' -v
   credentials  {state_dir / "credentials.json"} ({factory} credentials{in_state} ROBOT|service)
-  API key      {state_dir / "api-key"} (for fault injection and manual work orders)
+  API key      {state_dir / "api-key"} (fault injection, manual work orders, truth in the inspector)
   logs         {state_dir / "logs"}/
 
 Ctrl-C stops everything cleanly."""
@@ -330,7 +383,7 @@ def _factory_command() -> str:
     return str(here)
 
 
-def _watch(console: Console, children: list[Child], base_url: str) -> None:
+def _watch(console: Console, children: list[Child], api: Service) -> None:
     """Wait for Ctrl-C; show a status line; stop if a part dies (with its log's tail)."""
     next_status = time.monotonic()
     with console.status("starting …") as status:
@@ -342,7 +395,7 @@ def _watch(console: Console, children: list[Child], base_url: str) -> None:
                         f"{child.tail()}"
                     )
             if time.monotonic() >= next_status:
-                status.update(_status(base_url))
+                status.update(_status(api))
                 next_status = time.monotonic() + STATUS_EVERY_S
             with contextlib.suppress(subprocess.TimeoutExpired):
                 children[0].process.wait(0.5)

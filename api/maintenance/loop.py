@@ -33,7 +33,7 @@ from api.records.maintenance import (
 )
 from api.store import Accepted, Store, StoreUnavailable
 from api.stream import StreamEvent, StreamHub
-from contract.payloads import Birth, InjectFault, State, Telemetry
+from contract.payloads import TS_MAX, Birth, InjectFault, State, Telemetry
 from contract.topics import Channel
 from engine import Decision, MaintenanceEngine
 from engine.config import PLAN_INTERVAL_S
@@ -72,6 +72,9 @@ class MaintenanceLoop:
         self.save_errors = 0
         #: Each robot's boot id as last heard in a birth; a new one means the robot restarted.
         self.boots: dict[str, str] = {}
+        #: Why the engine is not running on this worker (another one leads:
+        #: :mod:`api.engine_seat`); ``None`` when it runs here.
+        self.standby: str | None = None
 
     @property
     def policy(self) -> str:
@@ -206,7 +209,7 @@ class MaintenanceLoop:
                 boot=self.sender.boot,
                 seq=seq,
                 id=f"fault-{self.sender.boot}-{seq}",
-                expires_ts=now_ts + expiry_s,
+                expires_ts=min(now_ts + expiry_s, TS_MAX),
                 type="inject_fault",
                 fault=request.fault,
                 component=request.component,

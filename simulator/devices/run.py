@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -32,7 +33,7 @@ from rich.live import Live
 from rich.table import Table
 
 from broker_config.credentials import CredentialsError, load_credentials
-from contract.mqtt import parse_broker_url
+from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.topics import Channel, Topic
 from simulator.devices.agent import Command, DeviceAgent
 from simulator.devices.broker_link import (
@@ -79,6 +80,8 @@ class LiveFactory:
         host: str,
         port: int,
         state_dir: Path,
+        tls: bool = False,
+        cafile: str | None = None,
     ) -> None:
         credentials = load_credentials(state_dir)
         if credentials is None:
@@ -119,6 +122,8 @@ class LiveFactory:
                 on_command=self._commands.put,
                 wall_s_per_sim_s=1.0 / factor if factor > 0 else 0.0,
                 telemetry_batch=scenario.telemetry_batch,
+                tls=tls,
+                cafile=cafile,
             )
 
     @property
@@ -237,14 +242,19 @@ class LiveFactory:
         return table
 
 
-def resume_ts(service_url: str, timeout_s: float = 0.0) -> float | None:
+def resume_ts(
+    service_url: str, timeout_s: float = 0.0, cafile: str | Path | None = None
+) -> float | None:
     """Where a restarted simulation should continue: just after the newest simulated time the
     service at ``service_url`` holds (``None`` if it has no data yet). Waits up to ``timeout_s``
-    for the service to answer."""
+    for the service to answer. An ``https://`` service is verified with ``cafile`` (the local CA
+    of the ``tls`` profile), else with the system's CAs."""
+    context = None if cafile is None else ssl.create_default_context(cafile=str(cafile))
     deadline = time.monotonic() + timeout_s
+    url = f"{service_url}/api/robots"
     while True:
         try:
-            with urllib.request.urlopen(f"{service_url}/api/robots", timeout=2.0) as response:
+            with urllib.request.urlopen(url, timeout=2.0, context=context) as response:
                 robots = json.load(response)
             break
         except (urllib.error.URLError, OSError) as exc:
@@ -303,12 +313,15 @@ def run_simulate(
     duration: str | None,
     start: str | None = None,
     resume_from: str | None = None,
+    cafile: str | None = None,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
     try:
         loaded = load_scenario(scenario)
         if resume_from is not None and start is None:
-            resumed = resume_ts(resume_from, timeout_s=RESUME_WAIT_S)
+            https = resume_from.startswith("https://")
+            https_ca = resolve_cafile(cafile, state_dir) if https else None
+            resumed = resume_ts(resume_from, timeout_s=RESUME_WAIT_S, cafile=https_ca)
             start = None if resumed is None else datetime.fromtimestamp(resumed, UTC).isoformat()
         if start is not None:
             loaded = with_start(loaded, start)
@@ -317,6 +330,8 @@ def run_simulate(
         pace = loaded.factor if factor is None else factor
         if pace < 0:
             raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
+        tls = broker_tls(broker)
+        ca = resolve_cafile(cafile, state_dir) if tls else None
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     try:
@@ -325,7 +340,14 @@ def run_simulate(
         _fail(str(exc), code=1)
     try:
         live = LiveFactory(
-            loaded, seed=seed, factor=pace, host=host, port=port, state_dir=state_dir
+            loaded,
+            seed=seed,
+            factor=pace,
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            tls=tls,
+            cafile=ca,
         )
     except CredentialsError as exc:
         _fail(str(exc))
