@@ -29,8 +29,9 @@ from api.live import LiveState
 from api.maintenance.command_sender import CommandSender
 from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
+from api.pace import PaceDesk
 from api.records import Robot
-from api.routes import dashboard, maintenance, ops, robots, stream
+from api.routes import clock, dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused
 from api.store.sqlite import SqliteStore
@@ -120,9 +121,9 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
 
         boot = new_boot_id()
         engine = MaintenanceEngine(model, settings.policy)
-        sender = CommandSender(
-            boot, client.publish, metrics.commands_sent, placements(model, known)
-        )
+        where = placements(model, known)
+        sender = CommandSender(boot, client.publish, metrics.commands_sent, where)
+        pace = PaceDesk(client.publish, {topic.site for topic in where.values()})
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         consumer = Consumer(
             inbox,
@@ -135,6 +136,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             max_messages=settings.ingest_batch_max_messages,
             max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
             on_new=maintenance.on_committed,
+            on_ignored=pace.observe,
         )
         client.start()
         consumer_task: asyncio.Task[None] | None = None
@@ -156,6 +158,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 hub=hub,
                 metrics=metrics,
                 maintenance=maintenance,
+                pace=pace,
             )
         finally:
             if consumer_task is not None:
@@ -218,6 +221,7 @@ def create_app(settings: Settings | None = None, *, scenario: Plant | None = Non
         lifespan=lifespan,
     )
     app.add_exception_handler(QueryRefused, _query_refused)
-    for router in (robots.router, maintenance.router, stream.router, ops.router, dashboard.router):
-        app.include_router(router)
+    routers = (robots, maintenance, clock, stream, ops, dashboard)
+    for module in routers:
+        app.include_router(module.router)
     return app

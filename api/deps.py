@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from api.ingest.metrics import Metrics
 from api.live import LiveState
 from api.maintenance.loop import MaintenanceLoop
+from api.pace import PaceDesk
 from api.settings import Settings
 from api.store import Store
 from api.stream import StreamHub
@@ -27,6 +28,7 @@ class AppState(TypedDict):
     hub: StreamHub
     metrics: Metrics
     maintenance: MaintenanceLoop
+    pace: PaceDesk
 
 
 def _state(request: Request, name: str) -> Any:
@@ -63,9 +65,15 @@ def get_maintenance(request: Request) -> MaintenanceLoop:
     return maintenance
 
 
+def get_pace(request: Request) -> PaceDesk:
+    pace: PaceDesk = _state(request, "pace")
+    return pace
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LiveDep = Annotated[LiveState, Depends(get_live)]
 HubDep = Annotated[StreamHub, Depends(get_hub)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 MaintenanceDep = Annotated[MaintenanceLoop, Depends(get_maintenance)]
+PaceDep = Annotated[PaceDesk, Depends(get_pace)]

@@ -3,8 +3,9 @@
 The policy (see ``docs/broker.md``):
 
 - a robot (username = robot id) may publish only on its own ``birth``, ``state``, ``telemetry``,
-  ``event`` and ``truth`` topics, and may read only its own ``cmd`` topic;
-- the ``service`` may read everything under ``factory/`` and publish only commands;
+  ``event`` and ``truth`` topics, and may read only its own ``cmd`` topic and the fleet's pace
+  (``factory/{site}/pace``, :mod:`contract.pace`);
+- the ``service`` may read everything under ``factory/`` and publish only commands and the pace;
 - anonymous clients may read everything under ``factory/`` and publish nothing.
 
 A robot's site, area and line are ``+`` in its rules: credentials belong to the robot id, so the
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.pace import PACE_FILTER
 from contract.topics import ROBOT_CHANNELS, Channel, matches, topic_filter, validate_name
 
 SERVICE_USER = "service"
@@ -44,12 +46,17 @@ def robot_rules(robot_id: str) -> list[Rule]:
     if robot_id in RESERVED_USERS:
         raise ValueError(f"robot id {robot_id!r} is reserved for the broker's own users")
     writes = [Rule("write", topic_filter(robot=robot_id, channel=c)) for c in ROBOT_CHANNELS]
-    return [*writes, Rule("read", topic_filter(robot=robot_id, channel=Channel.CMD))]
+    return [
+        *writes,
+        Rule("read", topic_filter(robot=robot_id, channel=Channel.CMD)),
+        Rule("read", PACE_FILTER),
+    ]
 
 
 SERVICE_RULES: tuple[Rule, ...] = (
     Rule("read", "factory/#"),
     Rule("write", topic_filter(channel=Channel.CMD)),
+    Rule("write", PACE_FILTER),
 )
 ANONYMOUS_RULES: tuple[Rule, ...] = (Rule("read", "factory/#"),)
 
