@@ -76,6 +76,13 @@ def up(
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    workshop: Annotated[
+        bool,
+        typer.Option(
+            help="Teach with it: start at 60× (a simulated minute per second) and print the "
+            "addresses participants need."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
     from factory.up import run_up
@@ -88,6 +95,7 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        workshop=workshop,
     )
 
 

@@ -6,6 +6,12 @@ broker (unless ``--broker`` names one), then the service (waited for on ``/ready
 robots. Stop order on Ctrl-C or SIGTERM is the reverse of what matters: robots first (they
 publish OFFLINE), then the service (it commits what it has), then the broker.
 
+The pace: once the service is ready, ``factory up`` sets the fleet's retained pace
+(``POST /api/clock``) to the factor the robots start at, so a pace left on the broker by an
+earlier run never overrides it; the dashboard or the API changes it from then on.
+``--workshop`` starts at :data:`WORKSHOP_FACTOR` (see its comment) and prints the addresses a
+room of participants needs.
+
 A second ``factory up`` on the same state dir resumes: same database, same credentials, and the
 simulated clock continues from the newest time the service has seen (the robots reboot with new
 boot ids and the scenario's initial component ages).
@@ -30,6 +36,7 @@ from typing import IO, Any, NoReturn
 
 from rich.console import Console
 
+from api.serve import api_key
 from broker_config.credentials import load_credentials
 from broker_config.embedded import (
     BrokerError,
@@ -48,6 +55,11 @@ DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
 SERVICE_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 20.0
 STATUS_EVERY_S = 5.0
+#: ``--workshop`` pace: a simulated minute per wall second. A robot's reading every few wall
+#: seconds, a state change you can point at before it scrolls away, a repair that takes minutes
+#: of talk rather than a blink; the instructor fast-forwards (3600× and up) to let wear grow and
+#: slows down again when the alarm comes (dashboard or ``POST /api/clock``).
+WORKSHOP_FACTOR = 60.0
 
 
 def _fail(message: str) -> NoReturn:
@@ -165,8 +177,11 @@ def run_up(
     mqtt_port: int | None,
     http_port: int | None,
     broker: str | None,
+    workshop: bool = False,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
+    if workshop and factor is None:
+        factor = WORKSHOP_FACTOR
     notes: list[str] = []
     if broker is None:
         mqtt_port, note = choose_port(mqtt_port, DEFAULT_MQTT_PORT)
@@ -217,6 +232,7 @@ def run_up(
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
         _wait_ready(service, base_url)
+        _set_pace(base_url, state_dir, loaded.factor if factor is None else factor)
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
@@ -225,6 +241,8 @@ def run_up(
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))
         _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
+        if workshop:
+            _workshop_banner(console, base_url, broker_url)
         _watch(console, children, base_url)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
@@ -274,6 +292,35 @@ Ctrl-C stops everything cleanly."""
     )
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+def _set_pace(base_url: str, state_dir: Path, factor: float) -> None:
+    """Make the retained pace the robots' starting factor (not for 0, "as fast as possible",
+    which has no pace)."""
+    if factor <= 0:
+        return
+    request = urllib.request.Request(
+        f"{base_url}/api/clock",
+        data=json.dumps({"paused": False, "factor": factor}).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": api_key(state_dir)},
+        method="POST",
+    )
+    try:
+        urllib.request.urlopen(request, timeout=5.0).close()
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError(f"the service refused the starting pace: {exc}") from None
+
+
+def _workshop_banner(console: Console, base_url: str, broker_url: str) -> None:
+    host, port = parse_broker_url(broker_url)
+    console.print(
+        f"""
+[bold]Workshop mode[/] — a simulated minute per wall second; change it live on the dashboard
+(pause, 60×, 3600×) or with POST {base_url}/api/clock.
+
+  participants  dashboard {base_url}/   labs docs/workshop/index.md
+                MQTT {host}:{port} (read-only without a login)"""
+    )
 
 
 def _factory_command() -> str:

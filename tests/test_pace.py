@@ -47,7 +47,8 @@ def test_pace_payload_is_strict() -> None:
 
 def test_pace_topic_is_outside_every_robot_filter() -> None:
     topic = pace_topic("plant-1")
-    assert topic == "factory/plant-1/pace" and is_pace_topic(topic)
+    assert topic == "factory/plant-1/pace"
+    assert is_pace_topic(topic)
     assert not is_pace_topic("factory/plant-1/a/l/r/state")
     assert not is_pace_topic("factory/Bad Site/pace")
     assert not matches("factory/+/+/+/+/+", topic)
@@ -79,13 +80,17 @@ def test_desk_publishes_retained_per_site_and_keeps_what_it_hears() -> None:
     with pytest.raises(PaceUnknown, match="say the factor"):
         desk.change(paused=True, factor=None)
     pace, ok = desk.change(paused=None, factor=60.0)
-    assert ok and not pace.paused and pace.factor == 60.0
+    assert ok
+    assert not pace.paused
+    assert pace.factor == 60.0
     assert [(t, q, r) for t, _, q, r in sent] == [
         ("factory/a/pace", 1, True),
         ("factory/b/pace", 1, True),
     ]
     paused, _ = desk.change(paused=True, factor=None)
-    assert paused.paused and paused.factor == 60.0 and desk.current == paused
+    assert paused.paused
+    assert paused.factor == 60.0
+    assert desk.current == paused
     # What comes back from the broker: ours (same), an older one (ignored), another site's
     # (not ours), garbage (counted), and a newer one (taken).
     older = Pace(v=1, ts=paused.ts - 10, paused=False, factor=5.0)
@@ -94,7 +99,8 @@ def test_desk_publishes_retained_per_site_and_keeps_what_it_hears() -> None:
     assert desk.current == paused
     assert not desk.observe("factory/c/pace", encode(newer))
     assert desk.observe("factory/a/pace", b"{nope")
-    assert desk.refused == 1 and desk.current == paused
+    assert desk.refused == 1
+    assert desk.current == paused
     assert desk.observe("factory/b/pace", encode(newer))
     assert desk.current == newer
 

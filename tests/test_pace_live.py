@@ -127,7 +127,8 @@ def test_pause_stops_robots_and_clock_and_resume_loses_nothing(
         eventually(settled, "the robots' seq stops moving")
         seq_at_pause = held[-1]
         clock_at_pause = client.get("/api/clock").json()
-        assert clock_at_pause["paused"] is True and clock_at_pause["clock"] is not None
+        assert clock_at_pause["paused"] is True
+        assert clock_at_pause["clock"] is not None
         window_end = time.monotonic() + PAUSE_WINDOW_S
         probes = 0
         while time.monotonic() < window_end:
@@ -138,7 +139,8 @@ def test_pause_stops_robots_and_clock_and_resume_loses_nothing(
         assert probes >= PAUSE_WINDOW_S / PROBE_S - 1
 
         answer = client.post("/api/clock", json={"paused": False}, headers=KEY)
-        assert answer.status_code == 202 and answer.json()["factor"] == FACTOR
+        assert answer.status_code == 202
+        assert answer.json()["factor"] == FACTOR
         eventually(
             lambda: all(newest_seq(watcher)[r] >= seq_at_pause[r] + 10 for r in ROBOTS),
             "the robots carry on after the resume",

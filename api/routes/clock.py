@@ -66,6 +66,7 @@ def _clock(live: LiveState, desk: PaceDesk) -> Clock:
 
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: {"model": Problem, "description": "The body is not JSON."},
     status.HTTP_401_UNAUTHORIZED: {"model": Problem, "description": "No X-API-Key header."},
     status.HTTP_403_FORBIDDEN: {"model": Problem, "description": "Wrong or no API key."},
     status.HTTP_409_CONFLICT: {"model": Problem, "description": "No factor given or known."},
