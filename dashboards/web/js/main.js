@@ -7,6 +7,7 @@ import { mountFloor } from "./floor.js";
 import { setText, simTime } from "./format.js";
 import { invalidate, onRender } from "./frame.js";
 import { HealthPoller } from "./health.js";
+import { mountPace } from "./pace.js";
 import { closeInspector, mountInspector, openInspector } from "./inspector.js";
 import { mountMaintenance } from "./maintenance.js";
 import { closeRobot, mountRobot, openRobot } from "./robot.js";
@@ -74,6 +75,7 @@ function start() {
   mountMaintenance(section("maintenance"));
   mountInspector(section("inspector"));
   mountControls(section("controls"), poller);
+  mountPace(document.getElementById("pace"));
   Object.assign(views, {
     floor: {
       open: () => {
