@@ -52,6 +52,13 @@ def api_key(state_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def api_key_hint(state_dir: Path) -> str:
+    """Where the key :func:`api_key` returns comes from, in words for the dashboard."""
+    if os.environ.get("FACTORY_API_KEY"):
+        return "the service's FACTORY_API_KEY environment variable"
+    return str((state_dir / API_KEY_FILE).resolve())
+
+
 def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
     """MQTT 3.1.1 when the broker at ``broker_url`` is the state dir's amqtt (3.1.1 only)."""
     if "FACTORY_MQTT_PROTOCOL" in os.environ:
@@ -73,6 +80,7 @@ def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path 
         overrides["db_path"] = db
     try:
         overrides["api_key"] = api_key(state_dir)
+        overrides["api_key_hint"] = api_key_hint(state_dir)
         overrides |= _protocol_for(state_dir, broker)
         return load_settings(**overrides)
     except ValidationError as exc:

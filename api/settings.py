@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."
     )
     require_key_for_reads: bool = Field(default=False, description="Protect reads as well.")
+    api_key_hint: str | None = Field(
+        default=None,
+        description="Where people find the API key, shown on the dashboard's key panel "
+        "(factory serve: the key file's absolute path).",
+    )
 
     @field_validator("broker_url")
     @classmethod

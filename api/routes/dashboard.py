@@ -11,8 +11,10 @@ import os
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
+from api.deps import SettingsDep
 from dashboards import WEB_DIR
 
 #: Only this origin's files and endpoints: no CDN, nothing fetched from the network at run time.
@@ -38,6 +40,24 @@ async def index() -> FileResponse:
             "Cache-Control": CACHE_CONTROL,
         },
     )
+
+
+class PageConfig(BaseModel):
+    """What the page needs to know about this service that no API endpoint says."""
+
+    api_key_hint: str
+
+
+@router.get("/dashboard/config.json")
+async def page_config(settings: SettingsDep) -> PageConfig:
+    hint = settings.api_key_hint
+    if hint is None:
+        hint = (
+            "FACTORY_API_KEY on the service"
+            if settings.api_key
+            else "none is set (FACTORY_API_KEY)"
+        )
+    return PageConfig(api_key_hint=hint)
 
 
 @router.get("/favicon.ico")
