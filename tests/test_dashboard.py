@@ -176,14 +176,14 @@ def test_the_inspector_shows_raw_messages_filtered_by_mqtt_wildcards(
     finally:
         handle.close_clients()
     # Pause freezes the table while messages keep being counted; Clear empties it.
-    pause = tab.get_by_role("button", name="Pause")
+    pause = tab.get_by_role("button", name="Pause", exact=True)
     pause.click()
     frozen = rows(tab)
     expect(tab.locator(".counts")).to_contain_text(
         re.compile(r"paused \([1-9]\d* new\)"), timeout=NIGHT_PROOF_MS
     )
     assert rows(tab) == frozen
-    tab.get_by_role("button", name="Resume").click()
+    tab.get_by_role("button", name="Resume", exact=True).click()
     tab.get_by_role("button", name="Clear").click()
     tab.wait_for_function(
         "() => document.querySelectorAll('[data-testid=raw-rows] tr').length < 150"

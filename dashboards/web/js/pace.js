@@ -12,7 +12,7 @@ const dom = {};
 let current = null; // GET /api/clock, or null before the first answer
 
 export function mountPace(container) {
-  dom.toggle = el("button", { type: "button", "data-testid": "pace-toggle", onclick: toggle }, "Pause");
+  dom.toggle = el("button", { type: "button", "data-testid": "pace-toggle", "aria-label": "Pause the factory", onclick: toggle }, "Pause");
   dom.speed = el(
     "select",
     { "aria-label": "Speed", "data-testid": "pace-speed", onchange: () => send({ factor: Number(dom.speed.value) }) },
@@ -38,7 +38,8 @@ function show(clock) {
   current = clock;
   dom.box.hidden = false;
   dom.toggle.textContent = clock.paused ? "Resume" : "Pause";
-  dom.toggle.setAttribute("aria-pressed", clock.paused ? "true" : "false");
+  // Named apart from the inspector's own Pause (which only freezes its list).
+  dom.toggle.setAttribute("aria-label", clock.paused ? "Resume the factory" : "Pause the factory");
   if (clock.factor !== null) {
     const value = String(clock.factor);
     if (![...dom.speed.options].some((o) => o.value === value)) {
@@ -48,7 +49,8 @@ function show(clock) {
   }
   dom.status.className = "pace-status";
   dom.status.setAttribute("role", "status");
-  setText(dom.status, clock.paused ? "paused" : clock.factor === null ? "" : `${clock.factor}× set`);
+  dom.status.title = "";
+  setText(dom.status, clock.paused ? "paused" : "");
 }
 
 function toggle() {
@@ -70,5 +72,6 @@ async function send(body) {
 function refused(text) {
   dom.status.className = "pace-status error";
   dom.status.setAttribute("role", "alert");
+  dom.status.title = text; // the top bar has room for the start of it; hover for the rest
   setText(dom.status, text);
 }
