@@ -109,7 +109,10 @@ def test_the_robot_page_draws_history_then_appends_live(
     expect(tab).to_have_url(re.compile(f"#/robot/{robot}$"))
     charts = tab.get_by_test_id("robot-charts")
     expect(charts.locator(".chart canvas")).to_have_count(4)
-    expect(charts.locator(".u-title").first).to_contain_text("ISO 10816 class I zones")
+    # The class comes from the robot's birth (the service keeps it), not a guess.
+    expect(charts.locator(".u-title").first).to_contain_text(
+        "ISO 10816 class I zones (from its birth)"
+    )
     tab.wait_for_function(
         "() => Number(document.querySelector('[data-testid=robot-charts]').dataset.points) > 0"
     )
