@@ -3,6 +3,7 @@
 
     python3 dev.py demo [factory up options]   # run the whole demo locally
     python3 dev.py test [pytest options]       # lint, type-check and run the test suite
+    python3 dev.py test --under-load [...]     # the same while two busy loops hog two cores
 
 Both create ``.venv`` on first use (and refresh it when ``pyproject.toml`` changes), so there is
 nothing to install by hand. ``python3 dev.py shell`` prints how to activate that environment.
@@ -40,7 +41,16 @@ def say(message: str) -> None:
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
-    return subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
+    """Run a command and wait for it. On Ctrl-C keep waiting: the child got the same SIGINT
+    (same process group) and is stopping in order — pytest tearing down its fixtures, stopping
+    what the tests started. (``subprocess.call`` would SIGKILL it 0.25 s after the Ctrl-C and
+    leave whatever it had started running.)"""
+    with subprocess.Popen([str(a) for a in args], cwd=ROOT, env=env) as process:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                say("interrupted; waiting for it to stop what it started …")
 
 
 def ensure_environment() -> None:
@@ -81,8 +91,45 @@ def demo(args: list[str]) -> int:
     return run(*command)
 
 
+#: ``--under-load``: how many busy processes run beside the tests (the laptop of issue 11 had
+#: a load of 3–7 on two cores; two hogs on top of the tests themselves gives that).
+HOGS = 2
+
+
+#: A busy loop that dies with its parent (Linux: PR_SET_PDEATHSIG), however dev.py ends.
+HOG = """
+import ctypes, signal, sys
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+while True:
+    pass
+"""
+
+
+def _hogs(count: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` CPU-bound busy loops, each in a process group of its own."""
+    return [
+        subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True) for _ in range(count)
+    ]
+
+
 def test(args: list[str]) -> int:
-    """Lint, type-check, then run pytest; stop at the first failing stage."""
+    """Lint, type-check, then run pytest; stop at the first failing stage. With
+    ``--under-load`` all of it runs while busy loops hog the cores, stopped however it ends."""
+    if "--under-load" not in args:
+        return _test(args)
+    hogs = _hogs(HOGS)
+    say(f"under load: {HOGS} busy loops running (pids {', '.join(str(h.pid) for h in hogs)})")
+    try:
+        return _test([a for a in args if a != "--under-load"])
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        say("busy loops stopped.")
+
+
+def _test(args: list[str]) -> int:
     stages: list[tuple[str, list[str | Path]]] = [
         ("ruff check", [BIN / "ruff", "check", "."]),
         ("ruff format --check", [BIN / "ruff", "format", "--check", "."]),

@@ -23,7 +23,6 @@ import os
 import secrets
 import shlex
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,15 +157,32 @@ def ensure_credentials(
     return merged
 
 
-def _example_lines(credentials: Credentials, who: str, host: str, port: int) -> list[str]:
+#: Reads a robot's current simulated time from the broker: (host, port, its state topic) → ts.
+RobotClock = Callable[[str, int, str], float | None]
+
+
+def _example_lines(
+    credentials: Credentials, who: str, host: str, port: int, clock: RobotClock | None = None
+) -> list[str]:
     from contract.codec import encode
     from contract.payloads import CancelMaintenance, Parts
 
     username, password = credentials.get(who)
     auth = f"-h {host} -p {port} -u {shlex.quote(username)} -P {shlex.quote(password)}"
-    now = time.time()
+    robot = next(iter(credentials.robot_ids), "robot") if who == SERVICE_USER else who
+    prefix = credentials.prefixes.get(robot)
+    # Messages carry the robot's simulated time (a wall-clock ts is refused as far off it).
+    known = clock(host, port, f"{prefix}/state") if clock and prefix else None
+    now = known if known is not None else 0.0
+    unknown = (
+        []
+        if known is not None
+        else [
+            f"# {robot}'s simulated time is unknown (no retained state on mqtt://{host}:{port}): "
+            'put it in "ts" below before publishing; as printed, the message is refused as stale'
+        ]
+    )
     if who == SERVICE_USER:
-        robot = next(iter(credentials.robot_ids), "robot")
         cmd_topic = f"{credentials.prefixes.get(robot, f'factory/SITE/AREA/LINE/{robot}')}/cmd"
         # Harmless: the robot answers on its event channel that it has no such job to cancel.
         command = CancelMaintenance(
@@ -182,20 +198,23 @@ def _example_lines(credentials: Credentials, who: str, host: str, port: int) -> 
         )
         return [
             f"mosquitto_sub {auth} -t 'factory/#' -v",
+            *unknown,
             f"mosquitto_pub {auth} -q 1 -t {shlex.quote(cmd_topic)} "
             f"-m {shlex.quote(encode(command).decode())}",
         ]
-    prefix = credentials.prefixes.get(who, f"factory/SITE/AREA/LINE/{who}")
+    prefix = prefix or f"factory/SITE/AREA/LINE/{who}"
     parts = Parts(v=1, robot=who, ts=now, boot="manual", seq=1, kind="parts", good=1, scrap=0)
     return [
         f"mosquitto_sub {auth} -t {shlex.quote(prefix + '/cmd')} -v",
+        *unknown,
         f"mosquitto_pub {auth} -q 1 -t {shlex.quote(prefix + '/event')} "
         f"-m {shlex.quote(encode(parts).decode())}",
     ]
 
 
-def print_credentials(who: str, state_dir: Path) -> None:
-    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands."""
+def print_credentials(who: str, state_dir: Path, clock: RobotClock | None = None) -> None:
+    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands,
+    the example messages stamped with the robot's simulated time as ``clock`` reads it."""
     try:
         credentials = load_credentials(state_dir)
     except CredentialsError as exc:
@@ -220,7 +239,7 @@ def print_credentials(who: str, state_dir: Path) -> None:
     note = "" if running else "  (no broker running from this state dir; default port)"
     print(f"broker:   mqtt://{host}:{port}{note}")
     print()
-    for line in _example_lines(credentials, who, host, port):
+    for line in _example_lines(credentials, who, host, port, clock if running else None):
         print(line)
 
 

@@ -16,6 +16,7 @@ CONNECT answered by a CONNACK (:mod:`broker_config.probe`). :func:`run_broker` i
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -291,11 +292,14 @@ def run_broker(
     try:
         broker = start_broker(impl, port, state_dir, scenario, ws_port, host=host, foreground=True)
         ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
+        default = Path(".factory")
+        in_state = "" if state_dir == default else f" --state-dir {shlex.quote(str(state_dir))}"
         print(
             f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})\n"
             f"  watch:       factory tap --broker {broker.url}\n"
             f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v\n"
-            "  credentials: factory credentials service | factory credentials ROBOT\n"
+            f"  credentials: factory credentials{in_state} service | "
+            f"factory credentials{in_state} ROBOT\n"
             "  Ctrl-C stops the broker.",
             flush=True,
         )

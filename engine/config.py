@@ -154,6 +154,9 @@ class PlanningConfig:
     min_lead_s: float = 0.0
     #: After a robot rejects a job, wait this long before proposing another for that component.
     retry_after_reject_s: float = 3600.0
+    #: Predictive work waits for a slot outside production when the expected breakdown loss of
+    #: waiting is less than the production a slot now would take (scheduler rule 5).
+    wait_if_cheaper: bool = True
     #: Preventive policy: book the next job when it falls due within this many calendar hours.
     preventive_lead_h: float = 96.0
 

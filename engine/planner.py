@@ -15,6 +15,7 @@ from engine.fleet import Fleet
 from engine.order_book import WorkOrderBook, schedule_spec
 from engine.policies import Demand, Policy
 from engine.reasons import when
+from engine.risk import FailureRisk
 from engine.scheduler import SAME_SLOT_S, Booking, Scheduler, SlotRequest
 from engine.work_orders import MOVABLE, WorkOrder
 
@@ -96,6 +97,12 @@ class Planner:
 
     def _request(self, demand: Demand, now_ts: float) -> SlotRequest:
         part = self.fleet.component(demand.robot, demand.component)
+        risk = None
+        if demand.band is not None and self.planning.wait_if_cheaper:
+            low, point, high, coverage = demand.band
+            response_h = self.fleet.scenario.maintenance.technician_response_h
+            loss_s = (response_h + part.spec.unplanned_repair_h) * 3600.0
+            risk = FailureRisk(now_ts, low, point, high, coverage, loss_s)
         return SlotRequest(
             demand.robot,
             self.fleet.robot(demand.robot).robot.line,
@@ -104,6 +111,8 @@ class Planner:
             demand.deadline_ts,
             demand.limit_ts,
             demand.prefer,
+            "the due time" if demand.origin == "preventive" else "the predicted failure",
+            risk,
         )
 
     def _place_new(self, demand: Demand, now_ts: float) -> Decision | None:
@@ -138,6 +147,12 @@ class Planner:
         if placement is None or abs(placement.start_ts - wo.start_ts) < SAME_SLOT_S:
             # Same slot: keep the order, remember the prediction it now stands on.
             wo.reference_ts, wo.deadline_ts = demand.reference_ts, demand.deadline_ts
+            if demand.deadline_ts < wo.created_ts and "overdue" not in wo.reason:
+                # A deadline before the order was made is never left unexplained.
+                wo.reason += (
+                    f"; overdue: re-estimated at {when(now_ts)}, its deadline "
+                    f"{when(demand.deadline_ts)} is now before the order was created"
+                )
             return None
         reason = (
             f"re-planned: {demand.why} (was {when(wo.reference_ts)}, moved "

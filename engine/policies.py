@@ -39,6 +39,8 @@ class Demand:
     reference_ts: float | None
     prefer: Literal["earliest", "latest"]
     why: str
+    #: The predicted failure as (low, point, high) calendar times and the interval's coverage.
+    band: tuple[float, float, float, float] | None = None
 
 
 class Policy(Protocol):
@@ -140,7 +142,7 @@ class Predictive:
             # Calendar time is never shorter than operating time: skip the calendar if far off.
             if not urgent and prognosis.as_of_ts + basis_op_h * 3600 - margin_s - now_ts > lead_s:
                 return None
-            point, low, _ = prognosis.to_calendar(fleet.advance)
+            point, low, high = prognosis.to_calendar(fleet.advance)
             basis = low if planning.plan_on_lower_bound else point
             deadline = basis - margin_s
             if deadline - now_ts > lead_s and not urgent:
@@ -154,8 +156,17 @@ class Predictive:
             )
             if urgent:
                 why += f"; {signal.name} at failure level ({signal.zone()})"
+            band = (low, point, high, prognosis.coverage)
             return Demand(
-                robot_id, component.name, "predictive", deadline, basis, point, "earliest", why
+                robot_id,
+                component.name,
+                "predictive",
+                deadline,
+                basis,
+                point,
+                "earliest",
+                why,
+                band,
             )
         if urgent:
             why = (

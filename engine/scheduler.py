@@ -14,6 +14,10 @@ Rules, in order (docs/maintenance.md explains each):
    on a tie). Candidate starts are now, the ends of production windows (breaks, shift ends), the
    starts of production windows minus the job's length, and the ends of other bookings.
 4. **Late.** If nothing ends before the predicted failure, the earliest feasible slot at all.
+5. **Wait if cheaper** (predictive work, whose failure time has a distribution,
+   :mod:`engine.risk`): when rules 3–4 would take production time, the first free slot that takes
+   none is taken instead if the chance of failing before it ends × the production a breakdown
+   costs is less than the production the slot now would take.
 
 Every placement carries a human-readable reason.
 """
@@ -26,6 +30,7 @@ from typing import Literal
 
 from engine.config import PlanningConfig
 from engine.reasons import hours, when, window_text
+from engine.risk import FailureRisk
 from plant import Plant
 from plant.calendar import DAY_S, ShiftCalendar, Window
 
@@ -59,6 +64,11 @@ class SlotRequest:
     deadline_ts: float | None = None
     limit_ts: float | None = None
     prefer: Literal["earliest", "latest"] = "earliest"
+    #: What ``limit_ts`` stands for, in the reason text.
+    limit_what: str = "the predicted failure"
+    #: The predicted failure as a distribution (predictive work): lets the scheduler wait for a
+    #: slot outside production when that is cheaper on average (rule 5).
+    risk: FailureRisk | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +144,55 @@ class Scheduler:
     # --- placement -------------------------------------------------------------------------
 
     def place(self, request: SlotRequest, bookings: Sequence[Booking]) -> Placement | None:
-        """The slot for ``request`` by rules 1–4, or None if nothing is free in the horizon."""
+        """The slot for ``request`` by rules 1–5, or None if nothing is free in the horizon."""
+        placed = self._by_rules(request, bookings)
+        if placed is None or placed.lost_production_s == 0.0 or request.risk is None:
+            return placed
+        return self._wait_if_cheaper(request, bookings, placed, request.risk)
+
+    def _wait_if_cheaper(
+        self,
+        request: SlotRequest,
+        bookings: Sequence[Booking],
+        placed: Placement,
+        risk: FailureRisk,
+    ) -> Placement:
+        """Rule 5: the first slot that takes no production, if its expected breakdown loss is
+        less than the production ``placed`` takes."""
+        duration = request.duration_s
+        start = request.now_ts + self.planning.min_lead_s
+        horizon = start + self.planning.search_horizon_h * 3600.0
+        for s in self._candidate_starts(start, horizon, duration, bookings):
+            if self.calendar.production_seconds(s, s + duration) > 0.0:
+                continue
+            why, busy = self.conflict(request.robot, request.line, s, s + duration, bookings)
+            if why is not None:
+                continue
+            p = risk.probability_by(s + duration)
+            expected = p * risk.breakdown_loss_s
+            if expected >= placed.lost_production_s:
+                return placed
+            if request.deadline_ts is not None and request.deadline_ts < request.now_ts:
+                first = f"overdue: the deadline {when(request.deadline_ts)} has passed"
+            else:
+                first = f"no slot outside production ends before {when(placed.end_ts)}"
+            return self._placement(
+                s,
+                request,
+                "fallback",
+                None,
+                0.0,
+                busy,
+                f"{first}; waiting is cheaper: placed at {when(s)} for {hours(duration)} outside "
+                f"production, where a {p * 100:.0f} % chance of failing first × "
+                f"{hours(risk.breakdown_loss_s)} of breakdown = {hours(expected)} expected loss, "
+                f"less than the {hours(placed.lost_production_s)} of production the slot at "
+                f"{when(placed.start_ts)} would take",
+            )
+        return placed
+
+    def _by_rules(self, request: SlotRequest, bookings: Sequence[Booking]) -> Placement | None:
+        """Rules 1–4."""
         placed, skipped = self._in_windows(request, bookings)
         if placed is not None:
             return placed
@@ -142,12 +200,25 @@ class Scheduler:
         horizon = start + self.planning.search_horizon_h * 3600.0
         limit = request.limit_ts if request.limit_ts is not None else horizon
         deadline = request.deadline_ts if request.deadline_ts is not None else horizon
-        why_not = f"no downtime window fits before {when(deadline)}"
-        if request.deadline_ts is not None and request.deadline_ts < request.now_ts:
-            why_not += ", a deadline already past (the failure is nearer than the safety margin)"
+        end_by = min(limit, horizon)
+        overdue = request.deadline_ts is not None and request.deadline_ts < request.now_ts
+        if overdue:
+            # Never "a deadline already past … ends by <later>": say it is overdue, and what the
+            # slot is still held to (the predicted failure, not the passed deadline).
+            why_not = (
+                f"overdue: the deadline {when(deadline)} has passed, so no downtime window "
+                "before it can be used"
+            )
+        else:
+            why_not = f"no downtime window fits before the deadline {when(deadline)}"
         if skipped:
             why_not += f" ({skipped})"
-        best = self._least_loss(request, bookings, min(limit, horizon))
+        bound = (
+            f"ends before {request.limit_what} {when(end_by)}"
+            if request.limit_ts is not None and limit <= horizon
+            else f"ends within the search horizon ({when(end_by)})"
+        )
+        best = self._least_loss(request, bookings, end_by)
         if best is not None:
             s, lost, busy = best
             return self._placement(
@@ -157,9 +228,8 @@ class Scheduler:
                 None,
                 lost,
                 busy,
-                f"{why_not}; placed at {when(s)} for {hours(request.duration_s)}, the slot losing "
-                f"the least production that ends by {when(min(limit, horizon))} "
-                f"({hours(lost)} of production lost)",
+                f"{why_not}; placed at {when(s)} for {hours(request.duration_s)}, the slot that "
+                f"{bound} and loses the least production ({hours(lost)} of production lost)",
             )
         best = self._earliest(request, bookings, horizon)
         if best is None:
@@ -172,8 +242,9 @@ class Scheduler:
             None,
             lost,
             busy,
-            f"{why_not} and no slot ends before {when(limit)}; placed in the earliest feasible "
-            f"slot {when(s)} for {hours(request.duration_s)} ({hours(lost)} of production lost)",
+            f"{why_not}, and no free slot ends before {when(limit)}: late, placed in the "
+            f"earliest feasible slot {when(s)} for {hours(request.duration_s)} "
+            f"({hours(lost)} of production lost)",
         )
 
     def place_at(

@@ -82,7 +82,15 @@ def _fail(message: str) -> NoReturn:
 
 
 def run_experiment_cli(
-    *, scenario: str | None, policies: str, seeds: int, days: float, out: Path, jobs: int
+    *,
+    scenario: str | None,
+    policies: str,
+    seeds: int,
+    days: float,
+    out: Path,
+    jobs: int,
+    export: Path | None = None,
+    export_csv: bool = False,
 ) -> None:
     """The ``factory experiment`` command (see ``factory experiment --help``)."""
     try:
@@ -90,11 +98,20 @@ def run_experiment_cli(
         check_numbers(seeds, days, jobs)
         model = cached_scenario(scenario)
         prepare_out(out)
+        if export is not None:
+            prepare_out(export)
     except UsageError as exc:
         _fail(str(exc))
     except ScenarioError as exc:
         _fail(f"{exc}\n(give --scenario a valid TOML file or a bundled name such as 'default')")
-    experiment = Experiment(scenario, policy_list, list(range(1, seeds + 1)), days)
+    experiment = Experiment(
+        scenario,
+        policy_list,
+        list(range(1, seeds + 1)),
+        days,
+        export=None if export is None else str(export),
+        export_csv=export_csv,
+    )
     runs = len(policy_list) * seeds
     workers = resolve_jobs(jobs, runs)
     console = Console(stderr=True)
@@ -131,5 +148,27 @@ def run_experiment_cli(
     typer.echo((out / "results.md").read_text(encoding="utf-8"))
     console.print(
         f"{runs} runs in {experiment.wall_s:.1f} s wall, {experiment.cpu_s:.1f} s CPU; wrote "
+        + ", ".join(str(p) for p in written)
+    )
+    if export is not None:
+        console.print(f"dataset of every run in {export}/<policy>/seed-<n>/ (docs/dataset.md)")
+
+
+def run_export_cli(*, db: Path, out: Path, csv: bool) -> None:
+    """The ``factory export`` command: a service database's dataset as Parquet (and CSV)."""
+    from experiment.service_db import ServiceDbError, load_service_db
+
+    try:
+        prepare_out(out)
+        dataset = load_service_db(db)
+    except UsageError as exc:
+        _fail(str(exc))
+    except ServiceDbError as exc:
+        _fail(str(exc))
+    written = dataset.write(out, csv=csv)
+    counts = {name: table.num_rows for name, table in dataset.tables().items()}
+    typer.echo(
+        ", ".join(f"{n:,} {name}" for name, n in counts.items())
+        + f" rows from {db}; wrote "
         + ", ".join(str(p) for p in written)
     )

@@ -9,15 +9,16 @@ trajectory of the scenario's first robot for the figure.
 
 from __future__ import annotations
 
-import itertools
+import functools
+import multiprocessing
 import os
 import platform
 import resource
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class Experiment:
     policies: Sequence[str]
     seeds: Sequence[int]
     days: float
+    #: Write each run's dataset under ``export/<policy>/seed-<n>/`` (None: no dataset).
+    export: str | None = None
+    export_csv: bool = False
     results: dict[Key, RunResult] = field(default_factory=dict)
     wall_s: float = 0.0
     cpu_s: float = 0.0
@@ -67,6 +71,10 @@ class Experiment:
                 trace_robot=trace_robot
                 if (policy, seed) == (trace_policy, self.seeds[0])
                 else None,
+                export_dir=None
+                if self.export is None
+                else str(Path(self.export) / policy / f"seed-{seed}"),
+                export_csv=self.export_csv,
             )
             for policy in self.policies
             for seed in self.seeds
@@ -101,24 +109,25 @@ def run_experiment(
         for spec in specs:
             keep(run_one(experiment.scenario, spec))
     else:
-        # At most one run per worker in flight: after Ctrl-C nothing queued is left to run
-        # (a run already under way is interrupted too, or finishes within seconds).
-        queue = iter(specs)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future[RunResult]] = set()
-            for spec in itertools.islice(queue, workers):
-                pending.add(pool.submit(run_one, experiment.scenario, spec))
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    keep(future.result())
-                    following = next(queue, None)
-                    if following is not None:
-                        pending.add(pool.submit(run_one, experiment.scenario, following))
+        # Ctrl-C reaches the whole process group; the workers ignore it and the parent, leaving
+        # the `with`, terminates them at once (a 90-day run under way is not waited for).
+        work = functools.partial(run_one, experiment.scenario)
+        with multiprocessing.Pool(workers, initializer=_leave_signals_to_the_parent) as pool:
+            for result in pool.imap_unordered(work, specs):
+                keep(result)
+            pool.close()
+            pool.join()
     experiment.results = {(s.policy, s.seed): results[(s.policy, s.seed)] for s in specs}
     experiment.wall_s = time.perf_counter() - wall0
     experiment.cpu_s = _cpu_s() - cpu0
     return experiment
+
+
+def _leave_signals_to_the_parent() -> None:
+    """In a worker: ignore Ctrl-C and die quietly on the parent's SIGTERM (``Pool.terminate``);
+    the handlers inherited from the ``factory`` command would raise a traceback instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _cpu_s() -> float:

@@ -4,11 +4,12 @@ The run wires the pure SimPy factory (:class:`simulator.model.factory.Factory`) 
 :class:`~engine.MaintenanceEngine` the live service uses, with nothing in between but a
 record router: readings, state changes and events go to the engine exactly as the service's
 ingest would hand them over (the engine never sees the ``truth`` channel); truth records go to
-the scorer only. A SimPy process plays the service's planning tick: every ``plan_interval_s``
-simulated seconds it calls ``engine.plan(now)``, turns each command into its strict contract
-payload with :func:`~engine.command_payload`, marks schedule commands dispatched (as the
-service does once it has published them) and hands the payload to the robot. The robots' acks and
-maintenance events come back through the router, so the work-order lifecycle is the live one.
+the scorer (and its oracle) only. A SimPy process plays the service's planning tick: every
+``plan_interval_s`` simulated seconds it calls ``engine.plan(now)``, turns each command into its
+strict contract payload with :func:`~engine.command_payload`, marks schedule commands
+dispatched (as the service does once it has published them) and hands the payload to the robot.
+The robots' acks and maintenance events come back through the router, so the work-order
+lifecycle is the live one.
 
 Messages take no time here (the broker's latency is zero) and none is lost: that is the only
 difference from the live loop.
@@ -24,6 +25,8 @@ import simpy
 from contract.payloads import InjectFault
 from engine import EngineConfig, MaintenanceEngine, command_payload
 from engine.config import PLAN_INTERVAL_S
+from experiment.dataset import Dataset
+from experiment.oracle import TruthOracle
 from experiment.rul_scoring import RulScorer
 from experiment.state_log import StateLog
 from experiment.trace import Trace
@@ -49,6 +52,7 @@ class ClosedLoop:
         engine_config: EngineConfig | None = None,
         trace_robot: str | None = None,
         injections: Sequence[InjectFault] = (),
+        dataset: Dataset | None = None,
     ) -> None:
         if plan_interval_s <= 0:
             raise ValueError(f"plan_interval_s must be positive, got {plan_interval_s}")
@@ -58,9 +62,11 @@ class ClosedLoop:
         self.plan_interval_s = plan_interval_s
         self.env = simpy.Environment()
         self.engine = MaintenanceEngine(scenario, policy, engine_config)
-        self.scorer = RulScorer(self.engine.prognosis)
+        self.scorer = RulScorer(self.engine.prognosis, TruthOracle(scenario))
         self.log = StateLog(scenario)
         self.trace = Trace(trace_robot) if trace_robot is not None else None
+        #: When exporting: every reading, truth record and event, for the dataset files.
+        self.dataset = dataset
         self.factory = Factory(self.env, scenario, seed, self._route)
         self.readings = 0
         self.commands_sent = 0
@@ -70,6 +76,8 @@ class ClosedLoop:
     # --- the record router (the service's ingest, minus the wire) ---------------------------
 
     def _route(self, record: Record) -> None:
+        if self.dataset is not None:
+            self.dataset.on_record(record)
         if isinstance(record, Sample):
             self.engine.on_reading(record.robot, record.ts, record.values)
             self.readings += 1

@@ -40,8 +40,11 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("breakdowns", "breakdowns (failures)", "{:.1f}"),
     MetricInfo("unplanned_downtime_h", "unplanned downtime, h (BROKEN)", "{:.1f}"),
     MetricInfo("planned_downtime_h", "planned downtime, h (MAINTENANCE)", "{:.1f}"),
-    MetricInfo("lost_production_unplanned_h", "production time lost to failures, h", "{:.1f}"),
-    MetricInfo("lost_production_planned_h", "production time lost to planned work, h", "{:.1f}"),
+    MetricInfo("production_lost_to_failures_h", "production time lost to failures, h", "{:.1f}"),
+    MetricInfo("production_lost_to_planned_h", "production time lost to planned work, h", "{:.1f}"),
+    MetricInfo(
+        "planned_in_window_share", "planned stops outside production (in windows)", "{:.3f}"
+    ),
     MetricInfo("availability", "availability", "{:.4f}"),
     MetricInfo("performance", "performance", "{:.4f}"),
     MetricInfo("quality", "quality", "{:.4f}"),
@@ -53,12 +56,18 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("mtbf_h", "MTBF, operating h", "{:,.0f}"),
     MetricInfo("mttr_h", "MTTR, h (failure → back in service)", "{:.2f}"),
     MetricInfo("rul_rmse_h", "RUL RMSE, operating h", "{:.1f}"),
+    MetricInfo("rul_oracle_rmse_h", "RUL RMSE of the oracle (the bound), operating h", "{:.1f}"),
+    MetricInfo("rul_rmse_ratio", "RUL RMSE ÷ oracle's (1 = as good as possible)", "{:.2f}"),
     MetricInfo("rul_median_error_h", "RUL median error, h (+ = late)", "{:.1f}"),
     MetricInfo("rul_median_abs_error_h", "RUL median absolute error, h", "{:.1f}"),
-    MetricInfo("rul_phm08_score", "PHM08 score per life (at t_λ)", "{:.3g}"),
+    MetricInfo("rul_phm08_score", "PHM08 score, summed over lives (at t_λ)", "{:.3g}"),
     MetricInfo("rul_phm08_median", "PHM08 score per life, median", "{:.3g}"),
+    MetricInfo("rul_oracle_phm08_score", "PHM08 score of the oracle, summed", "{:.3g}"),
     MetricInfo("rul_alpha_lambda", "α-λ accuracy (α = 0.2, λ = 0.5)", "{:.3f}"),
-    MetricInfo("rul_lives", "component lives with predictions", "{:.1f}"),
+    MetricInfo("rul_alpha_lambda_oracle", "α-λ accuracy of the oracle", "{:.3f}"),
+    MetricInfo("rul_alpha_lambda_ratio", "α-λ accuracy ÷ oracle's", "{:.2f}"),
+    MetricInfo("rul_lives", "component lives scored (α-λ, PHM08)", "{:.1f}"),
+    MetricInfo("rul_lives_cut_short", "… of them cut short (planned work, run end)", "{:.1f}"),
     MetricInfo("rul_predictions", "RUL predictions scored", "{:,.0f}"),
 )
 METRIC_NAMES = tuple(m.name for m in METRICS)
@@ -146,7 +155,41 @@ def results_markdown(
             continue
         cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
         lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
+    lines += per_kind_markdown(summary, len(seeds))
     return "\n".join(lines) + "\n"
+
+
+#: The per-kind RUL metrics (``<metric>.<kind>``) in the second table.
+PER_KIND: tuple[MetricInfo, ...] = (
+    MetricInfo("rul_rmse_h", "RMSE, h", "{:.1f}"),
+    MetricInfo("rul_oracle_rmse_h", "oracle RMSE, h", "{:.1f}"),
+    MetricInfo("rul_rmse_ratio", "RMSE ÷ oracle", "{:.2f}"),
+    MetricInfo("rul_alpha_lambda", "α-λ", "{:.3f}"),
+    MetricInfo("rul_alpha_lambda_oracle", "oracle α-λ", "{:.3f}"),
+    MetricInfo("rul_lives", "lives", "{:.1f}"),
+)
+
+
+def per_kind_markdown(summary: Mapping[str, Mapping[str, MeanCI]], seeds: int) -> list[str]:
+    """The RUL metrics per component kind: one row per (kind, policy)."""
+    kinds = sorted(
+        {name.split(".", 1)[1] for metrics in summary.values() for name in metrics if "." in name}
+    )
+    if not kinds:
+        return []
+    lines = [
+        "",
+        "RUL predictions per component kind (the oracle knows the true wear: its error is the "
+        "irreducible part):",
+        "",
+        "| kind | policy | " + " | ".join(info.label for info in PER_KIND) + " |",
+        "|---|---|" + "---:|" * len(PER_KIND),
+    ]
+    for kind in kinds:
+        for policy, metrics in summary.items():
+            cells = [_cell(info, metrics.get(f"{info.name}.{kind}"), seeds) for info in PER_KIND]
+            lines.append(f"| {kind} | {policy} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_text(path: Path, text: str) -> None:

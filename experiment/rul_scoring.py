@@ -1,31 +1,40 @@
-"""Scoring the engine's RUL predictions against the simulator's ground truth.
+"""Scoring the engine's RUL predictions against the simulator's ground truth and the oracle.
 
 Every time the engine makes a *new* prediction for a component (a fresh fit, at most once per
 operating hour, only once the signal has left its healthy zone), it is paired with the true
 remaining operating time of that component at that same moment, taken from the ``truth`` record
-the robot emits right after the reading that triggered the fit. Stale predictions are not scored
-again, and nothing is scored before the engine's first prediction in a component life: the
-engine does not claim anything then, and scoring silence as an error would measure the detector's
-onset rule, not its prognosis.
+the robot emits right after the reading that triggered the fit, and with the oracle's prediction
+at that moment (:mod:`experiment.oracle`: the conditional-mean RUL given the true wear, the
+best any predictor can do). Every prediction is scored against the truth *at its own time*;
+nothing is carried forward. Stale predictions are not scored again, and nothing is scored before
+the engine's first prediction in a component life.
 
 A *life* runs from a component's installation (or the start of the run) to its replacement or
-repair. The true end of life is known even for lives that maintenance cut short, because the
-simulator draws the whole wear path at installation: ``rul_op_s`` in the truth record is the
-operating time the component *would* have lasted. So every life with predictions is scored,
-whatever the policy did to it. Times within a life are on the component's own operating clock,
-counted back from its end of life (t = −true RUL), so predictions made in different shifts line
-up exactly.
+repair. Times within a life are on the component's own operating clock, counted back from its
+true end of life (t = −true RUL), so predictions made in different shifts line up exactly. The
+life is *observed* from its first prediction (t_start) to its last truth sample (t_end): the
+failure (t_end ≈ 0), or, for a life **cut short** by planned work or by the end of the run, the
+moment the component left service (t_end = −true RUL then). t_λ = t_start + λ·(t_end − t_start)
+always lies inside the observed life, and the prediction scored at t_λ is the latest one made at
+or before t_λ, against the truth at its own time.
 
-The metrics (:func:`rul_metrics`, from :mod:`engine.scoring`):
+The metrics (:func:`rul_metrics`), for the engine and (``_oracle``) for the oracle on exactly the
+same moments:
 
-* ``rul_rmse_h`` — RMSE over all scored predictions (operating hours);
+* ``rul_rmse_h`` — RMSE over all scored predictions (operating hours); ``rul_oracle_rmse_h`` and
+  ``rul_rmse_ratio`` = engine / oracle;
 * ``rul_median_error_h`` — median of d = predicted − true RUL (signed: > 0 is late), and
-  ``rul_median_abs_error_h`` — median of |d|: robust companions of the RMSE;
-* ``rul_phm08_score`` — Saxena's asymmetric PHM08 score of *one prediction per life*, the one in
-  force at t_λ (λ = 0.5 between the first prediction and the end of life), averaged over lives —
-  see docs/maintenance.md "Experiment" for why not the sum over every prediction; and
-  ``rul_phm08_median``, the median of those per-life terms (the mean is ruled by the worst life);
-* ``rul_alpha_lambda`` — fraction of lives whose prediction at t_λ is within ±α (α = 0.2).
+  ``rul_median_abs_error_h`` — median of |d|;
+* ``rul_phm08_score`` — Saxena's PHM08 score as published: S = Σ over lives of
+  exp(−d/13) − 1 (d < 0) or exp(d/10) − 1 (d ≥ 0) for the one prediction per life scored at t_λ
+  (the PHM08 challenge scored one prediction per unit and summed); ``rul_phm08_median`` is the
+  median of the per-life terms;
+* ``rul_alpha_lambda`` — fraction of lives whose prediction at t_λ is within true RUL ± α·true
+  RUL (α = 0.2, λ = 0.5); ``rul_alpha_lambda_ratio`` = engine / oracle;
+* ``rul_lives`` — lives behind α-λ and PHM08, ``rul_lives_cut_short`` of them ended by planned
+  work or by the run's end rather than by failure; ``rul_predictions`` — predictions scored.
+
+The same, per component kind, under ``<metric>.<kind>`` (e.g. ``rul_rmse_ratio.reducer``).
 
 And, for any policy that plans work, ``life_left_at_planned_h``: the true remaining operating time
 of each component when planned work on it started — the useful life a job threw away.
@@ -33,54 +42,75 @@ of each component when planned work on it started — the useful life a job thre
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.prognostics import Prognosis
-from engine.scoring import (
-    RulTrajectory,
-    alpha_lambda_accuracy,
-    phm08_term,
-    rul_rmse,
-)
-from simulator.model.records import TruthRecord
+from engine.scoring import phm08_term, rul_rmse
+from simulator.model.records import ComponentTruthRecord, TruthRecord
 
 ALPHA = 0.2
 LAMBDA = 0.5
 HOUR_S = 3600.0
 #: Events after which a component is new: its life ends there.
 RESTORING_EVENTS = frozenset({"repair_finished", "maintenance_finished"})
+#: The kinds of component the scorer reports separately (those of simulator.kinds).
+KINDS = ("reducer", "servo", "gripper")
+
+#: The oracle: (robot, true state of a component) → (kind, conditional-mean RUL, hours).
+Oracle = Callable[[str, ComponentTruthRecord], tuple[str, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One prediction: the true RUL, the engine's and the oracle's, all at the same moment."""
+
+    true_h: float
+    predicted_h: float
+    oracle_h: float
 
 
 @dataclass(slots=True)
 class Life:
-    """The scored predictions of one component life: ``(true RUL, predicted RUL)``, hours."""
+    """The scored predictions of one component life, in the order they were made.
+
+    ``end_true_h``: the true RUL when the life was last observed (0 if it failed); ``failed``:
+    whether it ended in a failure (not cut short by planned work or the run's end).
+    """
 
     robot: str
     component: str
-    pairs: list[tuple[float, float]] = field(default_factory=list)
+    kind: str
+    scored: list[Scored] = field(default_factory=list)
+    end_true_h: float = 0.0
+    failed: bool = False
 
-    def trajectory(self) -> RulTrajectory:
-        """On the life's own clock t = −true RUL: end of life at 0, first prediction at start."""
-        predictions = [(-true_h, pred_h) for true_h, pred_h in self.pairs]
-        return RulTrajectory(predictions[0][0], 0.0, predictions)
+    def at_lambda(self) -> Scored:
+        """The prediction in force at t_λ = t_start + λ·(t_end − t_start) on the life's clock
+        t = −true RUL: the latest made at or before t_λ (the first one is at t_start)."""
+        start = -self.scored[0].true_h
+        t_lambda = start + LAMBDA * (-self.end_true_h - start)
+        chosen = self.scored[0]
+        for s in self.scored:
+            if -s.true_h <= t_lambda:
+                chosen = s
+        return chosen
 
-    def at_lambda(self) -> tuple[float, float]:
-        """(true, predicted) RUL at t_λ, the prediction in force then carried forward."""
-        trajectory = self.trajectory()
-        t_lambda = trajectory.start + LAMBDA * (trajectory.end_of_life - trajectory.start)
-        predicted = trajectory.prediction_at(t_lambda)
-        assert predicted is not None  # the first prediction is at start ≤ t_λ
-        return -t_lambda, predicted
+
+def in_alpha_band(predicted_h: float, true_h: float, alpha: float = ALPHA) -> bool:
+    """Whether a prediction lies within true RUL ± α·true RUL."""
+    return (1.0 - alpha) * true_h <= predicted_h <= (1.0 + alpha) * true_h
 
 
 class RulScorer:
-    """Collects prediction/truth pairs per component life while a run goes on."""
+    """Collects prediction/truth/oracle triples per component life while a run goes on."""
 
-    def __init__(self, prognosis: Callable[[str, str], Prognosis | None]) -> None:
+    def __init__(self, prognosis: Callable[[str, str], Prognosis | None], oracle: Oracle) -> None:
         self._prognosis = prognosis
+        self._oracle = oracle
         self._seen: dict[tuple[str, str], Prognosis] = {}
         self._open: dict[tuple[str, str], Life] = {}
         self._last_truth: dict[str, TruthRecord] = {}
@@ -92,17 +122,23 @@ class RulScorer:
         robot, ts = record.robot, record.ts
         self._last_truth[robot] = record
         for truth in record.components:
-            prognosis = self._prognosis(robot, truth.name)
-            if prognosis is None or prognosis.as_of_ts != ts or truth.rul_op_s is None:
-                continue  # no prediction, or not one made at this reading
+            if truth.rul_op_s is None:
+                continue
             key = (robot, truth.name)
+            true_h = truth.rul_op_s / HOUR_S
+            life = self._open.get(key)
+            if life is not None:
+                life.end_true_h = true_h  # the latest observation of this life
+            prognosis = self._prognosis(robot, truth.name)
+            if prognosis is None or prognosis.as_of_ts != ts:
+                continue  # no prediction, or not one made at this reading
             if self._seen.get(key) is prognosis:
                 continue
             self._seen[key] = prognosis
-            life = self._open.get(key)
+            kind, oracle_h = self._oracle(robot, truth)
             if life is None:
-                life = self._open[key] = Life(robot, truth.name)
-            life.pairs.append((truth.rul_op_s / HOUR_S, prognosis.rul_op_h))
+                life = self._open[key] = Life(robot, truth.name, kind, end_true_h=true_h)
+            life.scored.append(Scored(true_h, prognosis.rul_op_h, oracle_h))
 
     def on_event(self, robot: str, body: dict[str, Any]) -> None:
         kind = body["kind"]
@@ -112,6 +148,11 @@ class RulScorer:
             for truth in last.components if last is not None else ():
                 if truth.name == body.get("component") and truth.rul_op_s is not None:
                     self.left_at_planned_h.append(truth.rul_op_s / HOUR_S)
+        elif kind == "failure":
+            life = self._open.get((robot, str(body.get("component"))))
+            if life is not None:
+                life.failed = True
+                life.end_true_h = 0.0
         elif kind in RESTORING_EVENTS:
             life = self._open.pop((robot, str(body.get("component"))), None)
             if life is not None:
@@ -131,33 +172,80 @@ def life_left_metrics(left_at_planned_h: list[float]) -> dict[str, float | None]
     return {"life_left_at_planned_h": mean}
 
 
-def rul_metrics(lives: list[Life]) -> dict[str, float | None]:
-    """The RUL metrics of one run (None where there is nothing to score)."""
-    pairs = [pair for life in lives for pair in life.pairs]
-    if not pairs:
-        return {
-            "rul_rmse_h": None,
-            "rul_median_error_h": None,
-            "rul_median_abs_error_h": None,
-            "rul_phm08_score": None,
-            "rul_phm08_median": None,
-            "rul_alpha_lambda": None,
-            "rul_predictions": 0.0,
-            "rul_lives": 0.0,
-        }
-    true_h = [t for t, _ in pairs]
-    predicted_h = [p for _, p in pairs]
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator is None or denominator == 0.0:
+        return None
+    return numerator / denominator
+
+
+def _rmse(pairs: Iterable[tuple[float, float]]) -> float:
+    listed = list(pairs)
+    return rul_rmse([p for p, _ in listed], [t for _, t in listed])
+
+
+def score_lives(lives: Sequence[Life]) -> dict[str, float | None]:
+    """The RUL metrics of a set of lives (None where there is nothing to score)."""
+    scored = [s for life in lives for s in life.scored]
+    if not scored:
+        return {name: (0.0 if name in COUNT_KEYS else None) for name in METRIC_KEYS}
     at_lambda = [life.at_lambda() for life in lives]
-    terms = [phm08_term(p - t) for t, p in at_lambda]
+    terms = [phm08_term(s.predicted_h - s.true_h) for s in at_lambda]
+    rmse = _rmse((s.predicted_h, s.true_h) for s in scored)
+    oracle_rmse = _rmse((s.oracle_h, s.true_h) for s in scored)
+    hits = sum(in_alpha_band(s.predicted_h, s.true_h) for s in at_lambda) / len(lives)
+    oracle_hits = sum(in_alpha_band(s.oracle_h, s.true_h) for s in at_lambda) / len(lives)
     return {
-        "rul_rmse_h": rul_rmse(predicted_h, true_h),
-        "rul_median_error_h": statistics.median(p - t for t, p in pairs),
-        "rul_median_abs_error_h": statistics.median(abs(p - t) for t, p in pairs),
-        "rul_phm08_score": statistics.fmean(terms),
+        "rul_rmse_h": rmse,
+        "rul_oracle_rmse_h": oracle_rmse,
+        "rul_rmse_ratio": _ratio(rmse, oracle_rmse),
+        "rul_median_error_h": statistics.median(s.predicted_h - s.true_h for s in scored),
+        "rul_median_abs_error_h": statistics.median(abs(s.predicted_h - s.true_h) for s in scored),
+        "rul_phm08_score": math.fsum(terms),
         "rul_phm08_median": statistics.median(terms),
-        "rul_alpha_lambda": alpha_lambda_accuracy(
-            [life.trajectory() for life in lives], ALPHA, LAMBDA
-        ),
-        "rul_predictions": float(len(pairs)),
+        "rul_oracle_phm08_score": math.fsum(phm08_term(s.oracle_h - s.true_h) for s in at_lambda),
+        "rul_alpha_lambda": hits,
+        "rul_alpha_lambda_oracle": oracle_hits,
+        "rul_alpha_lambda_ratio": _ratio(hits, oracle_hits),
         "rul_lives": float(len(lives)),
+        "rul_lives_cut_short": float(sum(not life.failed for life in lives)),
+        "rul_predictions": float(len(scored)),
     }
+
+
+METRIC_KEYS = (
+    "rul_rmse_h",
+    "rul_oracle_rmse_h",
+    "rul_rmse_ratio",
+    "rul_median_error_h",
+    "rul_median_abs_error_h",
+    "rul_phm08_score",
+    "rul_phm08_median",
+    "rul_oracle_phm08_score",
+    "rul_alpha_lambda",
+    "rul_alpha_lambda_oracle",
+    "rul_alpha_lambda_ratio",
+    "rul_lives",
+    "rul_lives_cut_short",
+    "rul_predictions",
+)
+COUNT_KEYS = frozenset({"rul_lives", "rul_lives_cut_short", "rul_predictions"})
+#: The metrics also reported per component kind, as ``<metric>.<kind>``.
+PER_KIND_KEYS = (
+    "rul_rmse_h",
+    "rul_oracle_rmse_h",
+    "rul_rmse_ratio",
+    "rul_alpha_lambda",
+    "rul_alpha_lambda_oracle",
+    "rul_alpha_lambda_ratio",
+    "rul_lives",
+)
+
+
+def rul_metrics(lives: Sequence[Life], kinds: Sequence[str] = KINDS) -> dict[str, float | None]:
+    """The RUL metrics of one run, overall and per component kind."""
+    metrics = score_lives(lives)
+    for kind in kinds:
+        of_kind = score_lives([life for life in lives if life.kind == kind])
+        for key in PER_KIND_KEYS:
+            metrics[f"{key}.{kind}"] = of_kind[key]
+    return metrics

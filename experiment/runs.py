@@ -18,13 +18,16 @@ their sources, are in docs/maintenance.md "Experiment":
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from contract.payloads import InjectFault
 from engine.config import PLAN_INTERVAL_S
 from engine.scoring import mtbf, mttr, oee
+from experiment.dataset import Dataset
 from experiment.loop import ClosedLoop
 from experiment.rul_scoring import life_left_metrics, rul_metrics
 from experiment.state_log import BROKEN, MAINTENANCE
@@ -45,6 +48,9 @@ class RunSpec:
     plan_interval_s: float = PLAN_INTERVAL_S
     trace_robot: str | None = None
     injections: tuple[InjectFault, ...] = ()
+    #: Write the run's dataset (telemetry, truth, events, work orders) into this folder.
+    export_dir: str | None = None
+    export_csv: bool = False
 
 
 @dataclass(slots=True)
@@ -75,11 +81,18 @@ def run_one(scenario: Scenario | str | None, spec: RunSpec) -> RunResult:
         plan_interval_s=spec.plan_interval_s,
         trace_robot=spec.trace_robot,
         injections=spec.injections,
+        dataset=Dataset() if spec.export_dir is not None else None,
     )
     loop.run(spec.days)
+    if loop.dataset is not None and spec.export_dir is not None:
+        for wo in loop.engine.work_orders():
+            loop.dataset.add_work_order(
+                {**dataclasses.asdict(wo), "status": wo.state.value, "end_ts": wo.end_ts}
+            )
+        loop.dataset.write(Path(spec.export_dir), csv=spec.export_csv)
     metrics = plant_metrics(loop)
     metrics.update(life_left_metrics(loop.scorer.left_at_planned_h))
-    metrics.update(rul_metrics(loop.scorer.finish()))
+    metrics.update(rul_metrics(loop.scorer.finish(), scenario_kinds(scenario)))
     if loop.trace is not None:
         failures = [(f.component, f.ts) for f in loop.log.failures if f.robot == loop.trace.robot]
         loop.trace.finish(loop.engine, failures)
@@ -95,6 +108,11 @@ def run_one(scenario: Scenario | str | None, spec: RunSpec) -> RunResult:
         loop.trace,
         dict(sorted(orders.items())),
     )
+
+
+def scenario_kinds(scenario: Scenario) -> list[str]:
+    """The component kinds of a scenario's robots, sorted (the per-kind RUL metrics' keys)."""
+    return sorted({c.kind for robot in scenario.robots for c in robot.kind.components})
 
 
 def plant_metrics(loop: ClosedLoop) -> Metrics:
@@ -131,8 +149,9 @@ def plant_metrics(loop: ClosedLoop) -> Metrics:
         "breakdowns": float(breakdowns),
         "unplanned_downtime_h": totals["broken_s"] / HOUR_S,
         "planned_downtime_h": totals["maint_s"] / HOUR_S,
-        "lost_production_unplanned_h": loop.log.lost_production_s(BROKEN) / HOUR_S,
-        "lost_production_planned_h": loop.log.lost_production_s(MAINTENANCE) / HOUR_S,
+        "production_lost_to_failures_h": loop.log.lost_production_s(BROKEN) / HOUR_S,
+        "production_lost_to_planned_h": loop.log.lost_production_s(MAINTENANCE) / HOUR_S,
+        "planned_in_window_share": loop.log.planned_in_window_share(),
         "availability": _mean(availability),
         "performance": _mean(performance),
         "quality": _mean(quality),

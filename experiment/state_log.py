@@ -3,7 +3,8 @@
 Built from the same state changes and events the engine receives (no truth needed): per robot,
 the intervals spent BROKEN and in MAINTENANCE, how much *production* time each of them took
 (a repair that runs through the night costs only the production hours it overlaps), and the
-time from each failure until the robot was back in service (for MTTR).
+time from each failure until the robot was back in service (for MTTR), and how many planned
+stops took no production time at all (``planned_in_window_share``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class RobotLog:
     )
     #: Calendar seconds from each failure to the end of its BROKEN interval (completed repairs).
     restore_s: list[float] = field(default_factory=list)
+    #: Planned stops (MAINTENANCE intervals), and those that took no production time at all.
+    planned_stops: int = 0
+    planned_stops_off_production: int = 0
 
 
 class StateLog:
@@ -67,7 +71,11 @@ class StateLog:
         state = log.state
         if state not in (BROKEN, MAINTENANCE):
             return
-        log.lost_production_s[state] += self._calendar.production_seconds(log.since_ts, ts)
+        lost = self._calendar.production_seconds(log.since_ts, ts)
+        log.lost_production_s[state] += lost
+        if state == MAINTENANCE:
+            log.planned_stops += 1
+            log.planned_stops_off_production += lost == 0.0
         if state == BROKEN and completed:
             log.restore_s.append(ts - log.since_ts)
 
@@ -75,6 +83,13 @@ class StateLog:
 
     def lost_production_s(self, state: str) -> float:
         return sum(log.lost_production_s[state] for log in self.robots.values())
+
+    def planned_in_window_share(self) -> float | None:
+        """The share of planned stops that took no production time: inside downtime windows
+        (or other time outside production: breaks, nights). None without planned stops."""
+        stops = sum(log.planned_stops for log in self.robots.values())
+        off = sum(log.planned_stops_off_production for log in self.robots.values())
+        return off / stops if stops else None
 
     def restore_durations_s(self) -> list[float]:
         """Failure → back in service, for every completed repair, robot by robot."""

@@ -198,8 +198,9 @@ def credentials(
 ) -> None:
     """Print the MQTT username and password of a robot or of the service."""
     from broker_config.credentials import print_credentials
+    from factory.robot_clock import robot_now_ts
 
-    print_credentials(who=who, state_dir=state_dir)
+    print_credentials(who=who, state_dir=state_dir, clock=robot_now_ts)
 
 
 @app.command()
@@ -209,8 +210,8 @@ def tap(
         str | None,
         typer.Option(
             "--broker",
-            help="Broker URL [default: the broker running from --state-dir, "
-            "else mqtt://127.0.0.1:1883].",
+            help="Broker URL (default: the broker running from --state-dir, "
+            "else mqtt://127.0.0.1:1883).",
         ),
     ] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -248,13 +249,37 @@ def experiment(
     days: Annotated[float, typer.Option(help="Simulated days per run.")] = 90.0,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("experiment-out"),
     jobs: Annotated[int, typer.Option(help="Parallel worker processes (0 = one per core).")] = 0,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Also write every run's dataset (Parquet) here; see docs/dataset.md."),
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="With --export: CSV files too.")] = False,
 ) -> None:
     """Compare maintenance policies on the same seeded factory, offline and as fast as possible."""
     from experiment import run_experiment_cli
 
     run_experiment_cli(
-        scenario=scenario, policies=policies, seeds=seeds, days=days, out=out, jobs=jobs
+        scenario=scenario,
+        policies=policies,
+        seeds=seeds,
+        days=days,
+        out=out,
+        jobs=jobs,
+        export=export,
+        export_csv=csv,
     )
+
+
+@app.command()
+def export(
+    db: Annotated[Path, typer.Option(help="The service's SQLite database file.")],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("dataset"),
+    csv: Annotated[bool, typer.Option("--csv", help="CSV files too.")] = False,
+) -> None:
+    """Export telemetry with its ground truth, events and work orders (docs/dataset.md)."""
+    from experiment.cli import run_export_cli
+
+    run_export_cli(db=db, out=out, csv=csv)
 
 
 @app.command()
@@ -270,6 +295,9 @@ def contract(
 
 
 def main() -> None:
+    from factory.signals import stop_on_signals
+
+    stop_on_signals()  # also when started with SIGINT ignored (a script's background job)
     app()
 
 

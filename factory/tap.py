@@ -75,7 +75,9 @@ def format_message(message: Received) -> str:
     return f"{head} [green]{type(payload).__name__}[/] {escape(body)}"
 
 
-def _make_client(topic_filter: str, inbox: queue.Queue[Received | Problem | str]) -> mqtt.Client:
+def _make_client(
+    topic_filter: str, inbox: queue.Queue[Received | Problem | str], url: str
+) -> mqtt.Client:
     client = new_client(f"tap-{os.urandom(4).hex()}")
     connected_once = False
 
@@ -89,8 +91,7 @@ def _make_client(topic_filter: str, inbox: queue.Queue[Received | Problem | str]
                 )
             )
             return
-        if connected_once:
-            inbox.put("reconnected")
+        inbox.put(f"reconnected to {url}" if connected_once else f"connected to {url}")
         connected_once = True
         c.subscribe(topic_filter, qos=1)  # on every (re)connect: the session is clean
 
@@ -142,7 +143,7 @@ def run_tap(
     console = Console(highlight=False, soft_wrap=True, stderr=False)
     notes = Console(stderr=True, highlight=False)
     inbox: queue.Queue[Received | Problem | str] = queue.Queue()
-    client = _make_client(topic_filter, inbox)
+    client = _make_client(topic_filter, inbox, f"mqtt://{host}:{port}")
     if username is not None:
         client.username_pw_set(username, password)
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,8 @@ from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
+#: ``--state-dir``'s default (as in ``factory.cli``): commands printed with another carry it.
+DEFAULT_STATE_DIR = Path(".factory")
 SERVICE_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 20.0
 STATUS_EVERY_S = 5.0
@@ -212,7 +215,7 @@ def run_up(
     state_dir.mkdir(parents=True, exist_ok=True)
     log_dir = state_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    console = Console()
+    console = Console(soft_wrap=True)  # piped or logged, a printed command stays one line
     signal.signal(signal.SIGTERM, _interrupt)
 
     embedded = None if broker else _start_broker(state_dir, loaded, broker_port)
@@ -269,6 +272,9 @@ def _banner(
 ) -> None:
     host, port = parse_broker_url(broker_url)
     factory = _factory_command()
+    # Commands to copy must work as printed from this shell: the state dir goes with them.
+    in_state = f" --state-dir {shlex.quote(str(state_dir))}"
+    in_state = "" if state_dir == DEFAULT_STATE_DIR else in_state
     pace = scenario.factor if factor is None else factor
     resumed = (
         f"resumed at simulated {datetime.fromtimestamp(resume, UTC):%Y-%m-%d %H:%M} UTC"
@@ -284,7 +290,7 @@ one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {
   MQTT broker  {broker_url}
   watch        {factory} tap --broker {broker_url}
                mosquitto_sub -h {host} -p {port} -t 'factory/#' -v
-  credentials  {state_dir / "credentials.json"} ({factory} credentials ROBOT|service)
+  credentials  {state_dir / "credentials.json"} ({factory} credentials{in_state} ROBOT|service)
   API key      {state_dir / "api-key"} (for fault injection and manual work orders)
   logs         {state_dir / "logs"}/
 

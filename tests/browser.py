@@ -42,6 +42,7 @@ from playwright.sync_api import (
     ViewportSize,
     sync_playwright,
 )
+from processes import lasting
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -87,14 +88,14 @@ def require_chromium() -> Path:
 @contextlib.contextmanager
 def chromium() -> Iterator[Browser]:
     executable = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=LAUNCH_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with contextlib.ExitStack() as stack:
+        with lasting():  # Playwright's driver and Chromium serve a whole module
+            playwright = stack.enter_context(sync_playwright())
+            browser = playwright.chromium.launch(
+                executable_path=str(executable), headless=True, args=LAUNCH_ARGS
+            )
+        stack.callback(browser.close)
+        yield browser
 
 
 @dataclass

@@ -1,14 +1,30 @@
-"""Shared fixtures. Real brokers: see ``tests/brokers.py`` for the whole API and how to use it."""
+"""Shared fixtures. Real brokers: see ``tests/brokers.py`` for the whole API and how to use it.
+
+Nothing a test starts outlives it (``tests/processes.py``): after every test, a process it
+started and left running is stopped with everything below it, and the test errors naming it;
+at the end of the session — also after Ctrl-C — anything of the run still alive is stopped and
+the run fails.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker
 from hypothesis import HealthCheck, settings
+from processes import (
+    become_subreaper,
+    descendants,
+    describe,
+    lasting,
+    leftovers,
+    snapshot,
+    stop_trees,
+)
 
 from broker_config.embedded import BrokerProcess
 
@@ -26,6 +42,44 @@ settings.load_profile("factory")
 STRICT_ENV = ("FACTORY_REQUIRE_BROKERS", "FACTORY_REQUIRE_BROWSER")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    become_subreaper()  # orphans of a killed process are adopted by the session, not lost
+
+
+@pytest.fixture(autouse=True)
+def _nothing_outlives_the_test() -> Iterator[None]:
+    """Set up after the wider fixtures (their processes are in the snapshot), torn down after
+    the test's own fixtures: what is left then, the test left running."""
+    before = snapshot()
+    yield
+    left = leftovers(before)
+    if left:
+        names = "; ".join(describe(p) for p in left)
+        stop_trees(left)
+        pytest.fail(f"the test left {len(left)} process(es) running (now stopped): {names}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After every fixture is torn down (also after Ctrl-C): nothing of the run may be alive."""
+    left = descendants()
+    if not left:
+        return
+    names = "; ".join(describe(p) for p in left)
+    stop_trees(left)
+    message = (
+        f"{len(left)} process(es) of the test run were still alive at its end and were "
+        f"stopped: {names}"
+    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"ERROR: {message}", red=True)
+    else:
+        print(f"ERROR: {message}", file=sys.stderr)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -40,14 +94,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def _mosquitto_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    process = start_session_broker("mosquitto", tmp_path_factory.mktemp("mosquitto-state"))
+    with lasting():
+        process = start_session_broker("mosquitto", tmp_path_factory.mktemp("mosquitto-state"))
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="session")
 def _amqtt_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    process = start_session_broker("amqtt", tmp_path_factory.mktemp("amqtt-state"))
+    with lasting():
+        process = start_session_broker("amqtt", tmp_path_factory.mktemp("amqtt-state"))
     yield process
     process.stop()
 

@@ -219,8 +219,9 @@ def test_clean_stop_publishes_offline_itself(
 
 class SeqWatcher:
     """A service-account subscriber with a persistent session that follows the broker across a
-    restart (it retries every 0.1 s, so it is back before the robot, which backs off from 1 s),
-    recording every ``seq`` the robot's messages carry."""
+    restart, recording every ``seq`` the robot's messages carry. :meth:`wait_subscribed` tells
+    when its subscription is in place again (the test keeps the robot away until then: amqtt
+    forgets sessions on a restart, so what the robot sent before would reach no one)."""
 
     def __init__(self, state_dir: Path, port: int, site: str) -> None:
         credentials = load_credentials(state_dir)
@@ -233,10 +234,18 @@ class SeqWatcher:
             f"restart-watcher-{site}", clean_session=False, username=username, password=password
         )
         self.client.reconnect_delay_set(0.1, 0.2)  # type: ignore[arg-type]
+        self.subscribed = 0
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(self._filter, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self._count_suback()
         self.client.on_message = lambda c, u, m: self._add(bytes(m.payload))
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+
+    def _count_suback(self) -> None:
+        self.subscribed += 1
+
+    def wait_subscribed(self, times: int, timeout_s: float) -> None:
+        wait_until(lambda: self.subscribed >= times, timeout_s)
 
     def _add(self, data: bytes) -> None:
         body = orjson.loads(data)
@@ -288,15 +297,18 @@ def test_broker_restart_loses_no_reading(
     try:
         live.start()
         agent = live.agents[ROBOT]
-        wait_until(lambda: len(watcher.seqs) >= 20, timeout_s=10.0)
+        wait_until(lambda: len(watcher.seqs) >= 20, timeout_s=30.0)
         first.stop()
-        wait_until(lambda: not agent.connected, timeout_s=10.0)
+        wait_until(lambda: not agent.connected, timeout_s=30.0)
         seq_at_loss = agent.last_seq
-        wait_until(lambda: agent.buffered >= 10, timeout_s=10.0)  # made while away
+        agent.hold_offline()  # back only once the watcher is: no guess at who is faster
+        wait_until(lambda: agent.buffered >= 10, timeout_s=30.0)  # made while away
         second = start_broker(impl=impl, port=port, state_dir=state_dir)
-        wait_until(lambda: agent.connected and agent.buffered == 0, timeout_s=20.0)
+        watcher.wait_subscribed(times=2, timeout_s=30.0)
+        agent.come_back()
+        wait_until(lambda: agent.connected and agent.buffered == 0, timeout_s=60.0)
         live.stop()  # publishes OFFLINE: after that, the robot's sequence is complete
-        watcher.wait_for_seq(agent.last_seq, timeout_s=10.0)
+        watcher.wait_for_seq(agent.last_seq, timeout_s=30.0)
         missing = sorted(set(range(1, agent.last_seq + 1)) - watcher.seqs)
         if impl == "mosquitto":
             assert not missing, f"lost {len(missing)} messages, e.g. seq {missing[:5]}"

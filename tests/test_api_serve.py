@@ -19,7 +19,8 @@ from broker_config.credentials import ensure_credentials
 from broker_config.embedded import find_mosquitto, free_port, start_broker
 from simulator.model.scenario import load_scenario
 
-STARTUP_S = 20.0
+#: Bound of the wait for the service to answer (a loaded machine imports slowly).
+STARTUP_S = 60.0
 
 
 def serve(
@@ -34,6 +35,7 @@ def serve(
         stderr=subprocess.STDOUT if log else subprocess.PIPE,
         text=True,
         env=os.environ | env,
+        start_new_session=True,  # its own group: the test stops it, then the group
     )
 
 
@@ -64,10 +66,13 @@ def stopped() -> Iterator[list[subprocess.Popen[str]]]:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()  # a pipe left open warns in a later test
 
 
 def test_a_taken_port_is_a_one_line_error(state_dir: Path) -> None:
@@ -139,6 +144,7 @@ def test_a_stop_ends_open_streams_at_once_and_cleanly(
             stderr=subprocess.STDOUT,
             text=True,
             env=os.environ | env,
+            start_new_session=True,
         )
         stopped.append(process)
         url = f"http://127.0.0.1:{http_port}"
@@ -151,14 +157,14 @@ def test_a_stop_ends_open_streams_at_once_and_cleanly(
             chunks = response.iter_lines()
             lines.append(next(chunks))  # connected: the subscription exists
             process.send_signal(signal.SIGINT)
-            sent = time.monotonic()
             lines += list(chunks)
-        process.wait(timeout=10)
-        took_s = time.monotonic() - sent
+        process.wait(timeout=60)
     output = log_path.read_text()
     assert process.returncode in (0, 130), output  # 130: stopped by SIGINT, as a shell reports
     assert any("shutting down" in line for line in lines), lines
-    assert took_s < 2.5, f"stop took {took_s:.1f} s (graceful timeout 3 s)"
+    # Inside the graceful timeout: uvicorn did not have to cut a task (no wall-clock guess;
+    # it logs this when the timeout is what ended the stream).
+    assert "timeout graceful shutdown exceeded" not in output, output
     assert "Traceback" not in output
     assert "ERROR" not in output
     assert f"broker mqtt://127.0.0.1:{broker_port}" in output

@@ -13,8 +13,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
+from brokers import BrokerHandle, robot_topic
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -321,3 +323,51 @@ def test_the_secret_patterns_catch_what_we_generate() -> None:
     ]
     for text in generated:
         assert any(p.search(text) for p in SECRET_PATTERNS), text
+
+
+def test_example_messages_carry_the_robots_simulated_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stamped with the robot's clock as the broker holds it, never the wall clock."""
+    from broker_config.credentials import _example_lines
+
+    creds = ensure_credentials(tmp_path, load_scenario().robots)
+    asked: list[str] = []
+
+    def clock(host: str, port: int, topic: str) -> float:
+        asked.append(topic)
+        return 1_800_000_000.0
+
+    for who in ("service", "paint-01"):
+        pub = next(x for x in _example_lines(creds, who, "h", 1, clock) if "mosquitto_pub" in x)
+        message = orjson.loads(shlex.split(pub)[shlex.split(pub).index("-m") + 1])
+        assert message["ts"] == 1_800_000_000.0
+    assert asked[-1] == f"{creds.prefixes['paint-01']}/state"
+    assert asked[0] == f"{creds.prefixes[creds.robot_ids[0]]}/state"
+
+
+def test_without_a_robot_clock_the_printed_line_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ensure_credentials(tmp_path, load_scenario().robots)
+    print_credentials("weld-01", tmp_path)  # no broker running from tmp_path
+    out = capsys.readouterr().out.splitlines()
+    note = out[out.index(next(x for x in out if x.startswith("mosquitto_pub"))) - 1]
+    assert note.startswith("# weld-01's simulated time is unknown")
+    pub = next(x for x in out if x.startswith("mosquitto_pub"))
+    message = orjson.loads(shlex.split(pub)[shlex.split(pub).index("-m") + 1])
+    assert message["ts"] == 0.0  # not the wall clock
+
+
+@pytest.mark.integration
+def test_the_robot_clock_is_read_from_its_retained_state(
+    broker: BrokerHandle, topic_site: str
+) -> None:
+    from factory.robot_clock import robot_now_ts
+
+    robot = broker.robot_ids[0]
+    topic = robot_topic(topic_site, robot, "state")
+    assert robot_now_ts(broker.host, broker.port, topic) is None  # nothing retained yet
+    state = {"v": 1, "robot": robot, "ts": 1_790_000_123.5, "state": "RUNNING", "seq": 3}
+    broker.publish(broker.client(robot), topic, orjson.dumps(state), retain=True)
+    assert robot_now_ts(broker.host, broker.port, topic) == 1_790_000_123.5

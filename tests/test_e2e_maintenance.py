@@ -139,6 +139,27 @@ def inject(client: TestClient, **fault: Any) -> dict[str, Any]:
     return accepted
 
 
+def away_while_a_command_waits(
+    client: TestClient, live: LiveFactory, watcher: Capture, **fault: Any
+) -> dict[str, Any]:
+    """Take the robot off the broker (its will fires) and keep it away — however slow the
+    machine — while a fault command is sent to it; return that command as sent."""
+    agent = live.agents[ROBOT]
+    agent.hold_offline()
+    agent.drop_connection(offline_wall_s=0.0)
+    eventually(
+        lambda: client.get(f"/api/robots/{ROBOT}").json()["state"] == "OFFLINE",
+        "the last will reported the robot OFFLINE",
+        30.0,
+    )
+    accepted = inject(client, **fault)
+    sent = watcher.wait_for(
+        lambda m: on("cmd")(m) and body(m)["id"] == accepted["command_id"], 15.0
+    )
+    assert not agent.connected
+    return body(sent[0])
+
+
 def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
     broker: BrokerHandle, topic_site: str, tmp_path: Path
 ) -> None:
@@ -221,13 +242,13 @@ def test_a_command_to_an_offline_robot_is_delivered_once_when_it_returns(
         watcher,
     ):
         agent = live.agents[ROBOT]
-        agent.drop_connection(offline_wall_s=3.0)  # 3 simulated hours away
-        eventually(
-            lambda: client.get(f"/api/robots/{ROBOT}").json()["state"] == "OFFLINE",
-            "the last will reported the robot OFFLINE",
-            10.0,
+        command = away_while_a_command_waits(
+            client, live, watcher, fault="overheat", magnitude=1.0, duration_s=3600.0
         )
-        fault = inject(client, fault="overheat", magnitude=1.0, duration_s=3600.0)
+        # Back once the command has waited at the broker for over a simulated hour.
+        eventually(lambda: live.now_ts > command["ts"] + 3600.0, "an hour passed", 30.0)
+        agent.come_back()
+        fault = {"command_id": command["id"]}
         ack = body(watcher.wait_for(event("ack", command_id=fault["command_id"]), 15.0)[0])
         assert ack["status"] == "done"
         sent = [
@@ -257,13 +278,10 @@ def test_a_command_that_expires_while_the_robot_is_away_is_refused_when_it_retur
         live,
         watcher,
     ):
-        live.agents[ROBOT].drop_connection(offline_wall_s=3.0)
-        eventually(
-            lambda: client.get(f"/api/robots/{ROBOT}").json()["state"] == "OFFLINE",
-            "the last will reported the robot OFFLINE",
-            10.0,
-        )
-        fault = inject(client, fault="overheat", magnitude=1.0)
+        command = away_while_a_command_waits(client, live, watcher, fault="overheat", magnitude=1)
+        eventually(lambda: live.now_ts > command["expires_ts"], "the command expired", 30.0)
+        live.agents[ROBOT].come_back()
+        fault = {"command_id": command["id"]}
         ack = body(watcher.wait_for(event("ack", command_id=fault["command_id"]), 15.0)[0])
         assert ack["status"] == "rejected"
         assert "expired" in ack["reason"]

@@ -121,7 +121,7 @@ def test_a_run_is_deterministic_and_its_metrics_are_consistent() -> None:
     assert m["breakdowns"] >= 1  # so the downtime comparisons below mean something
     assert m["oee"] == pytest.approx(m["availability"] * m["performance"] * m["quality"], rel=0.02)
     assert 0.9 < m["availability"] < 1.0
-    assert 0.0 < m["lost_production_unplanned_h"] <= m["unplanned_downtime_h"]
+    assert 0.0 < m["production_lost_to_failures_h"] <= m["unplanned_downtime_h"]
     assert m["mttr_h"] >= load_scenario().maintenance.technician_response_h
 
 
@@ -133,3 +133,16 @@ def test_without_breakdowns_mtbf_is_the_operating_time_and_mttr_is_undefined() -
     assert stats.breakdowns == 0
     assert metrics["mtbf_h"] == pytest.approx(stats.operating_s / HOUR_S)
     assert metrics["mttr_h"] is None
+
+
+def test_no_work_order_has_a_deadline_before_it_was_made_without_saying_overdue() -> None:
+    loop = ClosedLoop(load_scenario(), "predictive", 1)
+    loop.run(21.0)
+    orders = loop.engine.work_orders()
+    assert len(orders) >= 5
+    early = [wo for wo in orders if wo.deadline_ts is not None and wo.deadline_ts < wo.created_ts]
+    assert early, "the check needs an order whose deadline had passed when it was made"
+    for wo in early:
+        assert "overdue" in wo.reason, wo.reason
+    for wo in orders:
+        assert "already past" not in wo.reason

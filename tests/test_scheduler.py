@@ -57,7 +57,8 @@ def test_the_job_must_end_by_the_deadline_not_just_start() -> None:
     # loses no production before the failure: Monday 22:00 is the earliest of those.
     assert placement.start_ts == at(0, 22)
     assert placement.lost_production_s == 0.0
-    assert "no downtime window fits before 2026-01-05 23:00" in placement.reason
+    assert "no downtime window fits before the deadline 2026-01-05 23:00" in placement.reason
+    assert "ends before the predicted failure 2026-01-07 12:00" in placement.reason
     # A 1 h job fits the window before the deadline.
     short = scheduler().place(job(hours=1.0, deadline=at(0, 23)), [])
     assert short is not None
@@ -125,7 +126,20 @@ def test_late_when_nothing_ends_before_the_failure() -> None:
     assert placement.mode == "late"
     assert placement.start_ts == at(0, 8)  # now
     assert placement.lost_production_s == 3600.0
-    assert "no slot ends before 2026-01-05 08:30" in placement.reason
+    assert "no free slot ends before 2026-01-05 08:30: late" in placement.reason
+
+
+def test_a_passed_deadline_is_called_overdue_and_never_contradicted() -> None:
+    # Now Monday 08:00; the deadline (failure − margin) passed at 07:00, the failure is due
+    # Tuesday 10:00. The reason says "overdue" and holds the slot to the failure, not the
+    # passed deadline; it never says a past deadline and a later "ends by" in one breath.
+    placement = scheduler().place(job(hours=1, deadline=at(0, 7), limit=at(1, 10)), [])
+    assert placement is not None
+    assert placement.mode == "fallback"
+    assert placement.start_ts == at(0, 22)  # Monday's window: no production lost
+    assert placement.reason.startswith("overdue: the deadline 2026-01-05 07:00 has passed")
+    assert "ends before the predicted failure 2026-01-06 10:00" in placement.reason
+    assert "already past" not in placement.reason
 
 
 def test_latest_window_before_the_due_time_for_preventive_work() -> None:

@@ -129,6 +129,7 @@ def test_tap_without_broker_finds_the_one_running_from_its_state_dir(
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert f"connected to {broker.url}" in result.stderr  # which broker it found is said
     assert topic in result.stdout
     assert '"state":"RUNNING"' in result.stdout
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from broker_config.embedded import free_port
+from broker_config.embedded import die_with_parent, free_port
 from factory.up import choose_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,10 +43,11 @@ class Up:
         self.log = state_dir.parent / f"up-{time.monotonic_ns()}.log"
         self._out = self.log.open("wb")
         self.process = subprocess.Popen(
-            [*command, "--state-dir", str(state_dir),
+            [*die_with_parent(), *command, "--state-dir", str(state_dir),
              "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: the test signals it, then kills the group
         )  # fmt: skip
 
     def output(self) -> str:
@@ -70,11 +73,16 @@ class Up:
             time.sleep(0.2)
         pytest.fail(f"no readings from {count} robots within {timeout_s} s:\n{self.output()}")
 
-    def interrupt(self, timeout_s: float = 60.0) -> int:
-        self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout_s)
-        self._out.close()
-        return code
+    def interrupt(self, timeout_s: float = 120.0) -> int:
+        """Ctrl-C; wait (bounded) for it to stop in order; kill its group if it does not."""
+        try:
+            self.process.send_signal(signal.SIGINT)
+            return self.process.wait(timeout_s)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self._out.close()
 
 
 @pytest.fixture
@@ -96,6 +104,8 @@ def test_up_runs_stops_cleanly_and_resumes(tmp_path: Path, ports: tuple[int, int
         code = first.interrupt()
     assert code == 0, first.output()
     assert "stopped; data kept" in first.output()
+    # What it printed to copy works as printed: with the state dir, one command per line.
+    assert f"credentials --state-dir {state_dir} ROBOT|service" in first.output()
     # The robots said goodbye themselves (OFFLINE, "shut down"), and the service committed it
     # before it stopped.
     with sqlite3.connect(state_dir / "factory.db") as db:

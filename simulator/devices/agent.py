@@ -132,6 +132,8 @@ class DeviceAgent:
         self._batch: list[dict[str, float]] = []
         self._buffer: deque[_Pending] = deque(maxlen=buffer_messages)
         self.stats = AgentStats()
+        #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
+        self.refused: str | None = None
         self._client = new_client(
             f"robot-{self.robot}",
             protocol=protocol,
@@ -143,6 +145,9 @@ class DeviceAgent:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_pre_connect = self._wait_at_gate
+        self._gate = threading.Event()  # cleared: the robot stays away (see hold_offline)
+        self._gate.set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -167,6 +172,7 @@ class DeviceAgent:
                 self._connected = False
             else:
                 info = None
+        self._gate.set()  # a held robot must not sit in the gate while we stop
         if info is not None:
             # Not connected any more (RuntimeError/ValueError): the will reports OFFLINE instead.
             with contextlib.suppress(RuntimeError, ValueError):
@@ -238,14 +244,33 @@ class DeviceAgent:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
+    def hold_offline(self) -> None:
+        """Make no (re)connection attempt until :meth:`come_back`: with
+        ``drop_connection(0)`` a robot is away for exactly as long as its caller needs — until a
+        condition holds, not for a guessed number of seconds."""
+        self._gate.clear()
+
+    def come_back(self) -> None:
+        """End :meth:`hold_offline`: the next reconnection attempt goes ahead."""
+        self._gate.set()
+
     # --- paho callbacks (network thread) --------------------------------------------------
+
+    def _wait_at_gate(self, client: mqtt.Client, userdata: Any) -> None:
+        """Before every (re)connect: wait while held; once stopping, do not connect at all
+        (paho's loop treats the OSError as a failed attempt and then sees it is to stop)."""
+        self._gate.wait()
+        if self._closing:
+            raise ConnectionAbortedError(f"{self.robot} is stopping")
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
             log.error("%s: broker refused the connection: %s", self.robot, reason)
+            self.refused = str(reason)
             return
+        self.refused = None
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.subscribe(self._topics[Channel.CMD], qos=1)
         if self._on_pace is not None:

@@ -36,6 +36,12 @@ from contract.mqtt import parse_broker_url
 from contract.pace import Pace
 from contract.topics import Channel, Topic
 from simulator.devices.agent import Command, DeviceAgent
+from simulator.devices.broker_link import (
+    BrokerUnreachable,
+    check_reachable,
+    connect_or_fail,
+    why_nothing,
+)
 from simulator.devices.pace import PacedEnvironment
 from simulator.model.factory import Factory
 from simulator.model.records import Record
@@ -166,11 +172,34 @@ class LiveFactory:
         Robots that are not connected by then start anyway: what they make is buffered and
         sent, flagged historical, once they connect.
         """
+        self.connect(connect_timeout_s)
+        self.run(duration_s)
+
+    def connect(self, timeout_s: float) -> None:
+        """Start every robot's connection; wait until each is connected or refused, or for
+        ``timeout_s`` at most."""
         for agent in self.agents.values():
             agent.start()
-        deadline = time.monotonic() + connect_timeout_s
-        while time.monotonic() < deadline and not all(a.connected for a in self.agents.values()):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(
+            a.connected or a.refused for a in self.agents.values()
+        ):
             time.sleep(0.01)
+
+    def connection_problems(self) -> dict[str, str]:
+        """Why each robot that is not connected is not: robot id → reason."""
+        return {
+            robot_id: (
+                f"the broker refused its login ({agent.refused})"
+                if agent.refused
+                else "no answer from the broker yet"
+            )
+            for robot_id, agent in self.agents.items()
+            if not agent.connected
+        }
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Start the simulation thread (robots not connected yet buffer what they make)."""
         self.factory.start()
         pump = self.env.process(self._command_pump())
         self.env.process(self._heartbeat())
@@ -258,9 +287,9 @@ def with_start(scenario: Scenario, start: str) -> Scenario:
     return parse_scenario({**scenario.model_dump(), "start": when}, "--start")
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 2) -> NoReturn:
     print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    raise SystemExit(code)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -291,18 +320,34 @@ def run_simulate(
         pace = loaded.factor if factor is None else factor
         if pace < 0:
             raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        check_reachable(host, port)  # first: with no broker, nothing else matters yet
+    except BrokerUnreachable as exc:
+        _fail(str(exc), code=1)
+    try:
         live = LiveFactory(
             loaded, seed=seed, factor=pace, host=host, port=port, state_dir=state_dir
         )
-    except (ScenarioError, ValueError, CredentialsError) as exc:
+    except CredentialsError as exc:
         _fail(str(exc))
-    signal.signal(signal.SIGTERM, _interrupt)
-    console = Console()
-    console.print(
-        f"simulating {len(live.agents)} robots of {loaded.name!r} (seed {seed}, factor "
-        f"{pace:g}) against {broker}; Ctrl-C stops and publishes OFFLINE"
-    )
-    live.start(duration_s)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also if started with SIGINT ignored
+        signal.signal(signum, _interrupt)
+    console = Console(soft_wrap=True)  # a line in a log file stays one line
+    try:
+        console.print(
+            f"simulating {len(live.agents)} robots of {loaded.name!r} (seed {seed}, factor "
+            f"{pace:g}) against {broker}; Ctrl-C stops and publishes OFFLINE"
+        )
+        connect_or_fail(live, host, port, console)
+    except BrokerUnreachable as exc:
+        _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        live.stop()
+        console.print("stopped before the simulation began")
+        return
+    live.run(duration_s)
     last_count, last_t = 0, time.monotonic()
     last_log = last_t
     try:
@@ -321,5 +366,8 @@ def run_simulate(
     finally:
         live.stop()
     if live.error is not None:
-        _fail(f"the simulation stopped: {live.error!r}")
-    console.print(f"done: {live.published()} messages sent")
+        _fail(f"the simulation stopped: {live.error!r}", code=1)
+    sent = live.published()
+    if sent == 0:
+        _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
+    console.print(f"done: {sent} messages sent")

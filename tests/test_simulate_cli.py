@@ -1,0 +1,86 @@
+"""``factory simulate`` never fails silently: no broker, refused logins and partial connects are
+said in one line naming the broker, with a non-zero exit where nothing could be sent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from brokers import BrokerHandle
+
+from broker_config.embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+SIMULATE = (sys.executable, "-m", "factory.cli", "simulate")
+#: The issue's bound: a user learns within this that the broker cannot be used.
+SAY_IT_WITHIN_S = 30.0
+
+
+def simulate(*args: str, timeout_s: float = SAY_IT_WITHIN_S) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SIMULATE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        start_new_session=True,
+    )
+
+
+def logins_with_wrong_passwords(broker: BrokerHandle, target: Path, every: int = 1) -> Path:
+    """A state dir with the broker's logins, every ``every``-th robot's password wrong."""
+    data = json.loads((broker.state_dir / "credentials.json").read_text())
+    robots = sorted(name for name in data["users"] if name != "service")
+    for index, robot in enumerate(robots):
+        if index % every == 0:
+            data["users"][robot]["password"] = "not-the-password"
+    target.mkdir()
+    (target / "credentials.json").write_text(json.dumps(data))
+    return target
+
+
+def test_no_broker_fails_at_once_naming_it(tmp_path: Path) -> None:
+    """The issue's command, in a fresh directory (no logins yet either: the broker comes first)."""
+    closed = free_port()
+    result = simulate(
+        "--state-dir", str(tmp_path / "fresh"), "--broker", f"mqtt://127.0.0.1:{closed}",
+        "--duration", "1h",
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    (line,) = result.stderr.strip().splitlines()
+    assert f"cannot reach the broker at 127.0.0.1:{closed} (Connection refused)" in line
+    assert "done:" not in result.stdout
+
+
+def test_refused_logins_fail_naming_the_broker_and_the_reason(
+    amqtt_broker: BrokerHandle, tmp_path: Path
+) -> None:
+    state_dir = logins_with_wrong_passwords(amqtt_broker, tmp_path / "wrong")
+    result = simulate(
+        "--state-dir", str(state_dir), "--broker", amqtt_broker.url, "--duration", "1h"
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: no robot could connect to the broker at {amqtt_broker.host}")
+    assert f":{amqtt_broker.port}" in last
+    assert "refused its login (Not authorized)" in last
+    assert "done:" not in result.stdout
+
+
+def test_some_robots_refused_are_counted_and_named(
+    amqtt_broker: BrokerHandle, tmp_path: Path
+) -> None:
+    state_dir = logins_with_wrong_passwords(amqtt_broker, tmp_path / "half", every=2)
+    result = simulate(
+        "--state-dir", str(state_dir), "--broker", amqtt_broker.url, "--duration", "2h",
+        "--factor", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result
+    warning = next(line for line in result.stdout.splitlines() if "warning:" in line)
+    assert f"6 of 12 robots connected to {amqtt_broker.host}:{amqtt_broker.port}" in warning
+    assert "the broker refused its login (Not authorized)" in warning
+    assert "done:" in result.stdout
