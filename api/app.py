@@ -30,6 +30,7 @@ from api.maintenance.command_sender import CommandSender
 from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
 from api.pace import PaceDesk
+from api.protocol_feed import ProtocolFeed
 from api.records import Robot
 from api.routes import clock, dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
@@ -149,6 +150,11 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 settings.engine_warmup_max_rows,
             )
             metrics.registry.register(MaintenanceCollector(maintenance))
+            if settings.broker_log_path is not None:
+                feed = ProtocolFeed(settings.broker_log_path, hub)
+                feed_task = asyncio.create_task(feed.run(), name="protocol-feed")
+                background.add(feed_task)
+                feed_task.add_done_callback(background.discard)
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
             yield AppState(
@@ -166,6 +172,10 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 consumer_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await consumer_task
+            for task in list(background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(client.stop)
             hub.close()
     finally:

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."
     )
     require_key_for_reads: bool = Field(default=False, description="Protect reads as well.")
+    broker_log_path: Path | None = Field(
+        default=None,
+        description="Mosquitto's log file, written with log_type all, for the protocol inspector "
+        "(the mqtt stream channel); unset: the inspector shows messages only.",
+    )
     api_key_hint: str | None = Field(
         default=None,
         description="Where people find the API key, shown on the dashboard's key panel "

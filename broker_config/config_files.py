@@ -59,6 +59,7 @@ def write_local_files(
     bind: str,
     ws_port: int | None,
     log_stdout: bool,
+    protocol_log: bool = False,
 ) -> BrokerFiles:
     """Render the config of a local ``impl`` broker into ``STATE_DIR/broker/``."""
     root = broker_dir(state_dir)
@@ -79,7 +80,12 @@ def write_local_files(
             log_file=log_file,
         )
         text = render_mosquitto_conf(
-            port=port, bind=bind, ws_port=ws_port, paths=paths, log_stdout=log_stdout
+            port=port,
+            bind=bind,
+            ws_port=ws_port,
+            paths=paths,
+            log_stdout=log_stdout,
+            protocol_log=protocol_log,
         )
         config = _write(root / "mosquitto.conf", text)
     else:

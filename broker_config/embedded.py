@@ -203,8 +203,10 @@ def start_broker(
     host: str = DEFAULT_HOST,
     ready_timeout_s: float | None = READY_TIMEOUT_S,
     foreground: bool = False,
+    protocol_log: bool = False,
 ) -> BrokerProcess:
     """Start a broker for ``scenario``'s robots; wait until it accepts MQTT unless told not to.
+    ``protocol_log``: Mosquitto logs every packet, for the protocol inspector.
 
     Raises :class:`PortInUseError` if a port is taken and :class:`BrokerError` for anything else
     (mosquitto missing, a bad scenario, a broker that exits at start).
@@ -236,6 +238,7 @@ def start_broker(
         bind=host,
         ws_port=ws_port,
         log_stdout=foreground,
+        protocol_log=protocol_log,
     )
     for old_log in (files.log_file, files.output_file):
         if old_log.exists():  # keep one previous run; a fresh file makes start errors clear

@@ -58,8 +58,10 @@ def render_mosquitto_conf(
     ws_port: int | None = None,
     log_stdout: bool = False,
     template: str | None = None,
+    protocol_log: bool = False,
 ) -> str:
-    """The template with local ports, bind address and paths; WebSockets only with ``ws_port``."""
+    """The template with local ports, bind address and paths; WebSockets only with ``ws_port``.
+    ``protocol_log`` logs every packet (``log_type all``) for the protocol inspector."""
     text = template_text() if template is None else template
     out: list[str] = []
     seen: set[str] = set()
@@ -93,6 +95,8 @@ def render_mosquitto_conf(
             out.append(f"log_dest file {paths.log_file}")
             if log_stdout:
                 out.append("log_dest stdout")
+            if protocol_log:  # connections, sessions, wills, every PUBLISH: api/protocol_log.py
+                out.append("log_type all")
         else:
             out.append(line)
             continue
