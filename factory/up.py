@@ -9,8 +9,8 @@ publish OFFLINE), then the service (it commits what it has), then the broker.
 The pace: once the service is ready, ``factory up`` sets the fleet's retained pace
 (``POST /api/clock``) to the factor the robots start at, so a pace left on the broker by an
 earlier run never overrides it; the dashboard or the API changes it from then on.
-``--workshop`` starts at :data:`WORKSHOP_FACTOR` (see its comment) and prints the addresses a
-room of participants needs.
+``--workshop`` starts at :data:`WORKSHOP_FACTOR` (see its comment), has Mosquitto log every
+packet for the protocol inspector, and prints the addresses a room of participants needs.
 
 A second ``factory up`` on the same state dir resumes: same database, same credentials, and the
 simulated clock continues from the newest time the service has seen (the robots reboot with new
@@ -146,9 +146,17 @@ def _status(base_url: str) -> str:
     return f"simulated {clock} UTC · {summary}"
 
 
-def _start_broker(state_dir: Path, scenario: Scenario, port: int) -> BrokerProcess:
+def _start_broker(
+    state_dir: Path, scenario: Scenario, port: int, protocol_log: bool = False
+) -> BrokerProcess:
     try:
-        return start_embedded_broker(impl="auto", port=port, state_dir=state_dir, scenario=scenario)
+        return start_embedded_broker(
+            impl="auto",
+            port=port,
+            state_dir=state_dir,
+            scenario=scenario,
+            protocol_log=protocol_log,
+        )
     except PortInUseError:
         _fail(
             f"MQTT port {port} is already in use (another broker?); pick another with "
@@ -218,7 +226,7 @@ def run_up(
     console = Console(soft_wrap=True)  # piped or logged, a printed command stays one line
     signal.signal(signal.SIGTERM, _interrupt)
 
-    embedded = None if broker else _start_broker(state_dir, loaded, broker_port)
+    embedded = None if broker else _start_broker(state_dir, loaded, broker_port, workshop)
     broker_url = embedded.url if embedded else f"mqtt://{broker_host}:{broker_port}"
     base_url = f"http://127.0.0.1:{http_port}"
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
@@ -230,7 +238,10 @@ def run_up(
         # On a resume the robots reboot with the scenario's initial components: the engine must
         # not warm up from the previous run's readings of components that are gone.
         resuming = (state_dir / "factory.db").exists()
-        service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else None
+        service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else {}
+        if workshop and embedded is not None and embedded.impl == "mosquitto":
+            # The protocol inspector follows the broker's packet log (api/protocol_log.py).
+            service_env["FACTORY_BROKER_LOG_PATH"] = str(embedded.files.log_file)
         serve_args = ["serve", *common, "--port", str(http_port)]
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)

@@ -46,6 +46,8 @@ class PageConfig(BaseModel):
     """What the page needs to know about this service that no API endpoint says."""
 
     api_key_hint: str
+    #: Whether the service follows the broker's packet log (the protocol inspector has data).
+    protocol_log: bool
 
 
 @router.get("/dashboard/config.json")
@@ -57,7 +59,7 @@ async def page_config(settings: SettingsDep) -> PageConfig:
             if settings.api_key
             else "none is set (FACTORY_API_KEY)"
         )
-    return PageConfig(api_key_hint=hint)
+    return PageConfig(api_key_hint=hint, protocol_log=settings.broker_log_path is not None)
 
 
 @router.get("/favicon.ico")

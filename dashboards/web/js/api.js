@@ -101,7 +101,7 @@ const FEATURE_PATHS = {
   cancelOrders: ["post", /^\/api\/work-orders\/\{[^}]+\}\/cancel$/],
   faults: ["post", /^\/api\/robots\/\{[^}]+\}\/faults$/],
 };
-const STREAM_FEATURES = { raw: "raw", alarmStream: "alarm", workOrderStream: "work_order" };
+const STREAM_FEATURES = { raw: "raw", mqtt: "mqtt", alarmStream: "alarm", workOrderStream: "work_order" };
 
 /** What the running service offers, refreshed until everything optional is there. */
 export class Features {
