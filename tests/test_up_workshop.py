@@ -1,5 +1,6 @@
 """``factory up --workshop``: it starts at the workshop pace, sets that pace on the broker (so a
-pace an earlier run left there cannot override it) and prints what participants need."""
+pace an earlier run left there cannot override it), feeds the protocol inspector from
+Mosquitto's packet log, and prints what participants need."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from broker_config.embedded import free_port
@@ -55,6 +57,17 @@ def test_workshop_mode_starts_at_the_workshop_pace(tmp_path: Path) -> None:
         assert f"factor {WORKSHOP_FACTOR:g}" in text
         assert f"http://127.0.0.1:{http_port}/" in text
         assert f"MQTT 127.0.0.1:{mqtt_port}" in text
+        assert get(f"http://127.0.0.1:{http_port}/dashboard/config.json")["protocol_log"] is True
+        # The robots' packets, as the broker logged them, reach the inspector's channel.
+        url = f"http://127.0.0.1:{http_port}/api/stream"
+        with httpx.stream("GET", url, params={"channel": "mqtt"}, timeout=10.0) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: ") and '"direction":"in"' in line:
+                    event = json.loads(line[len("data: ") :])
+                    break
+                assert time.monotonic() < deadline + START_TIMEOUT_S, "no PUBLISH on mqtt"
+        assert event["kind"] == "publish"
+        assert event["client"].startswith("robot-")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
