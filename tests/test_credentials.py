@@ -69,6 +69,7 @@ def test_robot_rules() -> None:
             for c in ("birth", "state", "telemetry", "event", "truth")
         ),
         ("read", "factory/+/+/+/weld-01/cmd"),
+        ("read", "factory/+/pace"),  # the fleet's pace (contract/pace.py)
     }
 
 
