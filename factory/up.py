@@ -53,6 +53,8 @@ from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
+#: ``--workshop``: Mosquitto's MQTT-over-WebSocket listener for the participant page (/join).
+DEFAULT_WS_PORT = 9001
 #: ``--state-dir``'s default (as in ``factory.cli``): commands printed with another carry it.
 DEFAULT_STATE_DIR = Path(".factory")
 SERVICE_READY_TIMEOUT_S = 60.0
@@ -147,7 +149,11 @@ def _status(base_url: str) -> str:
 
 
 def _start_broker(
-    state_dir: Path, scenario: Scenario, port: int, protocol_log: bool = False
+    state_dir: Path,
+    scenario: Scenario,
+    port: int,
+    protocol_log: bool = False,
+    ws_port: int | None = None,
 ) -> BrokerProcess:
     try:
         return start_embedded_broker(
@@ -155,6 +161,7 @@ def _start_broker(
             port=port,
             state_dir=state_dir,
             scenario=scenario,
+            ws_port=ws_port,
             protocol_log=protocol_log,
         )
     except PortInUseError:
@@ -226,7 +233,8 @@ def run_up(
     console = Console(soft_wrap=True)  # piped or logged, a printed command stays one line
     signal.signal(signal.SIGTERM, _interrupt)
 
-    embedded = None if broker else _start_broker(state_dir, loaded, broker_port, workshop)
+    ws_port = choose_port(None, DEFAULT_WS_PORT)[0] if workshop and not broker else None
+    embedded = None if broker else _start_broker(state_dir, loaded, broker_port, workshop, ws_port)
     broker_url = embedded.url if embedded else f"mqtt://{broker_host}:{broker_port}"
     base_url = f"http://127.0.0.1:{http_port}"
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
@@ -242,6 +250,8 @@ def run_up(
         if workshop and embedded is not None and embedded.impl == "mosquitto":
             # The protocol inspector follows the broker's packet log (api/protocol_log.py).
             service_env["FACTORY_BROKER_LOG_PATH"] = str(embedded.files.log_file)
+        if embedded is not None and embedded.ws_port is not None:
+            service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
         serve_args = ["serve", *common, "--port", str(http_port)]
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
@@ -256,7 +266,7 @@ def run_up(
         children.insert(0, Child("simulate", sim_args, log_dir))
         _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
         if workshop:
-            _workshop_banner(console, base_url, broker_url)
+            _workshop_banner(console, base_url, broker_url, ws_port)
         _watch(console, children, base_url)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
@@ -328,14 +338,16 @@ def _set_pace(base_url: str, state_dir: Path, factor: float) -> None:
         raise RuntimeError(f"the service refused the starting pace: {exc}") from None
 
 
-def _workshop_banner(console: Console, base_url: str, broker_url: str) -> None:
+def _workshop_banner(console: Console, base_url: str, broker_url: str, ws_port: int | None) -> None:
     host, port = parse_broker_url(broker_url)
+    ws = f", WebSocket port {ws_port}" if ws_port else ", needs the broker's WebSockets"
     console.print(
         f"""
 [bold]Workshop mode[/] — a simulated minute per wall second; change it live on the dashboard
 (pause, 60×, 3600×) or with POST {base_url}/api/clock.
 
-  participants  dashboard {base_url}/   labs docs/workshop/index.md
+  participants  join {base_url}/join (an MQTT client in the browser{ws})
+                dashboard {base_url}/   labs docs/workshop/index.md
                 MQTT {host}:{port} (read-only without a login)"""
     )
 

@@ -57,7 +57,10 @@ def test_workshop_mode_starts_at_the_workshop_pace(tmp_path: Path) -> None:
         assert f"factor {WORKSHOP_FACTOR:g}" in text
         assert f"http://127.0.0.1:{http_port}/" in text
         assert f"MQTT 127.0.0.1:{mqtt_port}" in text
-        assert get(f"http://127.0.0.1:{http_port}/dashboard/config.json")["protocol_log"] is True
+        config = get(f"http://127.0.0.1:{http_port}/dashboard/config.json")
+        assert config["protocol_log"] is True
+        assert config["broker_ws_url"].startswith("ws://127.0.0.1:")
+        assert f"join http://127.0.0.1:{http_port}/join" in text
         # The robots' packets, as the broker logged them, reach the inspector's channel.
         url = f"http://127.0.0.1:{http_port}/api/stream"
         with httpx.stream("GET", url, params={"channel": "mqtt"}, timeout=10.0) as response:
