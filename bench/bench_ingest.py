@@ -122,9 +122,10 @@ def publish_run(
 class Publisher:
     """The publisher process, started and joined by the bench."""
 
-    def __init__(self, broker: Any, login: tuple[str, str], robot: str, site: str) -> None:
+    def __init__(self, broker: Any, login: tuple[str, str], robot: str, prefix: str) -> None:
         self.broker, self.login, self.robot = broker, login, robot
-        self.topic = f"factory/{site}/area-1/line-1/{robot}/telemetry"
+        # The robot's own prefix from the scenario: the broker's ACL allows no other.
+        self.topic = f"{prefix}/telemetry"
         self._context = mp.get_context("spawn")
 
     def run(
@@ -341,7 +342,7 @@ def main() -> None:
     credentials = load_credentials(state_dir)
     assert credentials is not None
     robot = credentials.robot_ids[0]
-    publisher = Publisher(broker, credentials.get(robot), robot, f"bench-{os.getpid()}")
+    publisher = Publisher(broker, credentials.get(robot), robot, credentials.prefixes[robot])
     report: dict[str, Any] = {
         "broker": "mosquitto",
         "cpus": os.cpu_count(),

@@ -1,17 +1,22 @@
 """Who may do what on the broker: one policy, rendered for Mosquitto and for amqtt.
 
-The policy (see ``docs/broker.md``):
+The policy of the ``acl`` and ``tls`` security profiles (see ``docs/broker.md``):
 
 - a robot (username = robot id) may publish only on its own ``birth``, ``state``, ``telemetry``,
-  ``event`` and ``truth`` topics, and may read only its own ``cmd`` topic and the fleet's pace
-  (``factory/{site}/pace``, :mod:`contract.pace`);
+  ``event`` and ``truth`` topics under its *full* prefix ``factory/{site}/{area}/{line}/{robot}``
+  from the scenario, and may read only its own ``cmd`` topic and its site's pace
+  (``factory/{site}/pace``, :mod:`contract.pace`): it cannot move itself;
 - the ``service`` may read everything under ``factory/`` and publish only commands and the pace;
-- anonymous clients may read everything under ``factory/`` and publish nothing.
+- the ``instructor`` may do what the service does and read ``workshop/#``;
+- a participant ``pNN`` may read ``factory/#`` except ``truth``, read ``workshop/#`` and publish
+  only under ``workshop/pNN/#``;
+- anonymous clients may read ``factory/#`` except ``truth`` and publish nothing.
 
-A robot's site, area and line are ``+`` in its rules: credentials belong to the robot id, so the
-same ACL serves every scenario that places that robot, and tests can use a unique site per test.
-Everything here is pure; :func:`permits` evaluates the policy without a broker so unit tests can
-check it, and the integration tests check that both brokers enforce the same answers.
+``truth`` (true wear and remaining life) is the answer the service is scored against: only the
+service and the instructor may receive it. A ``deny`` rule wins over every ``read`` rule.
+
+Everything here is pure; :func:`permits` evaluates the policy without a broker (the amqtt plugins
+use it) and the integration tests check that both brokers enforce the same answers.
 """
 
 from __future__ import annotations
@@ -20,53 +25,86 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from contract.pace import PACE_FILTER
+from contract.pace import PACE_FILTER, pace_topic
 from contract.topics import ROBOT_CHANNELS, Channel, matches, topic_filter, validate_name
 
 SERVICE_USER = "service"
+INSTRUCTOR_USER = "instructor"
 #: The name amqtt's ACL plugin gives a client that connected without a username.
 ANONYMOUS_USER = "anonymous"
 #: Usernames a robot id may not take, because they already mean something to the ACL.
-RESERVED_USERS = frozenset({SERVICE_USER, ANONYMOUS_USER})
+RESERVED_USERS = frozenset({SERVICE_USER, INSTRUCTOR_USER, ANONYMOUS_USER})
+WORKSHOP_ROOT = "workshop"
+TRUTH_FILTER = topic_filter(channel=Channel.TRUTH)
+CMD_FILTER = topic_filter(channel=Channel.CMD)
 
-Access = Literal["read", "write"]
+Access = Literal["read", "write", "deny"]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """Permission to ``read`` (subscribe and receive) or ``write`` (publish) a topic filter."""
+    """``read`` (subscribe and receive), ``write`` (publish) or ``deny`` (neither) a filter."""
 
     access: Access
     topic: str
 
 
-def robot_rules(robot_id: str) -> list[Rule]:
-    """A robot writes its own robot-to-service channels and reads its own commands."""
+def participant_name(number: int) -> str:
+    """``p01`` … ``p99`` (three digits past 99)."""
+    if number < 1:
+        raise ValueError("participants are numbered from 1")
+    return f"p{number:02d}"
+
+
+def is_participant(username: str) -> bool:
+    return len(username) >= 3 and username[0] == "p" and username[1:].isdigit()
+
+
+def robot_rules(robot_id: str, prefix: str) -> list[Rule]:
+    """A robot writes its own channels under its own full prefix and reads its own commands."""
     validate_name(robot_id, "robot id")
-    if robot_id in RESERVED_USERS:
+    if robot_id in RESERVED_USERS or is_participant(robot_id):
         raise ValueError(f"robot id {robot_id!r} is reserved for the broker's own users")
-    writes = [Rule("write", topic_filter(robot=robot_id, channel=c)) for c in ROBOT_CHANNELS]
+    if prefix.rsplit("/", 1)[-1] != robot_id or not prefix.startswith("factory/"):
+        raise ValueError(f"{prefix!r} is not a topic prefix of robot {robot_id!r}")
+    writes = [Rule("write", f"{prefix}/{c.value}") for c in ROBOT_CHANNELS]
+    site = prefix.split("/")[1]
     return [
         *writes,
-        Rule("read", topic_filter(robot=robot_id, channel=Channel.CMD)),
-        Rule("read", PACE_FILTER),
+        Rule("read", f"{prefix}/{Channel.CMD.value}"),
+        Rule("read", PACE_FILTER if site == "+" else pace_topic(site)),
+    ]
+
+
+def participant_rules(username: str) -> list[Rule]:
+    return [
+        Rule("read", "factory/#"),
+        Rule("deny", TRUTH_FILTER),
+        Rule("read", f"{WORKSHOP_ROOT}/#"),
+        Rule("write", f"{WORKSHOP_ROOT}/{username}/#"),
     ]
 
 
 SERVICE_RULES: tuple[Rule, ...] = (
     Rule("read", "factory/#"),
-    Rule("write", topic_filter(channel=Channel.CMD)),
+    Rule("write", CMD_FILTER),
     Rule("write", PACE_FILTER),
 )
-ANONYMOUS_RULES: tuple[Rule, ...] = (Rule("read", "factory/#"),)
+INSTRUCTOR_RULES: tuple[Rule, ...] = (*SERVICE_RULES, Rule("read", f"{WORKSHOP_ROOT}/#"))
+ANONYMOUS_RULES: tuple[Rule, ...] = (Rule("read", "factory/#"), Rule("deny", TRUTH_FILTER))
 
 
-def acl_table(robot_ids: Iterable[str]) -> dict[str | None, list[Rule]]:
+def acl_table(
+    robot_prefixes: Mapping[str, str], participants: Iterable[str] = ()
+) -> dict[str | None, list[Rule]]:
     """Rules per username; the key ``None`` holds the rules of anonymous clients."""
     table: dict[str | None, list[Rule]] = {None: list(ANONYMOUS_RULES)}
     table[SERVICE_USER] = list(SERVICE_RULES)
-    for robot_id in robot_ids:
-        table[robot_id] = robot_rules(robot_id)
+    table[INSTRUCTOR_USER] = list(INSTRUCTOR_RULES)
+    for username in participants:
+        table[username] = participant_rules(username)
+    for robot_id in sorted(robot_prefixes):
+        table[robot_id] = robot_rules(robot_id, robot_prefixes[robot_id])
     return table
 
 
@@ -91,48 +129,29 @@ def permits(
 ) -> bool:
     """What the policy says: may ``username`` publish/subscribe to/receive ``topic``?
 
-    For ``subscribe`` the topic is a filter, allowed only if it lies wholly within a read rule.
-    An unknown username has no rules, so it may do nothing.
+    For ``subscribe`` the topic is a filter, allowed if it lies wholly within a read rule (a
+    ``deny`` rule then stops delivery of the topics it covers, as Mosquitto does). An unknown
+    username has no rules, so it may do nothing.
     """
     rules = table.get(username, [])
-    if action == "publish":
-        return any(r.access == "write" and matches(r.topic, topic) for r in rules)
-    if action == "receive":
-        return any(r.access == "read" and matches(r.topic, topic) for r in rules)
-    return any(r.access == "read" and _filter_within(topic, r.topic) for r in rules)
+    if action == "subscribe":
+        return any(r.access == "read" and _filter_within(topic, r.topic) for r in rules)
+    if any(r.access == "deny" and matches(r.topic, topic) for r in rules):
+        return False
+    wanted = "write" if action == "publish" else "read"
+    return any(r.access == wanted and matches(r.topic, topic) for r in rules)
 
 
-def render_mosquitto_acl(robot_ids: Iterable[str]) -> str:
+def render_mosquitto_acl(
+    robot_prefixes: Mapping[str, str], participants: Iterable[str] = ()
+) -> str:
     """The policy as a Mosquitto ``acl_file``; lines before the first ``user`` are anonymous."""
     out = [
-        "# Generated from broker_config/acl.py for the robots in credentials.json; do not edit.",
-        "# Lines before the first 'user' apply to anonymous clients.",
+        "# Generated from broker_config/acl.py for the scenario's robots; do not edit.",
+        "# Lines before the first 'user' apply to anonymous clients; 'deny' wins over 'read'.",
     ]
-    for username, rules in acl_table(robot_ids).items():
+    for username, rules in acl_table(robot_prefixes, participants).items():
         if username is not None:
             out += ["", f"user {username}"]
         out += [f"topic {rule.access} {rule.topic}" for rule in rules]
     return "\n".join(out) + "\n"
-
-
-def render_amqtt_acl(robot_ids: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-    """The policy as amqtt ``TopicAccessControlListPlugin`` options.
-
-    ``publish-acl`` gates publishing, ``subscribe-acl`` subscribing and ``receive-acl`` delivery.
-    An amqtt filter allows a requested filter level by level (``+`` allows any one level), the
-    same reading as :func:`permits`.
-    """
-    acl: dict[str, dict[str, list[str]]] = {
-        "publish-acl": {},
-        "subscribe-acl": {},
-        "receive-acl": {},
-    }
-    for username, rules in acl_table(robot_ids).items():
-        name = ANONYMOUS_USER if username is None else username
-        writes = [r.topic for r in rules if r.access == "write"]
-        reads = [r.topic for r in rules if r.access == "read"]
-        # An empty list denies everything; amqtt treats a missing user the same way.
-        acl["publish-acl"][name] = writes
-        acl["subscribe-acl"][name] = reads
-        acl["receive-acl"][name] = reads
-    return acl

@@ -18,11 +18,12 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from broker_config.acl import render_amqtt_acl
+from broker_config.profiles import DEFAULT_SECURITY, Security
+from broker_config.tls import TlsFiles
 
 PARENT_POLL_S = 1.0
 #: How long already-acknowledged messages may take to be routed when a client leaves or the
@@ -34,28 +35,85 @@ EXIT_CANNOT_START = 2
 
 def amqtt_config(
     *,
-    port: int,
+    port: int | None,
     password_file: Path,
-    robot_ids: Iterable[str],
+    robot_prefixes: Mapping[str, str],
+    participants: Iterable[str] = (),
     bind: str = "127.0.0.1",
     ws_port: int | None = None,
+    security: Security = DEFAULT_SECURITY,
+    tls: TlsFiles | None = None,
+    tls_port: int | None = None,
 ) -> dict[str, Any]:
-    """amqtt 0.12 broker config: listeners, our auth plugins and the topic ACL."""
-    listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{bind}:{port}"}}
-    if ws_port is not None:
-        listeners["ws"] = {"type": "ws", "bind": f"{bind}:{ws_port}"}
-    ids = list(robot_ids)
-    acl = render_amqtt_acl(ids)
-    return {
-        "listeners": listeners,
-        "plugins": {
-            "broker_config.amqtt_plugins.AnonymousOrFileAuthPlugin": {"robot_ids": list(ids)},
-            "amqtt.plugins.authentication.FileAuthPlugin": {"password_file": str(password_file)},
-            "broker_config.amqtt_plugins.TopicACLPlugin": {
-                key.replace("-", "_"): value for key, value in acl.items()
-            },
+    """amqtt 0.12 broker config: listeners, our auth plugins and the topic policy.
+
+    The ``tls`` profile has TLS listeners only (MQTT on ``tls_port``, WebSockets on ``ws_port``);
+    the others have plain ones (MQTT on ``port``, WebSockets on ``ws_port``).
+    """
+    listeners: dict[str, Any] = {}
+    if security.tls:
+        if tls is None or tls_port is None:
+            raise ValueError("the tls profile needs certificate files and a TLS port")
+        secure = {
+            "ssl": True,
+            "certfile": str(tls.server_cert_pem),
+            "keyfile": str(tls.server_key_pem),
+        }
+        listeners["default"] = {"type": "tcp", "bind": f"{bind}:{tls_port}", **secure}
+        if ws_port is not None:
+            listeners["ws"] = {"type": "ws", "bind": f"{bind}:{ws_port}", **secure}
+    else:
+        if port is None:
+            raise ValueError("a plain MQTT port is needed")
+        listeners["default"] = {"type": "tcp", "bind": f"{bind}:{port}"}
+        if ws_port is not None:
+            listeners["ws"] = {"type": "ws", "bind": f"{bind}:{ws_port}"}
+    policy = {"robot_prefixes": dict(robot_prefixes), "participants": list(participants)}
+    plugins: dict[str, Any] = {
+        "broker_config.amqtt_plugins.AnonymousOrFileAuthPlugin": {
+            **policy,
+            "allow_anonymous": not security.logins_required,
+            "open": not security.checks_passwords,
+            "topic_rules": security.topic_rules,
         },
     }
+    if security.checks_passwords:
+        plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {
+            "password_file": str(password_file)
+        }
+    if security.topic_rules:
+        plugins["broker_config.amqtt_plugins.PolicyTopicPlugin"] = policy
+    return {"listeners": listeners, "plugins": plugins}
+
+
+def authenticate_before_session() -> None:
+    """Make amqtt 0.12.1 check a login before it touches the session of the client id.
+
+    amqtt reads the CONNECT, then deletes (clean session) or takes over (persistent session) the
+    existing session with that client id, kicking its owner off, and only then asks the auth
+    plugins; a refused client has already done its damage. We run the auth plugins as soon as
+    the CONNECT is parsed and answer a refusal with CONNACK "not authorised" right there, before
+    amqtt looks the session up. (amqtt asks the plugins again later; they answer the same.)
+    """
+    from amqtt.errors import MQTTError
+    from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+    from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+
+    original = BrokerProtocolHandler.init_from_connect.__func__
+
+    async def init_from_connect(
+        cls: Any, reader: Any, writer: Any, plugins_manager: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        handler, session = await original(cls, reader, writer, plugins_manager, *args, **kwargs)
+        returns = await plugins_manager.map_plugin_auth(session=session)
+        results = [r for r in (returns or {}).values() if r is not None]
+        if not results or not all(results):
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            raise MQTTError(f"client {session.client_id!r} refused before session lookup")
+        return handler, session
+
+    BrokerProtocolHandler.init_from_connect = classmethod(init_from_connect)
 
 
 def finish_before_disconnect() -> None:
@@ -205,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     config = json.loads(args.config.read_text(encoding="utf-8"))
     finish_before_disconnect()
+    authenticate_before_session()
     return asyncio.run(_serve(config))
 
 

@@ -1,4 +1,4 @@
-"""MQTT credentials of the robots and the service, kept in ``STATE_DIR/credentials.json``.
+"""MQTT logins of robots, service, instructor and participants, in ``STATE_DIR/credentials.json``.
 
 Passwords are random (:mod:`secrets`), made on first use, and reused afterwards so that a broker
 restart, the simulator and the service all agree; robots added to a scenario get a password the
@@ -9,11 +9,14 @@ File format (version 1)::
 
     {"version": 1,
      "users": {"service": {"password": "..."},
+               "instructor": {"password": "..."},
+               "p01": {"password": "..."},
                "weld-01": {"password": "...",
                            "prefix": "factory/plant-1/body-shop/line-1/weld-01"}}}
 
-``prefix`` is the robot's topic prefix in the scenario the credentials were last ensured for; it
-only serves the example command lines that :func:`print_credentials` prints.
+``prefix`` is the robot's topic prefix in the scenario the credentials were last ensured for: the
+ACL lets the robot publish under that prefix only, and the example command lines use it.
+Participants ``p01`` … are made by ``--participants N`` (and trimmed to N by it).
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from broker_config.acl import RESERVED_USERS, SERVICE_USER
+from broker_config.acl import (
+    INSTRUCTOR_USER,
+    RESERVED_USERS,
+    SERVICE_USER,
+    is_participant,
+    participant_name,
+)
 from broker_config.layout import DEFAULT_HOST, DEFAULT_PORT, credentials_path, read_running
 from contract.topics import Channel, PlacedRobot, Topic, validate_name
 
@@ -59,10 +68,21 @@ class Credentials:
 
     @property
     def robot_ids(self) -> list[str]:
-        return sorted(u for u in self.passwords if u not in RESERVED_USERS)
+        return sorted(
+            u for u in self.passwords if u not in RESERVED_USERS and not is_participant(u)
+        )
+
+    @property
+    def participants(self) -> list[str]:
+        return sorted(u for u in self.passwords if is_participant(u))
+
+    @property
+    def robot_prefixes(self) -> dict[str, str]:
+        """Robot id → its topic prefix (robots without a known prefix get no topic rules)."""
+        return {r: self.prefixes[r] for r in self.robot_ids if r in self.prefixes}
 
     def get(self, who: str) -> tuple[str, str]:
-        """``(username, password)`` of a robot id or ``"service"``."""
+        """``(username, password)`` of a robot id, ``service``, ``instructor`` or ``pNN``."""
         if who not in self.passwords:
             raise CredentialsError(f"no credentials for {who!r}")
         return who, self.passwords[who]
@@ -95,15 +115,27 @@ def merge_credentials(
     existing: Credentials | None,
     robot_prefixes: Mapping[str, str],
     make_password: Callable[[], str] = new_password,
+    participants: int | None = None,
 ) -> Credentials:
-    """Existing passwords kept; a password made for the service and each robot missing one."""
+    """Existing passwords kept; a password made for service, instructor and each new robot.
+
+    ``participants=N`` makes ``p01`` … ``pNN`` (keeping existing passwords) and removes higher
+    numbers; ``None`` leaves the participants as they are.
+    """
     passwords = dict(existing.passwords) if existing else {}
     prefixes = dict(existing.prefixes) if existing else {}
     for robot_id in robot_prefixes:
         validate_name(robot_id, "robot id")
-        if robot_id in RESERVED_USERS:
+        if robot_id in RESERVED_USERS or is_participant(robot_id):
             raise CredentialsError(f"robot id {robot_id!r} is reserved; rename the robot")
-    for username in (SERVICE_USER, *robot_prefixes):
+    wanted: list[str] = []
+    if participants is not None:
+        if participants < 0:
+            raise CredentialsError("--participants must be 0 or more")
+        wanted = [participant_name(n) for n in range(1, participants + 1)]
+        for username in [u for u in passwords if is_participant(u) and u not in wanted]:
+            del passwords[username]
+    for username in (SERVICE_USER, INSTRUCTOR_USER, *wanted, *robot_prefixes):
         if username not in passwords:
             passwords[username] = make_password()
     prefixes.update(robot_prefixes)
@@ -145,11 +177,12 @@ def ensure_credentials(
     state_dir: Path,
     robots: Iterable[RobotLike],
     make_password: Callable[[], str] = new_password,
+    participants: int | None = None,
 ) -> Credentials:
-    """Load ``credentials.json``, add the service and any missing robot, save if it changed."""
+    """Load ``credentials.json``, add service, instructor, missing robots and participants."""
     existing = load_credentials(state_dir)
     prefixes = {robot.id: Topic.for_robot(robot, Channel.STATE).prefix for robot in robots}
-    merged = merge_credentials(existing, prefixes, make_password)
+    merged = merge_credentials(existing, prefixes, make_password, participants)
     if merged != existing:
         save_credentials(state_dir, merged)
     elif credentials_path(state_dir).stat().st_mode & 0o077:
@@ -162,14 +195,28 @@ RobotClock = Callable[[str, int, str], float | None]
 
 
 def _example_lines(
-    credentials: Credentials, who: str, host: str, port: int, clock: RobotClock | None = None
+    credentials: Credentials,
+    who: str,
+    host: str,
+    port: int,
+    clock: RobotClock | None = None,
+    cafile: str | None = None,
 ) -> list[str]:
     from contract.codec import encode
     from contract.payloads import CancelMaintenance, Parts
 
     username, password = credentials.get(who)
     auth = f"-h {host} -p {port} -u {shlex.quote(username)} -P {shlex.quote(password)}"
-    robot = next(iter(credentials.robot_ids), "robot") if who == SERVICE_USER else who
+    if cafile is not None:
+        auth += f" --cafile {shlex.quote(cafile)}"
+    if is_participant(who):
+        own = f"workshop/{who}/hello"
+        return [
+            f"mosquitto_sub {auth} -t 'factory/#' -t 'workshop/#' -v",
+            f"mosquitto_pub {auth} -q 1 -t {shlex.quote(own)} -m 'hello from {who}'",
+        ]
+    commander = who in (SERVICE_USER, INSTRUCTOR_USER)
+    robot = next(iter(credentials.robot_ids), "robot") if commander else who
     prefix = credentials.prefixes.get(robot)
     # Messages carry the robot's simulated time (a wall-clock ts is refused as far off it).
     known = clock(host, port, f"{prefix}/state") if clock and prefix else None
@@ -182,7 +229,7 @@ def _example_lines(
             'put it in "ts" below before publishing; as printed, the message is refused as stale'
         ]
     )
-    if who == SERVICE_USER:
+    if commander:
         cmd_topic = f"{credentials.prefixes.get(robot, f'factory/SITE/AREA/LINE/{robot}')}/cmd"
         # Harmless: the robot answers on its event channel that it has no such job to cancel.
         command = CancelMaintenance(
@@ -213,8 +260,9 @@ def _example_lines(
 
 
 def print_credentials(who: str, state_dir: Path, clock: RobotClock | None = None) -> None:
-    """``factory credentials ROBOT|service``: username, password and ready-to-paste commands,
-    the example messages stamped with the robot's simulated time as ``clock`` reads it."""
+    """``factory credentials ROBOT|service|instructor|pNN``: username, password and
+    ready-to-paste commands, the example messages stamped with the robot's simulated time as
+    ``clock`` reads it."""
     try:
         credentials = load_credentials(state_dir)
     except CredentialsError as exc:
@@ -226,20 +274,26 @@ def print_credentials(who: str, state_dir: Path, clock: RobotClock | None = None
         )
     if who not in credentials.passwords:
         ids = ", ".join(credentials.robot_ids) or "none"
+        people = ", ".join(credentials.participants) or "none (start with --participants N)"
         _fail(
-            f"no robot {who!r} in {credentials_path(state_dir)}; "
-            f"robot ids: {ids} (or 'service'); the scenario lists them under [[lines]]"
+            f"no login {who!r} in {credentials_path(state_dir)}; "
+            f"robot ids: {ids} (the scenario lists them under [[lines]]); participants: "
+            f"{people}; or 'service', 'instructor'"
         )
     running = read_running(state_dir)
     host = running.host if running else DEFAULT_HOST
     port = running.port if running else DEFAULT_PORT
+    url = running.url if running else f"mqtt://{host}:{port}"
+    cafile = running.cafile if running else None
     username, password = credentials.get(who)
     print(f"username: {username}")
     print(f"password: {password}")
     note = "" if running else "  (no broker running from this state dir; default port)"
-    print(f"broker:   mqtt://{host}:{port}{note}")
+    print(f"broker:   {url}{note}")
     print()
-    for line in _example_lines(credentials, who, host, port, clock if running else None):
+    # The clock reads over plain MQTT: not against a TLS-only broker.
+    reader = clock if running and cafile is None else None
+    for line in _example_lines(credentials, who, host, port, reader, cafile):
         print(line)
 
 

@@ -9,24 +9,26 @@ Programmatic use (the demo runner, the tests)::
 Either broker runs as a child process in its own session (Ctrl-C in a terminal reaches only the
 parent, which then stops the broker), with its config rendered into ``STATE_DIR/broker/`` from
 ``broker_config`` and the users of ``STATE_DIR/credentials.json``. Readiness is a real MQTT
-CONNECT answered by a CONNACK (:mod:`broker_config.probe`). :func:`run_broker` is the foreground
-``factory broker`` command.
+CONNECT answered by a CONNACK (:mod:`broker_config.probe`). :mod:`broker_config.command` is the
+foreground ``factory broker`` command.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO, Literal, NoReturn
+from types import TracebackType
+from typing import IO, Literal
 
+from broker_config.addresses import lan_addresses
 from broker_config.config_files import BrokerFiles, write_local_files
 from broker_config.credentials import CredentialsError, ensure_credentials
 from broker_config.layout import (
@@ -38,6 +40,8 @@ from broker_config.layout import (
 )
 from broker_config.ports import free_port, port_is_free, suggest_port
 from broker_config.probe import connack_code
+from broker_config.profiles import DEFAULT_SECURITY, Security
+from broker_config.tls import TlsFiles, ensure_tls
 from plant import Plant, PlantError, load_plant
 
 __all__ = [
@@ -48,7 +52,6 @@ __all__ = [
     "free_port",
     "port_is_free",
     "resolve_impl",
-    "run_broker",
     "start_broker",
 ]
 
@@ -106,14 +109,29 @@ class BrokerProcess:
     files: BrokerFiles
     process: subprocess.Popen[bytes]
     _output: IO[bytes] | None = field(default=None, repr=False)
+    security: Security = DEFAULT_SECURITY
+    #: The CA and server certificate (``tls`` profile only; ``port`` is then a TLS port).
+    tls: TlsFiles | None = None
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     @property
+    def client_host(self) -> str:
+        """Where a client on this machine connects (a wildcard bind is reached on loopback)."""
+        return connect_host(self.host)
+
+    @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        scheme = "mqtts" if self.tls is not None else "mqtt"
+        return f"{scheme}://{self.client_host}:{self.port}"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A client context that trusts only this broker's CA (``None`` without TLS)."""
+        if self.tls is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.tls.ca_pem))
 
     def _startup_failure(self) -> BrokerError:
         text = ""
@@ -137,7 +155,8 @@ class BrokerProcess:
         while True:
             if self.process.poll() is not None:
                 raise self._startup_failure()
-            if connack_code(self.host, self.port, timeout_s=1.0) == 0:
+            # Any CONNACK means the broker is up (``password`` refuses the anonymous probe).
+            if connack_code(self.client_host, self.port, 1.0, self.tls_context()) is not None:
                 return
             if time.monotonic() >= deadline:
                 self.stop()
@@ -174,6 +193,10 @@ class BrokerProcess:
         self.stop()
 
 
+def connect_host(bind: str) -> str:
+    return DEFAULT_HOST if bind in ("0.0.0.0", "") else bind
+
+
 def die_with_parent() -> list[str]:
     """A command prefix that stops the broker if this process dies without stopping it (a
     SIGKILLed test run or demo must not leave a broker holding its port). Linux only."""
@@ -203,15 +226,24 @@ def start_broker(
     host: str = DEFAULT_HOST,
     ready_timeout_s: float | None = READY_TIMEOUT_S,
     foreground: bool = False,
+    security: Security | str = DEFAULT_SECURITY,
+    participants: int | None = None,
+    robot_prefixes: Mapping[str, str] | None = None,
     protocol_log: bool = False,
 ) -> BrokerProcess:
     """Start a broker for ``scenario``'s robots; wait until it accepts MQTT unless told not to.
     ``protocol_log``: Mosquitto logs every packet, for the protocol inspector.
 
+    ``port`` is the MQTT listener's port: a TLS port on the ``tls`` profile. ``participants``
+    makes logins ``p01`` … (``None``: keep those there are). ``robot_prefixes`` replaces the
+    scenario's prefixes in the robots' topic rules (tests use ``factory/+/+/+/ROBOT`` so that
+    each test can use its own site; never a product command).
+
     Raises :class:`PortInUseError` if a port is taken and :class:`BrokerError` for anything else
     (mosquitto missing, a bad scenario, a broker that exits at start).
     """
     chosen = resolve_impl(impl)
+    profile = Security(security)
     try:
         robots = _scenario(scenario).robots
     except PlantError as exc:
@@ -227,9 +259,10 @@ def start_broker(
                 )
             raise PortInUseError(wanted, option, suggest_port(host, wanted))
     try:
-        credentials = ensure_credentials(Path(state_dir), robots)
+        credentials = ensure_credentials(Path(state_dir), robots, participants=participants)
     except CredentialsError as exc:
         raise BrokerError(str(exc)) from None
+    tls = ensure_tls(Path(state_dir), [host, *lan_addresses(host)]) if profile.tls else None
     files = write_local_files(
         Path(state_dir),
         chosen,
@@ -238,6 +271,9 @@ def start_broker(
         bind=host,
         ws_port=ws_port,
         log_stdout=foreground,
+        security=profile,
+        tls=tls,
+        robot_prefixes=robot_prefixes,
         protocol_log=protocol_log,
     )
     for old_log in (files.log_file, files.output_file):
@@ -251,73 +287,18 @@ def start_broker(
         stderr=subprocess.STDOUT if output else None,
         start_new_session=True,  # Ctrl-C goes to us; we stop the broker in order
     )
-    broker = BrokerProcess(chosen, host, port, ws_port, Path(state_dir), files, process, output)
+    broker = BrokerProcess(
+        chosen, host, port, ws_port, Path(state_dir), files, process, output, profile, tls
+    )
+    cafile = None if tls is None else str(tls.ca_pem)
+    running = RunningBroker(
+        chosen, process.pid, connect_host(host), port, ws_port, profile.value, cafile
+    )
     try:
-        write_running(Path(state_dir), RunningBroker(chosen, process.pid, host, port, ws_port))
+        write_running(Path(state_dir), running)
         if ready_timeout_s is not None:
             broker.wait_ready(ready_timeout_s)
     except BaseException:  # also Ctrl-C while waiting: never leave a broker behind
         broker.stop()
         raise
     return broker
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def run_broker(
-    state_dir: Path,
-    scenario: str | None,
-    port: int,
-    ws_port: int | None,
-    impl: str,
-    write_config: Path | None,
-) -> None:
-    """``factory broker``: run in the foreground until Ctrl-C, or only write the config files."""
-    if write_config is not None:
-        from broker_config.config_files import write_docker_config
-
-        try:
-            written = write_docker_config(write_config, state_dir, _scenario(scenario))
-        except (PlantError, CredentialsError) as exc:
-            _fail(str(exc).splitlines()[0])
-        for path in written:
-            print(f"wrote {path}")
-        print(f"mount {write_config} as /mosquitto/config; passwords: {state_dir}/credentials.json")
-        return
-    host = os.environ.get("FACTORY_BROKER_BIND", DEFAULT_HOST)
-    # A closed terminal (SIGHUP) or `kill` (SIGTERM) stops the broker like Ctrl-C does; the broker
-    # runs in its own session, so nothing else would stop it.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_interrupt)
-    broker: BrokerProcess | None = None
-    try:
-        broker = start_broker(impl, port, state_dir, scenario, ws_port, host=host, foreground=True)
-        ws = f", WebSockets on ws://{host}:{ws_port}" if ws_port else ""
-        default = Path(".factory")
-        in_state = "" if state_dir == default else f" --state-dir {shlex.quote(str(state_dir))}"
-        print(
-            f"{broker.impl} is listening on {broker.url}{ws} (pid {broker.pid})\n"
-            f"  watch:       factory tap --broker {broker.url}\n"
-            f"               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v\n"
-            f"  credentials: factory credentials{in_state} service | "
-            f"factory credentials{in_state} ROBOT\n"
-            "  Ctrl-C stops the broker.",
-            flush=True,
-        )
-        code = broker.process.wait()
-    except BrokerError as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        print("stopping the broker …", flush=True)
-        if broker is not None:
-            broker.stop()
-        return
-    broker.stop()
-    _fail(f"{broker.impl} exited with code {code}; see {broker.files.log_file}", code=code or 1)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(code)

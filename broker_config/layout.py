@@ -2,7 +2,8 @@
 
 ::
 
-    STATE_DIR/credentials.json        passwords of the robots and the service (mode 0600)
+    STATE_DIR/credentials.json        passwords of robots, service, instructor, participants (0600)
+    STATE_DIR/tls/                    the local CA and server certificate (profile tls)
     STATE_DIR/broker/                 broker data: rendered config, password files, ACL,
                                       Mosquitto's persistence db, the broker log
     STATE_DIR/broker/running.json     impl, pid and ports of the broker started from this dir
@@ -42,10 +43,14 @@ class RunningBroker:
     host: str
     port: int
     ws_port: int | None = None
+    security: str = "acl"
+    #: The CA certificate clients verify the broker with (``tls`` profile only).
+    cafile: str | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        scheme = "mqtts" if self.cafile is not None else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
 
 
 def write_running(state_dir: Path, info: RunningBroker) -> None:
@@ -82,6 +87,8 @@ def read_running(state_dir: Path, *, check_alive: bool = True) -> RunningBroker 
             host=str(data["host"]),
             port=int(data["port"]),
             ws_port=None if data.get("ws_port") is None else int(data["ws_port"]),
+            security=str(data.get("security", "acl")),
+            cafile=None if data.get("cafile") is None else str(data["cafile"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from broker_config.profiles import DEFAULT_SECURITY, Security
+from broker_config.tls import TlsFiles
+
 TEMPLATE_NAME = "mosquitto.conf"
 DOCKER_MQTT_PORT = 1883
 DOCKER_WS_PORT = 9001
 #: Directives whose value the renderer replaces; everything else is kept as written.
 RENDERED_DIRECTIVES = frozenset(
-    {"listener", "persistence_location", "password_file", "acl_file", "log_dest"}
+    {"listener", "persistence_location", "password_file", "acl_file", "log_dest", "allow_anonymous"}
 )
 
 
@@ -58,11 +61,29 @@ def render_mosquitto_conf(
     ws_port: int | None = None,
     log_stdout: bool = False,
     template: str | None = None,
+    security: Security = DEFAULT_SECURITY,
+    tls: TlsFiles | None = None,
     protocol_log: bool = False,
 ) -> str:
     """The template with local ports, bind address and paths; WebSockets only with ``ws_port``.
-    ``protocol_log`` logs every packet (``log_type all``) for the protocol inspector."""
+
+    ``security`` picks the profile: ``open`` drops the password file and the ACL and lets
+    anonymous clients in, ``password`` refuses anonymous clients and drops the ACL, ``acl`` is the
+    template as written, and ``tls`` turns the MQTT (on ``port``) and WebSocket listeners into
+    TLS listeners with the certificate files ``tls``. ``protocol_log`` logs every packet
+    (``log_type all``) for the protocol inspector.
+    """
     text = template_text() if template is None else template
+    secure: list[str] = []
+    if security.tls:
+        if tls is None:
+            raise ValueError("the tls profile needs certificate files")
+        secure = [
+            f"cafile {tls.ca_pem}",
+            f"certfile {tls.server_cert_pem}",
+            f"keyfile {tls.server_key_pem}",
+            "tls_version tlsv1.2",
+        ]
     out: list[str] = []
     seen: set[str] = set()
     skip_ws_protocol = False
@@ -78,19 +99,27 @@ def render_mosquitto_conf(
             continue
         skip_ws_protocol = False
         if name == "listener" and value == str(DOCKER_MQTT_PORT):
-            out.append(f"listener {port} {bind}")
+            out += [f"listener {port} {bind}", *secure]
         elif name == "listener" and value == str(DOCKER_WS_PORT):
             if ws_port is None:
                 out.append(f"#{line}  (no --ws-port)")
                 skip_ws_protocol = True
             else:
-                out.append(f"listener {ws_port} {bind}")
+                out += [f"listener {ws_port} {bind}", *secure]
         elif name == "persistence_location":
             out.append(f"persistence_location {paths.data_dir}/")
+        elif name == "allow_anonymous":
+            out.append(f"allow_anonymous {'false' if security.logins_required else 'true'}")
         elif name == "password_file":
-            out.append(f"password_file {paths.password_file}")
+            if security.checks_passwords:
+                out.append(f"password_file {paths.password_file}")
+            else:
+                out.append(f"#password_file {paths.password_file}  (security profile open)")
         elif name == "acl_file":
-            out.append(f"acl_file {paths.acl_file}")
+            if security.topic_rules:
+                out.append(f"acl_file {paths.acl_file}")
+            else:
+                out.append(f"#acl_file {paths.acl_file}  (security profile {security})")
         elif name == "log_dest":
             out.append(f"log_dest file {paths.log_file}")
             if log_stdout:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 import time
 
@@ -33,10 +34,22 @@ def _connect_packet(client_id: str) -> bytes:
     return bytes([_CONNECT_FIXED, len(body)]) + body  # body < 128 bytes: one length byte
 
 
-def connack_code(host: str, port: int, timeout_s: float = 1.0) -> int | None:
-    """CONNACK return code of an anonymous CONNECT (0 = accepted), ``None`` if no MQTT answer."""
+def connack_code(
+    host: str, port: int, timeout_s: float = 1.0, tls: ssl.SSLContext | None = None
+) -> int | None:
+    """CONNACK return code of an anonymous CONNECT (0 = accepted), ``None`` if no MQTT answer.
+
+    With ``tls`` the CONNECT goes over TLS, verified with that context. A broker that refuses
+    anonymous clients answers 5 (not authorised): it is up all the same.
+    """
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        raw = socket.create_connection((host, port), timeout=timeout_s)
+        try:
+            sock = raw if tls is None else tls.wrap_socket(raw, server_hostname=host)
+        except OSError:
+            raw.close()
+            raise
+        with sock:
             sock.settimeout(timeout_s)
             sock.sendall(_connect_packet(f"probe-{os.getpid()}-{time.monotonic_ns() % 10**9}"))
             reply = b""

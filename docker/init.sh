@@ -16,8 +16,10 @@ set -eu
 : "${GRAFANA_ADMIN_DIR:?set GRAFANA_ADMIN_DIR to the Grafana admin secret directory (volume)}"
 scenario="${FACTORY_SCENARIO:-default}"
 
-# Broker users and ACL for the scenario's robots; mosquitto.conf as committed in broker_config/.
+# Broker users and ACL for the scenario's robots, the security profile (FACTORY_SECURITY:
+# open, password or acl) and FACTORY_PARTICIPANTS logins p01..; mosquitto.conf as committed.
 factory broker --state-dir "$FACTORY_STATE_DIR" --scenario "$scenario" \
+    --security "${FACTORY_SECURITY:-acl}" --participants "${FACTORY_PARTICIPANTS:-0}" \
     --write-config "$MOSQUITTO_CONFIG_DIR"
 
 password_file="$GRAFANA_ADMIN_DIR/password"

@@ -53,6 +53,32 @@ BrokerUrlOpt = Annotated[
 ]
 
 
+SecurityOpt = Annotated[
+    str,
+    typer.Option(
+        "--security",
+        help="open | password | acl | tls: who may connect and do what (docs/broker.md).",
+        envvar="FACTORY_SECURITY",
+    ),
+]
+ParticipantsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--participants",
+        help="Make logins p01..pNN for a workshop (passwords printed once).",
+        envvar="FACTORY_PARTICIPANTS",
+    ),
+]
+BindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bind",
+        help="Interface to listen on; 0.0.0.0 lets the room connect (default: 127.0.0.1).",
+        envvar="FACTORY_BROKER_BIND",
+    ),
+]
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -69,23 +95,29 @@ def up(
     ] = None,
     mqtt_port: Annotated[
         int | None,
-        typer.Option(help="Port of the embedded broker (default: 1883, or the next free one)."),
+        typer.Option(
+            help="Port of the embedded broker (default: 1883, 8883 on tls, or the next free one)."
+        ),
     ] = None,
     http_port: Annotated[
         int | None,
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
     workshop: Annotated[
         bool,
         typer.Option(
-            help="Teach with it: start at 60× (a simulated minute per second) and print the "
-            "addresses participants need."
+            help="Teach with it: 60× (a simulated minute per second), logins p01..p20 and the "
+            "LAN (unless --participants/--bind say otherwise), the packet log for the protocol "
+            "inspector, and the join address printed."
         ),
     ] = False,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
-    from factory.up import run_up
+    from factory.up import DEFAULT_BIND, WORKSHOP_BIND, WORKSHOP_PARTICIPANTS, run_up
 
     run_up(
         state_dir=state_dir,
@@ -95,6 +127,10 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        security=security,
+        # A workshop is a room: the LAN, and logins for the participants, unless told otherwise.
+        participants=WORKSHOP_PARTICIPANTS if participants is None and workshop else participants,
+        bind=bind or (WORKSHOP_BIND if workshop else DEFAULT_BIND),
         workshop=workshop,
     )
 
@@ -166,9 +202,12 @@ def serve(
 def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
-    port: Annotated[int, typer.Option(help="MQTT TCP port.")] = 1883,
+    port: Annotated[
+        int | None,
+        typer.Option(help="MQTT port [default: 1883, 8883 on tls, or the next free one]."),
+    ] = None,
     ws_port: Annotated[
-        int | None, typer.Option(help="WebSocket port for browser clients (Mosquitto only).")
+        int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
     ] = None,
     impl: Annotated[
         str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
@@ -177,9 +216,12 @@ def broker(
         Path | None,
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
+    security: SecurityOpt = "acl",
+    participants: ParticipantsOpt = None,
+    bind: BindOpt = None,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
-    from broker_config.embedded import run_broker
+    from broker_config.command import run_broker
 
     run_broker(
         state_dir=state_dir,
@@ -188,19 +230,32 @@ def broker(
         ws_port=ws_port,
         impl=impl,
         write_config=write_config,
+        security=security,
+        participants=participants,
+        bind=bind,
     )
 
 
 @app.command()
 def credentials(
-    who: Annotated[str, typer.Argument(help="A robot id, or 'service'.")],
+    who: Annotated[
+        str, typer.Argument(help="A robot id, 'service', 'instructor' or a participant (p07).")
+    ],
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Print the MQTT username and password of a robot or of the service."""
+    """Print the MQTT username and password of a robot, the service, instructor or participant."""
     from broker_config.credentials import print_credentials
     from factory.robot_clock import robot_now_ts
 
     print_credentials(who=who, state_dir=state_dir, clock=robot_now_ts)
+
+
+@app.command()
+def ca(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Print the local CA certificate's path (profile tls) and how to connect with it."""
+    from broker_config.tls import print_ca
+
+    print_ca(state_dir)
 
 
 @app.command()

@@ -25,6 +25,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ from typing import IO, Any, NoReturn
 from rich.console import Console
 
 from api.serve import api_key
+from broker_config.command import connect_lines, new_participants
 from broker_config.credentials import load_credentials
 from broker_config.embedded import (
     BrokerError,
@@ -48,6 +50,7 @@ from broker_config.embedded import (
 )
 from broker_config.embedded import start_broker as start_embedded_broker
 from broker_config.ports import suggest_port
+from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
 from contract.mqtt import parse_broker_url
 from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
@@ -55,6 +58,7 @@ from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
 #: ``--workshop``: Mosquitto's MQTT-over-WebSocket listener for the participant page (/join).
 DEFAULT_WS_PORT = 9001
+DEFAULT_BIND = "127.0.0.1"
 #: ``--state-dir``'s default (as in ``factory.cli``): commands printed with another carry it.
 DEFAULT_STATE_DIR = Path(".factory")
 SERVICE_READY_TIMEOUT_S = 60.0
@@ -65,6 +69,9 @@ STATUS_EVERY_S = 5.0
 #: of talk rather than a blink; the instructor fast-forwards (3600× and up) to let wear grow and
 #: slows down again when the alarm comes (dashboard or ``POST /api/clock``).
 WORKSHOP_FACTOR = 60.0
+#: ``--workshop``: logins p01..p20 and every interface, unless ``--participants``/``--bind`` say.
+WORKSHOP_PARTICIPANTS = 20
+WORKSHOP_BIND = "0.0.0.0"
 
 
 def _fail(message: str) -> NoReturn:
@@ -152,6 +159,9 @@ def _start_broker(
     state_dir: Path,
     scenario: Scenario,
     port: int,
+    security: Security,
+    participants: int | None,
+    bind: str,
     protocol_log: bool = False,
     ws_port: int | None = None,
 ) -> BrokerProcess:
@@ -161,6 +171,9 @@ def _start_broker(
             port=port,
             state_dir=state_dir,
             scenario=scenario,
+            host=bind,
+            security=security,
+            participants=participants,
             ws_port=ws_port,
             protocol_log=protocol_log,
         )
@@ -195,14 +208,22 @@ def run_up(
     mqtt_port: int | None,
     http_port: int | None,
     broker: str | None,
+    security: str = "acl",
+    participants: int | None = None,
+    bind: str = DEFAULT_BIND,
     workshop: bool = False,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
     if workshop and factor is None:
         factor = WORKSHOP_FACTOR
     notes: list[str] = []
+    try:
+        profile = parse_security(security)
+    except ValueError as exc:
+        _fail(str(exc))
     if broker is None:
-        mqtt_port, note = choose_port(mqtt_port, DEFAULT_MQTT_PORT)
+        default_mqtt = DEFAULT_TLS_PORT if profile.tls else DEFAULT_MQTT_PORT
+        mqtt_port, note = choose_port(mqtt_port, default_mqtt, bind)
         notes += [f"MQTT {note}; choose one with --mqtt-port N"] if note else []
     http_port, note = choose_port(http_port, DEFAULT_HTTP_PORT)
     notes += [f"HTTP {note}; choose one with --http-port N"] if note else []
@@ -233,9 +254,19 @@ def run_up(
     console = Console(soft_wrap=True)  # piped or logged, a printed command stays one line
     signal.signal(signal.SIGTERM, _interrupt)
 
-    ws_port = choose_port(None, DEFAULT_WS_PORT)[0] if workshop and not broker else None
-    embedded = None if broker else _start_broker(state_dir, loaded, broker_port, workshop, ws_port)
-    broker_url = embedded.url if embedded else f"mqtt://{broker_host}:{broker_port}"
+    before = load_credentials(state_dir)
+    ws_port = choose_port(None, DEFAULT_WS_PORT, bind)[0] if workshop and not broker else None
+    embedded = (
+        None
+        if broker
+        else _start_broker(
+            state_dir, loaded, broker_port, profile, participants, bind, workshop, ws_port
+        )
+    )
+    broker_url = embedded.url if embedded else (broker or f"mqtt://{broker_host}:{broker_port}")
+    after = load_credentials(state_dir) if embedded else None
+    made = new_participants(before, after) if after else {}
+    connect = connect_lines(embedded, made) if embedded else []
     base_url = f"http://127.0.0.1:{http_port}"
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
     if scenario is not None:
@@ -252,7 +283,7 @@ def run_up(
             service_env["FACTORY_BROKER_LOG_PATH"] = str(embedded.files.log_file)
         if embedded is not None and embedded.ws_port is not None:
             service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
-        serve_args = ["serve", *common, "--port", str(http_port)]
+        serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
         _wait_ready(service, base_url)
@@ -265,8 +296,10 @@ def run_up(
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))
         _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
+        for line in connect:  # where the room connects, and participants' passwords (once)
+            console.print(line, markup=False, highlight=False)
         if workshop:
-            _workshop_banner(console, base_url, broker_url, ws_port)
+            _workshop_banner(console, http_port, broker_url, ws_port, bind)
         _watch(console, children, base_url)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
@@ -338,8 +371,23 @@ def _set_pace(base_url: str, state_dir: Path, factor: float) -> None:
         raise RuntimeError(f"the service refused the starting pace: {exc}") from None
 
 
-def _workshop_banner(console: Console, base_url: str, broker_url: str, ws_port: int | None) -> None:
-    host, port = parse_broker_url(broker_url)
+def room_address(bind: str) -> str:
+    """The address others reach this machine at: the bind address, or for a wildcard bind the
+    address of the interface that routes outward (no packet is sent)."""
+    if bind not in ("0.0.0.0", "::", ""):
+        return bind
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks a route
+        return str(probe.getsockname()[0])
+    return "127.0.0.1"
+
+
+def _workshop_banner(
+    console: Console, http_port: int, broker_url: str, ws_port: int | None, bind: str
+) -> None:
+    host = room_address(bind)
+    base_url = f"http://{host}:{http_port}"
+    _, port = parse_broker_url(broker_url)
     ws = f", WebSocket port {ws_port}" if ws_port else ", needs the broker's WebSockets"
     console.print(
         f"""

@@ -15,8 +15,11 @@ temporary state directory holding ``credentials.json`` for the default scenario'
 ``service``, and stopped by pid at the end. If Mosquitto is not installed its tests are skipped,
 unless ``FACTORY_REQUIRE_BROKERS=1`` (CI), when they fail. Mark such tests
 ``@pytest.mark.integration``. A test that needs a broker of its own (a restart, other ports)
-calls ``broker_config.embedded.start_broker(impl, free_port(), tmp_path)`` and ``.stop()``,
-after ``require_broker(impl)``.
+calls ``broker_config.embedded.start_broker(impl, free_port(), tmp_path, scenario=...)`` (robots
+pinned to that scenario's prefixes) or with ``robot_prefixes=any_site_prefixes()`` (any site),
+and ``.stop()``, after ``require_broker(impl)``. ``start_session_broker(impl, dir,
+security=..., participants=N, robot_prefixes=None)`` starts one with a security profile
+(tests/test_broker_security.py).
 
 :class:`BrokerHandle` (what ``broker`` gives a test)::
 
@@ -29,19 +32,21 @@ after ``require_broker(impl)``.
     broker.credentials(who)        -> (username, password); who = "service" or a robot id
     broker.client(who=None, protocol=None, *, client_id=None, clean_session=True,
                   will=None, password=None, on_message=None)
+                           (over TLS, verified with the broker's CA, on the tls profile)
                            -> a connected paho Client (VERSION2 callbacks, TCP_NODELAY, no
                               auto-reconnect, network loop running); who=None is anonymous;
                               will=Will(topic, payload, qos=1, retain=True). clean_session=False
                               on MQTT 5 also sets a 300 s session expiry. Raises
                               ConnectRefused(reason) if the CONNACK refuses. Every client made
                               this way is disconnected when the test ends.
-    broker.connack(who=None, password=None, protocol=None) -> int
+    broker.connack(who=None, password=None, protocol=None, *, client_id=None, tls=None) -> int
                            CONNACK code; 0 accepted, 0x87 (135) "not authorised" for a bad login
                            on both brokers (paho 2 reports 3.1.1's code 5 as 0x87)
     broker.capture(*filters, who=None, qos=1, protocol=None, client_id=None,
                    clean_session=True) -> Capture (records from the CONNACK on; SUBACK received)
     broker.publish(client, topic, payload, qos=1, retain=False)  waits until acknowledged
     broker.subscribe(client, *filters, qos=1) -> SUBACK codes (0x80 = refused)
+    broker.last_session_present   session-present flag of the last CONNACK
     broker.disconnect(client)  clean DISCONNECT, waits until sent (no will). Do not use
                            client.disconnect() + loop_stop(): the DISCONNECT may never be sent.
     broker.kill(client)    drop the TCP connection without DISCONNECT (the will fires)
@@ -60,7 +65,9 @@ after ``require_broker(impl)``.
 
 Helpers: ``require_broker(impl)`` skips (or, with FACTORY_REQUIRE_BROKERS=1, fails) when ``impl``
 is not installed. ``robot_topic(site, robot_id, channel, area="area-1", line="line-1")`` builds
-a topic; robots' ACL rules use ``+`` for site/area/line, so any ``topic_site`` works.
+a topic. The product pins each robot to its scenario prefix; the *session* brokers alone let the
+default scenario's robots publish under any site/area/line (:func:`any_site_prefixes`), so any
+``topic_site`` works. A test of the real prefixes starts its own broker from a scenario.
 
 Writing tests that hold on both brokers (details and reasons in docs/broker.md):
 
@@ -78,6 +85,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +108,7 @@ from broker_config.embedded import (
     start_broker,
 )
 from contract.topics import Channel, Topic, matches
+from plant import load_plant
 
 REQUIRE_ENV = "FACTORY_REQUIRE_BROKERS"
 IMPLS = ("mosquitto", "amqtt")
@@ -211,6 +220,8 @@ class BrokerHandle:
     process: BrokerProcess
     credentials_: Credentials
     _clients: list[mqtt.Client] = field(default_factory=list)
+    #: The session-present flag of the last CONNACK this handle received.
+    last_session_present: bool = False
 
     @property
     def impl(self) -> str:
@@ -253,6 +264,7 @@ class BrokerHandle:
         clean_session: bool,
         will: Will | None,
         password: str | None,
+        tls: ssl.SSLContext | None = None,
     ) -> tuple[mqtt.Client, MQTTProtocolVersion]:
         proto = protocol or self.protocol
         v5 = proto == MQTTProtocolVersion.MQTTv5
@@ -264,6 +276,9 @@ class BrokerHandle:
             reconnect_on_failure=False,
         )
         client.on_socket_open = _nodelay
+        context = tls or self.process.tls_context()
+        if context is not None:
+            client.tls_set_context(context)
         if who is not None:
             username, secret = self.credentials(who) if password is None else (who, password)
             client.username_pw_set(username, secret)
@@ -277,6 +292,7 @@ class BrokerHandle:
 
         def on_connect(c: mqtt.Client, u: Any, flags: Any, reason: Any, props: Any) -> None:
             result.append(int(reason.value))
+            self.last_session_present = bool(flags.session_present)
             done.set()
 
         client.on_connect = on_connect
@@ -306,6 +322,16 @@ class BrokerHandle:
         on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
     ) -> mqtt.Client:
         client, proto = self._new_client(who, protocol, client_id, clean_session, will, password)
+        return self.connected(client, proto, clean_session, on_message)
+
+    def connected(
+        self,
+        client: mqtt.Client,
+        proto: MQTTProtocolVersion,
+        clean_session: bool,
+        on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
+    ) -> mqtt.Client:
+        """Connect a client made by ``_new_client``; raise ConnectRefused if refused."""
         if on_message is not None:
             client.on_message = on_message
         self._clients.append(client)
@@ -321,9 +347,12 @@ class BrokerHandle:
         who: str | None = None,
         password: str | None = None,
         protocol: MQTTProtocolVersion | None = None,
+        *,
+        client_id: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> int:
         """Connect once and return the CONNACK code (0 accepted; 4/5 or 0x86/0x87 refused)."""
-        client, proto = self._new_client(who, protocol, None, True, None, password)
+        client, proto = self._new_client(who, protocol, client_id, True, None, password, tls)
         try:
             return self._connect(client, proto, True)
         finally:
@@ -418,13 +447,24 @@ def require_broker(impl: str) -> None:
         pytest.skip(message)
 
 
-def start_session_broker(impl: str, state_dir: Path) -> BrokerProcess:
+def any_site_prefixes() -> dict[str, str]:
+    """The default scenario's robots, each allowed under any site/area/line (``+``).
+
+    The product's ACL pins each robot to its full prefix from the scenario; the session brokers
+    loosen only that, so that every test can put its topics under its own ``topic_site``.
+    tests/test_broker_security.py checks the full prefix on brokers started from a scenario.
+    """
+    return {robot.id: f"factory/+/+/+/{robot.id}" for robot in load_plant(None).robots}
+
+
+def start_session_broker(impl: str, state_dir: Path, **options: Any) -> BrokerProcess:
     """Start ``impl`` on a free port (retrying if another process takes the port first)."""
     require_broker(impl)
     last: BrokerError | None = None
+    options.setdefault("robot_prefixes", any_site_prefixes())
     for _ in range(START_ATTEMPTS):
         try:
-            return start_broker(impl, free_port(), state_dir, scenario=None)
+            return start_broker(impl, free_port(), state_dir, scenario=None, **options)
         except BrokerError as exc:  # the port was taken between choosing and binding it
             last = exc
     pytest.fail(f"could not start {impl}: {last}")

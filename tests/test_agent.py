@@ -283,7 +283,9 @@ def test_broker_restart_loses_no_reading(
     before the robot saw the broker go may be missing — never one made after."""
     request.getfixturevalue(f"{impl}_broker")  # skips (or fails in CI) if it cannot run here
     state_dir, port = tmp_path / "state", free_port()
-    first = start_broker(impl=impl, port=port, state_dir=state_dir)
+    first = start_broker(
+        impl=impl, port=port, state_dir=state_dir, scenario=scenario_for(topic_site)
+    )
     watcher = SeqWatcher(state_dir, port, topic_site)
     live = LiveFactory(
         scenario_for(topic_site),
@@ -303,7 +305,9 @@ def test_broker_restart_loses_no_reading(
         seq_at_loss = agent.last_seq
         agent.hold_offline()  # back only once the watcher is: no guess at who is faster
         wait_until(lambda: agent.buffered >= 10, timeout_s=30.0)  # made while away
-        second = start_broker(impl=impl, port=port, state_dir=state_dir)
+        second = start_broker(
+            impl=impl, port=port, state_dir=state_dir, scenario=scenario_for(topic_site)
+        )
         watcher.wait_subscribed(times=2, timeout_s=30.0)
         agent.come_back()
         wait_until(lambda: agent.connected and agent.buffered == 0, timeout_s=60.0)

@@ -171,3 +171,24 @@ def test_clean_disconnect_sends_no_will(broker: BrokerHandle, topic_site: str) -
 
     watcher.wait_for(lambda m: m.topic == marker)
     assert watcher.topics() == [marker]
+
+
+def test_a_running_factory_shows_anonymous_watchers_no_truth(
+    broker: BrokerHandle, topic_site: str
+) -> None:
+    """Robots publish their ground truth with every sample; only the service receives it."""
+    from test_agent import live_factory, scenario_for
+
+    anonymous = broker.capture(f"factory/{topic_site}/#")
+    service = broker.capture(f"factory/{topic_site}/#", who="service")
+    factory = live_factory(broker, scenario_for(topic_site))
+    factory.start()
+    try:
+        service.wait_for(lambda m: m.topic.endswith("/truth"), count=5, timeout_s=20.0)
+        later = len([m for m in service.messages if m.topic.endswith("/telemetry")]) + 1
+        # Same publisher, same order: telemetry sent after those truths reaches the watcher
+        # only after the truths would have.
+        anonymous.wait_for(lambda m: m.topic.endswith("/telemetry"), count=later, timeout_s=20.0)
+    finally:
+        factory.stop()
+    assert [m.topic for m in anonymous.unfiltered if m.topic.endswith("/truth")] == []

@@ -159,29 +159,30 @@ def cli_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runni
 
 
 def test_factory_broker_enforces_the_acl_for_real_clients(cli_broker: RunningCli) -> None:
-    site = f"t-{uuid.uuid4().hex[:8]}"
     robot_a, robot_b = "weld-01", "weld-02"
+    prefix_a, prefix_b = (f"factory/plant-1/body-shop/line-1/{r}" for r in (robot_a, robot_b))
     service = _login(*cli_broker.credentials("service"))
     login_a = _login(*cli_broker.credentials(robot_a))
-    state_a = f"factory/{site}/a/l/{robot_a}/state"
+    state_a = f"{prefix_a}/state"
 
     # A robot's retained state reaches an anonymous subscriber.
     assert cli_broker.pub(state_a, "running", *login_a, "-r").returncode == 0
-    anonymous = cli_broker.sub(f"factory/{site}/#")
+    anonymous = cli_broker.sub(state_a)
     expected = [f"{state_a} running"]
     cli_broker.check(anonymous, anonymous.lines_until(expected[-1]), expected)
 
-    # Forged messages (anonymous; robot A on B's topic) are dropped; a later allowed one arrives.
-    # On another site: amqtt may still hold the anonymous subscription for up to a second and
-    # push the retained messages matching it to every client that connects (docs/broker.md).
-    other = f"{site}-b"
-    birth_a = f"factory/{other}/a/l/{robot_a}/birth"
+    # Forged messages (anonymous; robot A on B's topic; robot A moving itself to another
+    # site/area/line) are dropped; a later allowed one arrives. amqtt may still hold the
+    # anonymous subscription for up to a second and push the retained messages matching it to
+    # every client that connects (docs/broker.md): the watcher reads other topics.
+    birth_a = f"{prefix_a}/birth"
     assert cli_broker.pub(birth_a, "born", *login_a, "-r").returncode == 0
-    watcher = cli_broker.sub(f"factory/{other}/+/+/+/birth", *service)
+    watcher = cli_broker.sub("factory/+/+/+/+/birth", *service)
     seen = watcher.lines_until(f"{birth_a} born", stop=False)  # retained: it has subscribed
     publishes = [
-        (f"factory/{other}/a/l/{robot_b}/birth", "forged by anonymous", ()),
-        (f"factory/{other}/a/l/{robot_b}/birth", "forged by a", login_a),
+        (f"{prefix_b}/birth", "forged by anonymous", ()),
+        (f"{prefix_b}/birth", "forged by a", login_a),
+        (f"factory/evil/zone/line-9/{robot_a}/birth", "moved by a", login_a),
         (birth_a, "born again", login_a),  # allowed, and after the forged ones
     ]
     for topic, message, login in publishes:
@@ -294,4 +295,22 @@ def test_write_config_for_docker(tmp_path: Path) -> None:
     assert lines.keys() == passwords.keys()
     assert all(verify_mosquitto_hash(passwords[u]["password"], h) for u, h in lines.items())
     assert (out_dir / "passwd").stat().st_mode & 0o777 == 0o600
-    assert "user weld-01\ntopic write factory/+/+/+/weld-01/birth" in (out_dir / "acl").read_text()
+    acl = (out_dir / "acl").read_text()
+    assert "user weld-01\ntopic write factory/plant-1/body-shop/line-1/weld-01/birth" in acl
+
+
+def test_write_config_carries_the_profile_and_refuses_tls(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    out_dir = tmp_path / "config"
+    base = [*FACTORY, "broker", "--write-config", str(out_dir), *state]
+    subprocess.run([*base, "--security", "open", "--participants", "2"], check=True, timeout=30)
+    acl = (out_dir / "acl").read_text()
+    assert acl.splitlines()[1] == "topic readwrite #"
+    passwd = (out_dir / "passwd").read_text()
+    assert {"p01", "p02", "instructor"} <= {line.split(":")[0] for line in passwd.splitlines()}
+    refused = subprocess.run(
+        [*base, "--security", "tls"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("error: the docker-compose broker has no TLS listener")

@@ -7,13 +7,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
 from dacite import Config as DaciteConfig
-from dacite import DaciteError, from_dict
+from dacite import from_dict
 
-from broker_config.acl import render_amqtt_acl
 from broker_config.amqtt_main import SnapshotDict, amqtt_config
-from broker_config.amqtt_plugins import TopicACLPlugin
+from broker_config.amqtt_plugins import AnonymousOrFileAuthPlugin, PolicyTopicPlugin
 from broker_config.embedded import (
     BrokerError,
     PortInUseError,
@@ -30,6 +28,8 @@ from broker_config.mosquitto_conf import (
     render_mosquitto_conf,
     template_text,
 )
+from broker_config.profiles import Security
+from broker_config.tls import TlsFiles
 from contract.codec import MAX_PAYLOAD_BYTES
 
 PATHS = LocalPaths(
@@ -98,9 +98,15 @@ def test_rendering_refuses_a_template_missing_a_rendered_line() -> None:
         render_mosquitto_conf(port=1, paths=PATHS, template=broken)
 
 
-def test_amqtt_config_loads_strictly_into_our_acl_plugin() -> None:
+PREFIXES = {"weld-01": "factory/plant-1/body-shop/line-1/weld-01"}
+TLS = TlsFiles(
+    Path("/state/tls/ca.pem"), Path("/state/tls/server.pem"), Path("/state/tls/server.key")
+)
+
+
+def test_amqtt_config_loads_strictly_into_our_plugins() -> None:
     config = amqtt_config(
-        port=41883, ws_port=49001, password_file=Path("/p"), robot_ids=["weld-01"]
+        port=41883, ws_port=49001, password_file=Path("/p"), robot_prefixes=PREFIXES
     )
     assert config["listeners"] == {
         "default": {"type": "tcp", "bind": "127.0.0.1:41883"},
@@ -108,19 +114,53 @@ def test_amqtt_config_loads_strictly_into_our_acl_plugin() -> None:
     }
     plugins = config["plugins"]
     assert plugins["amqtt.plugins.authentication.FileAuthPlugin"] == {"password_file": "/p"}
-    acl_options = plugins["broker_config.amqtt_plugins.TopicACLPlugin"]
-    loaded = from_dict(TopicACLPlugin.Config, acl_options, DaciteConfig(strict=True))
-    rendered = render_amqtt_acl(["weld-01"])
-    assert loaded.subscribe_acl == rendered["subscribe-acl"]
-    assert loaded.receive_acl["anonymous"] == ["factory/#"]
-    assert loaded.publish_acl["anonymous"] == []
+    strict = DaciteConfig(strict=True)
+    policy = plugins["broker_config.amqtt_plugins.PolicyTopicPlugin"]
+    assert from_dict(PolicyTopicPlugin.Config, policy, strict).robot_prefixes == PREFIXES
+    auth = plugins["broker_config.amqtt_plugins.AnonymousOrFileAuthPlugin"]
+    loaded = from_dict(AnonymousOrFileAuthPlugin.Config, auth, strict)
+    assert (loaded.allow_anonymous, loaded.open, loaded.topic_rules) == (True, False, True)
 
 
-def test_the_stock_acl_plugin_cannot_take_a_receive_acl() -> None:
-    """Why ``TopicACLPlugin`` exists: amqtt 0.12.1's own Config refuses these options."""
-    options = {"publish_acl": {}, "subscribe_acl": {}, "receive_acl": {}}
-    with pytest.raises(DaciteError):
-        from_dict(TopicAccessControlListPlugin.Config, options, DaciteConfig(strict=True))
+@pytest.mark.parametrize(
+    ("security", "anonymous", "passwords", "rules"),
+    [
+        (Security.OPEN, True, False, False),
+        (Security.PASSWORD, False, True, False),
+        (Security.ACL, True, True, True),
+        (Security.TLS, True, True, True),
+    ],
+)
+def test_each_profile_on_amqtt(
+    security: Security, anonymous: bool, passwords: bool, rules: bool
+) -> None:
+    config = amqtt_config(
+        port=1,
+        tls_port=2,
+        tls=TLS,
+        password_file=Path("/p"),
+        robot_prefixes=PREFIXES,
+        security=security,
+    )
+    plugins = config["plugins"]
+    auth = plugins["broker_config.amqtt_plugins.AnonymousOrFileAuthPlugin"]
+    assert auth["allow_anonymous"] is anonymous
+    assert ("amqtt.plugins.authentication.FileAuthPlugin" in plugins) is passwords
+    assert ("broker_config.amqtt_plugins.PolicyTopicPlugin" in plugins) is rules
+    listener = config["listeners"]["default"]
+    assert listener.get("ssl", False) is security.tls
+    assert listener["bind"].endswith(":2" if security.tls else ":1")
+
+
+@pytest.mark.parametrize("security", list(Security))
+def test_each_profile_on_mosquitto(security: Security) -> None:
+    text = render_mosquitto_conf(port=8883, paths=PATHS, security=security, tls=TLS)
+    lines = directives(text)
+    assert ("allow_anonymous false" in lines) is (security is Security.PASSWORD)
+    assert (f"password_file {PATHS.password_file}" in lines) is security.checks_passwords
+    assert (f"acl_file {PATHS.acl_file}" in lines) is security.topic_rules
+    assert ("certfile /state/tls/server.pem" in lines) is security.tls
+    assert "listener 8883 127.0.0.1" in lines
 
 
 def test_snapshot_dict_survives_changes_while_iterating() -> None:

@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from brokers import BrokerHandle, Will, handle_for, require_broker, robot_topic
+from brokers import (
+    BrokerHandle,
+    Will,
+    any_site_prefixes,
+    handle_for,
+    require_broker,
+    robot_topic,
+)
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from broker_config.embedded import free_port, start_broker
@@ -297,7 +304,7 @@ def test_clients_connecting_while_others_come_and_go_are_not_dropped(
 def test_retained_messages_after_a_restart(impl: str, tmp_path: Path) -> None:
     """Mosquitto persists retained messages (and sessions); amqtt keeps them in memory only."""
     require_broker(impl)
-    first = start_broker(impl, free_port(), tmp_path)
+    first = start_broker(impl, free_port(), tmp_path, robot_prefixes=any_site_prefixes())
     try:
         handle = handle_for(first)
         topic = robot_topic("restart", handle.robot_ids[0], Channel.STATE)
@@ -305,7 +312,7 @@ def test_retained_messages_after_a_restart(impl: str, tmp_path: Path) -> None:
         handle.close_clients()
     finally:
         first.stop()  # SIGTERM: Mosquitto saves its database on the way out
-    second = start_broker(impl, free_port(), tmp_path)
+    second = start_broker(impl, free_port(), tmp_path, robot_prefixes=any_site_prefixes())
     try:
         handle = handle_for(second)
         marker = robot_topic("restart", handle.robot_ids[0], Channel.CMD)
@@ -348,7 +355,7 @@ def test_a_restart_loses_nothing_the_broker_acknowledged(impl: str, tmp_path: Pa
     amqtt drops what it has not routed yet)."""
     require_broker(impl)
     client_id = f"persistent-{os.urandom(4).hex()}"
-    process = start_broker(impl, free_port(), tmp_path)
+    process = start_broker(impl, free_port(), tmp_path, robot_prefixes=any_site_prefixes())
     handle = handle_for(process)
     try:
         robot = handle.robot_ids[0]
@@ -367,7 +374,7 @@ def test_a_restart_loses_nothing_the_broker_acknowledged(impl: str, tmp_path: Pa
     received_before = [m.payload for m in before.messages]
     if impl == "amqtt":
         assert received_before == sent  # delivered in full before it stopped
-    process = start_broker(impl, free_port(), tmp_path)
+    process = start_broker(impl, free_port(), tmp_path, robot_prefixes=any_site_prefixes())
     handle = handle_for(process)
     try:
         after = handle.capture(topic, who="service", client_id=client_id, clean_session=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from brokers import require_broker
+from brokers import any_site_prefixes, require_broker
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from broker_config.credentials import load_credentials
@@ -18,10 +18,22 @@ from broker_config.embedded import BrokerProcess, free_port, start_broker
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["mosquitto", "amqtt"])
+@pytest.fixture(
+    params=[(i, s) for s in ("acl", "tls") for i in ("mosquitto", "amqtt")],
+    ids="-".join,
+)
 def ws_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerProcess]:
-    require_broker(request.param)
-    broker = start_broker(request.param, free_port(), tmp_path / "state", ws_port=free_port())
+    """A broker with a WebSocket listener: plain (``acl``) or over TLS (``tls``)."""
+    impl, security = request.param
+    require_broker(impl)
+    broker = start_broker(
+        impl,
+        free_port(),
+        tmp_path / "state",
+        ws_port=free_port(),
+        robot_prefixes=any_site_prefixes(),
+        security=security,
+    )
     yield broker
     broker.stop()
 
@@ -56,6 +68,10 @@ def test_websocket_subscriber_sees_a_tcp_publish(ws_broker: BrokerProcess) -> No
     credentials = load_credentials(ws_broker.state_dir)
     assert credentials is not None
     robot.username_pw_set(*credentials.get("weld-01"))
+    context = ws_broker.tls_context()  # wss:// and mqtts:// on the tls profile
+    if context is not None:
+        browser.tls_set_context(context)
+        robot.tls_set_context(context)
     try:
         _connected(browser, ws_broker.host, ws_broker.ws_port)  # anonymous, like a browser
         browser.subscribe("factory/#", qos=1)

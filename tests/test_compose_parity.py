@@ -88,7 +88,7 @@ def test_init_makes_private_credentials_once_and_is_idempotent(stack: NativeStac
     secret = stack.volume("grafana-admin") / "password"
     before = {p: p.read_bytes() for p in (state / "credentials.json", secret)}
     users = [line.split(":")[0] for line in (broker_dir / "passwd").read_text().splitlines()]
-    assert sorted(users) == sorted(["service", *scenario_robots(stack)])
+    assert sorted(users) == sorted(["service", "instructor", *scenario_robots(stack)])
     stack.run_once("init")  # a second `docker compose up`
     assert {p: p.read_bytes() for p in before} == before, "credentials changed on a restart"
     for path in (state / "credentials.json", broker_dir / "passwd", state / "api-key"):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
 from brokers import BrokerHandle, robot_topic
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -23,8 +22,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from broker_config.acl import (
     SERVICE_USER,
     acl_table,
+    participant_name,
     permits,
-    render_amqtt_acl,
     render_mosquitto_acl,
     robot_rules,
 )
@@ -46,6 +45,8 @@ from contract.codec import decode_message
 from simulator.model.scenario import load_scenario
 
 ROBOTS = ["weld-01", "weld-02"]
+PREFIXES = {r: f"factory/plant-1/body-shop/line-1/{r}" for r in ROBOTS}
+PARTICIPANTS = ["p01", "p02"]
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -62,15 +63,22 @@ def _counter() -> Callable[[], str]:
 
 
 def test_robot_rules() -> None:
-    rules = {(r.access, r.topic) for r in robot_rules("weld-01")}
+    rules = {(r.access, r.topic) for r in robot_rules("weld-01", PREFIXES["weld-01"])}
+    prefix = PREFIXES["weld-01"]
     assert rules == {
-        *(
-            ("write", f"factory/+/+/+/weld-01/{c}")
-            for c in ("birth", "state", "telemetry", "event", "truth")
-        ),
-        ("read", "factory/+/+/+/weld-01/cmd"),
-        ("read", "factory/+/pace"),  # the fleet's pace (contract/pace.py)
+        *(("write", f"{prefix}/{c}") for c in ("birth", "state", "telemetry", "event", "truth")),
+        ("read", f"{prefix}/cmd"),
+        ("read", f"factory/{prefix.split('/')[1]}/pace"),  # its site's pace (contract/pace.py)
     }
+
+
+def test_a_robots_prefix_must_be_its_own() -> None:
+    with pytest.raises(ValueError, match="not a topic prefix"):
+        robot_rules("weld-01", PREFIXES["weld-02"])
+
+
+def test_participants_are_numbered() -> None:
+    assert [participant_name(n) for n in (1, 7, 20)] == ["p01", "p07", "p20"]
 
 
 @pytest.mark.parametrize(
@@ -78,6 +86,8 @@ def test_robot_rules() -> None:
     [
         ("service", "reserved"),
         ("anonymous", "reserved"),
+        ("instructor", "reserved"),
+        ("p07", "reserved"),
         ("Weld 1", "may only hold"),
         ("a/b", "may only hold"),
         ("+", "may only hold"),
@@ -85,13 +95,15 @@ def test_robot_rules() -> None:
 )
 def test_robot_ids_that_cannot_be_users(robot_id: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
-        robot_rules(robot_id)
+        robot_rules(robot_id, f"factory/s/a/l/{robot_id}")
 
 
 # (user, action, topic, allowed); user None is anonymous.
 POLICY = [
     ("weld-01", "publish", _topic("weld-01", "telemetry"), True),
-    ("weld-01", "publish", _topic("weld-01", "state", site="another-site"), True),
+    ("weld-01", "publish", _topic("weld-01", "state", site="another-site"), False),
+    ("weld-01", "publish", "factory/plant-1/zone/line-1/weld-01/state", False),
+    ("weld-01", "publish", "factory/plant-1/body-shop/line-9/weld-01/state", False),
     ("weld-01", "publish", _topic("weld-02", "telemetry"), False),
     ("weld-01", "publish", _topic("weld-01", "cmd"), False),
     ("weld-01", "publish", "factory/plant-1/weld-01/telemetry", False),
@@ -112,6 +124,20 @@ POLICY = [
     (None, "receive", _topic("weld-01", "telemetry"), True),
     (None, "publish", _topic("weld-01", "telemetry"), False),
     (None, "publish", _topic("weld-01", "cmd"), False),
+    (None, "receive", _topic("weld-01", "truth"), False),
+    ("instructor", "receive", _topic("weld-01", "truth"), True),
+    ("instructor", "publish", _topic("weld-01", "cmd"), True),
+    ("instructor", "publish", _topic("weld-01", "telemetry"), False),
+    ("p03", "subscribe", "factory/#", False),  # not a participant of this table
+    ("p01", "subscribe", "factory/#", True),
+    ("p01", "receive", _topic("weld-01", "telemetry"), True),
+    ("p01", "receive", _topic("weld-01", "truth"), False),
+    ("p01", "publish", "workshop/p01/hello", True),
+    ("p01", "publish", "workshop/p01/a/b", True),
+    ("p01", "publish", "workshop/p02/hello", False),
+    ("p01", "receive", "workshop/p02/hello", True),
+    ("p01", "publish", _topic("weld-01", "cmd"), False),
+    ("p01", "publish", _topic("weld-01", "telemetry"), False),
     ("stranger", "subscribe", "factory/#", False),
     ("stranger", "publish", _topic("weld-01", "cmd"), False),
 ]
@@ -119,31 +145,22 @@ POLICY = [
 
 @pytest.mark.parametrize(("user", "action", "topic", "allowed"), POLICY)
 def test_policy(user: str | None, action: str, topic: str, allowed: bool) -> None:
-    assert permits(acl_table(ROBOTS), user, action, topic) is allowed  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(("user", "action", "topic", "allowed"), POLICY)
-def test_amqtt_rendering_agrees_with_the_policy(
-    user: str | None, action: str, topic: str, allowed: bool
-) -> None:
-    """amqtt's own matcher, fed our rendered lists, gives the policy's answer."""
-    acl = render_amqtt_acl(ROBOTS)[f"{action}-acl"]
-    allowed_topics = acl.get(user or "anonymous", [])
-    got = any(TopicAccessControlListPlugin.topic_ac(topic, a) for a in allowed_topics)
-    assert got is allowed
+    assert permits(acl_table(PREFIXES, PARTICIPANTS), user, action, topic) is allowed  # type: ignore[arg-type]
 
 
 def test_mosquitto_acl_file() -> None:
-    text = render_mosquitto_acl(ROBOTS)
+    text = render_mosquitto_acl(PREFIXES, PARTICIPANTS)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     # Anonymous rules come before the first "user" line.
     assert lines[0] == "topic read factory/#"
-    assert lines[1] == "user service"
+    assert lines[1] == "topic deny factory/+/+/+/+/truth"
+    assert lines[2] == "user service"
     blocks = text.split("\nuser ")[1:]
-    assert [b.splitlines()[0] for b in blocks] == ["service", *ROBOTS]
-    weld_02 = blocks[2].splitlines()
-    assert "topic read factory/+/+/+/weld-02/cmd" in weld_02
-    assert "topic write factory/+/+/+/weld-02/truth" in weld_02
+    names = [b.splitlines()[0] for b in blocks]
+    assert names == ["service", "instructor", *PARTICIPANTS, *ROBOTS]
+    weld_02 = blocks[-1].splitlines()
+    assert f"topic read {PREFIXES['weld-02']}/cmd" in weld_02
+    assert f"topic write {PREFIXES['weld-02']}/truth" in weld_02
     assert not any("weld-01" in line for line in weld_02)
 
 
@@ -196,7 +213,7 @@ def test_ensure_creates_private_file_for_service_and_robots(tmp_path: Path) -> N
     creds = ensure_credentials(tmp_path, scenario.robots)
     path = tmp_path / "credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert set(creds.passwords) == {SERVICE_USER, *(r.id for r in scenario.robots)}
+    assert set(creds.passwords) == {SERVICE_USER, "instructor", *(r.id for r in scenario.robots)}
     assert len(set(creds.passwords.values())) == len(creds.passwords)  # all different
     assert all(len(p) >= 24 for p in creds.passwords.values())
     robot = scenario.robots[0]
@@ -214,12 +231,16 @@ def test_passwords_are_reused_and_missing_robots_added(tmp_path: Path) -> None:
     grown = ensure_credentials(tmp_path, scenario.robots)
     for username, password in first.passwords.items():
         assert grown.passwords[username] == password
-    assert len(grown.passwords) == len(scenario.robots) + 1
+    assert len(grown.passwords) == len(scenario.robots) + 2  # and service, instructor
 
 
 def test_merge_is_pure_and_uses_the_injected_generator() -> None:
     merged = merge_credentials(None, {"weld-01": "factory/s/a/l/weld-01"}, _counter())
-    assert merged.passwords == {"service": "password-1", "weld-01": "password-2"}
+    assert merged.passwords == {
+        "service": "password-1",
+        "instructor": "password-2",
+        "weld-01": "password-3",
+    }
     with pytest.raises(CredentialsError, match="reserved"):
         merge_credentials(merged, {"service": "factory/s/a/l/service"})
 
@@ -273,8 +294,27 @@ def test_print_credentials_for_an_unknown_robot(
         print_credentials("weld-99", tmp_path)
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: no robot 'weld-99' in ")
-    assert "robot ids: weld-01, weld-02 (or 'service')" in line
+    assert line.startswith("error: no login 'weld-99' in ")
+    assert "robot ids: weld-01, weld-02 (the scenario" in line
+    assert "or 'service', 'instructor'" in line
+
+
+def test_participants_are_made_kept_and_trimmed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    robots = load_scenario().robots[:1]
+    made = ensure_credentials(tmp_path, robots, participants=3)
+    assert made.participants == ["p01", "p02", "p03"]
+    assert made.robot_ids == [robots[0].id]
+    kept = ensure_credentials(tmp_path, robots)  # no --participants: as they were
+    assert kept == made
+    trimmed = ensure_credentials(tmp_path, robots, participants=2)
+    assert trimmed.participants == ["p01", "p02"]
+    assert trimmed.passwords["p02"] == made.passwords["p02"]
+    print_credentials("p02", tmp_path)
+    out = capsys.readouterr().out
+    assert f"password: {made.passwords['p02']}" in out
+    assert "-t 'workshop/p02/hello'" in out or "workshop/p02/hello" in out
 
 
 def test_print_credentials_before_any_exist(

@@ -37,7 +37,7 @@ def test_workshop_mode_starts_at_the_workshop_pace(tmp_path: Path) -> None:
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "factory.cli", "up", "--workshop",
+            [sys.executable, "-m", "factory.cli", "up", "--workshop", "--bind", "127.0.0.1",
              "--state-dir", str(tmp_path / "state"),
              "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
             stdout=out,

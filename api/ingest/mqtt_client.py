@@ -38,6 +38,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from api.inbound import Inbound
 from api.settings import Settings
+from broker_config.sessions import session_client_id
 from contract.mqtt import parse_broker_url
 from contract.topics import matches
 
@@ -78,7 +79,8 @@ class IngestClient:
         v5 = settings.mqtt_protocol == "mqtt5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
+            # A tag from the password: no one without it can name (and take over) this session.
+            client_id=session_client_id(settings.mqtt_client_id, password),
             clean_session=None if v5 else False,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,

@@ -46,6 +46,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from broker_config.sessions import robot_client_id, session_client_id
 from contract.codec import Rejected, decode_message, encode
 from contract.mqtt import new_client
 from contract.pace import Pace, decode_pace, pace_topic
@@ -135,7 +136,8 @@ class DeviceAgent:
         #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
         self.refused: str | None = None
         self._client = new_client(
-            f"robot-{self.robot}",
+            # A tag from the password: no one without it can name (and take over) this session.
+            session_client_id(robot_client_id(self.robot), password),
             protocol=protocol,
             clean_session=False,  # commands sent while we are away wait for us at the broker
             username=username,
