@@ -1,9 +1,6 @@
 """The participant page ``/join`` in headless Chromium against Mosquitto's WebSocket listener:
-connect, subscribe with wildcards and see retained states, and see a refused publish as refused.
-
-Participant logins (``p01`` …) come with issue 13; until then the page is exercised read-only
-(no login), which the ACL lets read ``factory/#`` and publish nothing, and with a login the broker
-does not know, which it refuses at connect.
+a login the broker does not know is refused; ``p01`` logs in, subscribes with wildcards and sees
+the retained states, publishes under ``workshop/p01/``, and is refused, visibly, on ``factory/``.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from brokers import require_broker
+from brokers import any_site_prefixes, require_broker
 from browser import chromium, open_page, save_screenshot, with_dashboard
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import expect
@@ -34,7 +31,14 @@ STATE_TOPIC = f"factory/{SITE}/area-1/line-1/weld-01/state"
 @pytest.fixture
 def ws_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     require_broker("mosquitto")
-    broker = start_broker("mosquitto", free_port(), tmp_path / "state", ws_port=free_port())
+    broker = start_broker(
+        "mosquitto",
+        free_port(),
+        tmp_path / "state",
+        ws_port=free_port(),
+        participants=1,
+        robot_prefixes=any_site_prefixes(),
+    )
     try:
         yield broker
     finally:
@@ -82,11 +86,13 @@ def test_join_page_subscribes_sees_retained_states_and_shows_a_refusal(
             page.get_by_role("textbox", name="Password").fill("wrong")
             page.get_by_role("button", name="Connect").click()
             expect(page.get_by_test_id("status")).to_contain_text("refused")
-            # Read-only: no login.
-            page.get_by_role("textbox", name="Login").fill("")
-            page.get_by_role("textbox", name="Password").fill("")
+            credentials = load_credentials(ws_broker.state_dir)
+            assert credentials is not None
+            login, password = credentials.get("p01")
+            page.get_by_role("textbox", name="Login").fill(login)
+            page.get_by_role("textbox", name="Password").fill(password)
             page.get_by_role("button", name="Connect").click()
-            expect(page.get_by_test_id("status")).to_have_text("connected read-only (no login)")
+            expect(page.get_by_test_id("status")).to_have_text("connected as p01")
             page.get_by_role("button", name="Subscribe").click()
             lines = page.get_by_test_id("log")
             expect(
@@ -97,8 +103,13 @@ def test_join_page_subscribes_sees_retained_states_and_shows_a_refusal(
             ).to_have_count(1)
             page.get_by_role("textbox", name="Topic").fill("workshop/p01/hello")
             page.get_by_role("button", name="Publish").click()
+            expect(
+                lines.locator("[data-kind=ok]", has_text="published to workshop/p01/hello")
+            ).to_have_count(1)
+            page.get_by_role("textbox", name="Topic").fill(STATE_TOPIC)
+            page.get_by_role("button", name="Publish").click()
             refused = lines.locator(
-                "[data-kind=refused]", has_text="publish to workshop/p01/hello refused"
+                "[data-kind=refused]", has_text=f"publish to {STATE_TOPIC} refused"
             )
             expect(refused).to_have_count(1)
             expect(refused).to_have_css("color", "rgb(179, 38, 30)")

@@ -56,7 +56,7 @@ def test_pace_topic_is_outside_every_robot_filter() -> None:
 
 
 def test_only_the_service_may_set_the_pace_and_robots_read_it() -> None:
-    table = acl_table(["weld-01"])
+    table = acl_table({"weld-01": "factory/plant-1/body-shop/line-1/weld-01"})
     topic = pace_topic("plant-1")
     assert permits(table, "service", "publish", topic)
     assert not permits(table, "weld-01", "publish", topic)
@@ -64,6 +64,8 @@ def test_only_the_service_may_set_the_pace_and_robots_read_it() -> None:
     assert permits(table, "weld-01", "subscribe", topic)
     assert permits(table, "weld-01", "receive", topic)
     assert not permits(table, "weld-01", "subscribe", "factory/#")
+    assert not permits(table, "weld-01", "receive", pace_topic("plant-2")), "its own site's only"
+    assert permits(table, "instructor", "publish", topic)
 
 
 # --- the service's desk ------------------------------------------------------------------------

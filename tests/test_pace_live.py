@@ -86,7 +86,8 @@ def running(broker: BrokerHandle, site: str, db: Path) -> Iterator[tuple[TestCli
         mqtt_client_id=f"svc-{os.urandom(4).hex()}",
         api_key=KEY["X-API-Key"],
     )
-    watcher = broker.capture(f"factory/{site}/+/+/+/+")
+    # The instructor's login: it also receives truth, so every seq a robot uses is seen.
+    watcher = broker.capture(f"factory/{site}/+/+/+/+", who="instructor")
     with TestClient(create_app(settings, scenario=scenario)) as client:
         eventually(lambda: client.get("/readyz").status_code == 200, "service ready")
         live = LiveFactory(

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
-from brokers import require_broker
+from brokers import any_site_prefixes, require_broker
 from paho.mqtt.enums import CallbackAPIVersion
 from test_api_stream import sse
 
@@ -123,7 +123,13 @@ ROBOT = "weld-01"
 def logging_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     """A Mosquitto of its own, logging every packet (its own process group, stopped by pid)."""
     require_broker("mosquitto")
-    broker = start_broker("mosquitto", free_port(), tmp_path / "state", protocol_log=True)
+    broker = start_broker(
+        "mosquitto",
+        free_port(),
+        tmp_path / "state",
+        protocol_log=True,
+        robot_prefixes=any_site_prefixes(),
+    )
     try:
         yield broker
     finally:

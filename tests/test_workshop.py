@@ -43,7 +43,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     log = root / "up.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "factory.cli", "up", "--workshop", "--bind", "127.0.0.1", "--state-dir", str(state),
+            [sys.executable, "-m", "factory.cli", "up", "--workshop", "--bind", "127.0.0.1",
+             "--state-dir", str(state),
              "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
             stdout=out,
             stderr=subprocess.STDOUT,
