@@ -20,7 +20,9 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from api.deps import AppState
+from api.ingest.clock_guard import ClockGuard, ClockRule, trusted_clock
 from api.ingest.consumer import Consumer
+from api.ingest.hearing import watch_hearing
 from api.ingest.inbox import Inbox
 from api.ingest.metrics import Metrics
 from api.ingest.mqtt_client import IngestClient
@@ -31,6 +33,7 @@ from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
 from api.pace import PaceDesk
 from api.protocol_feed import ProtocolFeed
+from api.rate_limit import WriteLimiter
 from api.records import Robot
 from api.routes import clock, dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
@@ -79,6 +82,32 @@ def placements(scenario: Plant, robots: list[Robot]) -> dict[str, Topic]:
     return where
 
 
+def guarded(robots: list[Robot]) -> list[tuple[str, float | None, float | None]]:
+    return [(r.id, r.last_seen, r.sample_interval_s) for r in robots]
+
+
+async def resume_clock(store: SqliteStore, rule: ClockRule) -> tuple[list[Robot], float | None]:
+    """The stored robots and clock, repaired: a robot whose newest time is past the rest of the
+    fleet by more than the clock guard allows (poisoned before the guard existed) has its
+    messages past the trusted clock dropped (:func:`~api.ingest.clock_guard.trusted_clock`)."""
+    known = await asyncio.to_thread(store.robots)
+    guard = ClockGuard.resumed(rule, [(r.id, None, r.sample_interval_s) for r in known])
+    seen = [(r.id, r.last_seen) for r in known if r.last_seen is not None]
+    clock, poisoned = trusted_clock(seen, guard.lead_s)
+    if clock is not None and poisoned:
+        for robot in poisoned:
+            dropped = await asyncio.to_thread(
+                store.repair_clock, robot, clock + guard.lead_s(robot)
+            )
+            log.warning(
+                "clock repaired: %s was ahead of the fleet; %d of its messages dropped",
+                robot,
+                dropped,
+            )
+        known = await asyncio.to_thread(store.robots)
+    return known, await asyncio.to_thread(store.clock)
+
+
 @contextlib.asynccontextmanager
 async def run_service(settings: Settings, scenario: Plant | None = None) -> AsyncIterator[AppState]:
     """Open the store, connect to the broker, run the consumer and the maintenance loop; undo it
@@ -93,8 +122,10 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
         alarm_history_max_rows=settings.alarm_history_max_rows,
     )
     try:
-        known = await asyncio.to_thread(store.robots)
-        clock = await asyncio.to_thread(store.clock)
+        known, clock = await resume_clock(store, ClockRule.of(settings))
+        guard = ClockGuard.resumed(
+            ClockRule.of(settings), guarded(known), await asyncio.to_thread(store.recent_pace)
+        )
         live = LiveState.from_robots(known, clock)
         inbox = Inbox(settings.ingest_queue_max)
         metrics = Metrics(live, inbox)
@@ -109,7 +140,15 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                     log.warning("%s", problem)
             live.broker_problem = problem
 
-        client = IngestClient(settings, username, password, loop, inbox.put_all, on_status)
+        client = IngestClient(
+            settings,
+            username,
+            password,
+            loop,
+            inbox.put_all,
+            on_status,
+            on_takeover=metrics.session_takeovers.inc,
+        )
 
         def on_idle() -> None:
             # Messages turned away were not acknowledged. Only now that everything queued is
@@ -128,7 +167,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         consumer = Consumer(
             inbox,
-            Pipeline(store),
+            Pipeline(store, guard),
             live,
             hub,
             metrics,
@@ -157,6 +196,11 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 feed_task.add_done_callback(background.discard)
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
+            if settings.mqtt_probe_interval_s > 0:
+                watch = asyncio.create_task(
+                    watch_hearing(client, live, metrics, settings), name="mqtt-hearing"
+                )
+                background.add(watch)
             yield AppState(
                 settings=settings,
                 store=store,
@@ -165,8 +209,13 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 metrics=metrics,
                 maintenance=maintenance,
                 pace=pace,
+                limiter=WriteLimiter(settings.write_rate_per_s, settings.write_burst),
             )
         finally:
+            for task in list(background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if consumer_task is not None:
                 await consumer.drain(DRAIN_TIMEOUT_S)
                 consumer_task.cancel()

@@ -2,6 +2,8 @@
 
 A missing key is 401, a wrong one 403; keys are compared in constant time. With no key
 configured (``FACTORY_API_KEY`` unset) every write is refused, with a message saying how to set one.
+Writes with the right key are rate-limited per key (:mod:`api.rate_limit`): 429 with
+``Retry-After`` past the settings' rate and burst.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
-from api.deps import SettingsDep
+from api.deps import MetricsDep, SettingsDep
+from api.rate_limit import WriteLimiter, retry_after
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -43,6 +46,27 @@ def require_api_key(
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"wrong {API_KEY_HEADER}")
 
 
+def limited_write(
+    request: Request,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    key: Annotated[str | None, Security(_header)] = None,
+) -> None:
+    """Dependency of every write endpoint: the right key, then a token from its bucket."""
+    require_api_key(settings, key)
+    limiter: WriteLimiter = request.state.limiter
+    wait_s = limiter.take(key or "")
+    if wait_s is not None:
+        metrics.rate_limited.inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many writes with this key: at most {limiter.burst} at once and "
+            f"{limiter.rate_per_s:g} a second (FACTORY_WRITE_RATE_PER_S, FACTORY_WRITE_BURST); "
+            f"retry in {retry_after(wait_s)} s",
+            headers={"Retry-After": retry_after(wait_s)},
+        )
+
+
 def read_access(request: Request, settings: SettingsDep) -> None:
     """Dependency of every read endpoint: open unless ``require_key_for_reads`` is set.
 
@@ -52,5 +76,5 @@ def read_access(request: Request, settings: SettingsDep) -> None:
         require_api_key(settings, request.headers.get(API_KEY_HEADER))
 
 
-ApiKeyRequired = Depends(require_api_key)
+ApiKeyRequired = Depends(limited_write)
 ReadAccess = Depends(read_access)

@@ -14,6 +14,7 @@ from api.ingest.metrics import Metrics
 from api.live import LiveState
 from api.maintenance.loop import MaintenanceLoop
 from api.pace import PaceDesk
+from api.rate_limit import WriteLimiter
 from api.settings import Settings
 from api.store import Store
 from api.stream import StreamHub
@@ -29,6 +30,7 @@ class AppState(TypedDict):
     metrics: Metrics
     maintenance: MaintenanceLoop
     pace: PaceDesk
+    limiter: WriteLimiter
 
 
 def _state(request: Request, name: str) -> Any:

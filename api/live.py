@@ -2,7 +2,8 @@
 and whether the broker and the store are usable. Touched only on the event loop, after commits.
 
 The clock is the newest simulated time of any message ingested (``None`` before the first): the
-service reasons in message time, never its own, so it works at any real-time factor.
+service reasons in message time, never its own, so it works at any real-time factor. Only times
+the clock guard trusted get here (:mod:`api.ingest.clock_guard`).
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ from contract.mqtt import parse_broker_url
 from plant import PlantError, load_plant
 
 API_KEY_FILE = "api-key"
+#: Where ``factory broker --security tls`` writes the local CA's server certificate and key.
+TLS_CERT = Path("tls") / "server.pem"
+TLS_KEY = Path("tls") / "server.key"
 GRACEFUL_SHUTDOWN_S = 3
 
 
@@ -72,8 +75,19 @@ def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
     return {}
 
 
-def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path | None) -> Settings:
+def build_settings(
+    state_dir: Path, scenario: str | None, broker: str, db: Path | None, tls: bool = False
+) -> Settings:
     overrides: dict[str, Any] = {"state_dir": state_dir, "broker_url": broker}
+    if tls:
+        cert, key = state_dir / TLS_CERT, state_dir / TLS_KEY
+        if not (cert.is_file() and key.is_file()):
+            _fail(
+                f"--tls needs {cert} and {key}: start the broker with `factory broker "
+                f"--security tls --state-dir {state_dir}` (it makes a local CA), or set "
+                "FACTORY_TLS_CERTFILE and FACTORY_TLS_KEYFILE"
+            )
+        overrides |= {"tls_certfile": cert, "tls_keyfile": key}
     if scenario is not None:
         overrides["scenario"] = scenario
     if db is not None:
@@ -92,9 +106,15 @@ def build_settings(state_dir: Path, scenario: str | None, broker: str, db: Path 
 
 
 def run_serve(
-    state_dir: Path, scenario: str | None, broker: str, db: Path | None, host: str, port: int
+    state_dir: Path,
+    scenario: str | None,
+    broker: str,
+    db: Path | None,
+    host: str,
+    port: int,
+    tls: bool = False,
 ) -> None:
-    settings = build_settings(state_dir, scenario, broker, db)
+    settings = build_settings(state_dir, scenario, broker, db, tls)
     try:
         service_credentials(settings)
         load_plant(settings.scenario)  # the maintenance engine follows its robots
@@ -103,16 +123,29 @@ def run_serve(
     if not port_is_free(host, port):
         _fail(f"port {port} on {host} is already in use; pick another with --port N")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    scheme = "https" if settings.https else "http"
     print(
-        f"service on http://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
+        f"service on {scheme}://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
         f"database {settings.database}; write API key in {state_dir / API_KEY_FILE}",
         flush=True,
     )
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        **ssl_options(settings),
     )
     StreamEndingServer(config, app).run()
+
+
+def ssl_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's HTTPS options for ``settings`` (none for plain HTTP)."""
+    if settings.https is None:
+        return {}
+    cert, key = settings.https
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
 class StreamEndingServer(uvicorn.Server):
@@ -138,13 +171,23 @@ class BackgroundServer:
     STARTUP_TIMEOUT_S = 15.0
     STOP_TIMEOUT_S = 10.0
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        https: tuple[Path, Path] | None = None,
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = host, int(self._socket.getsockname()[1])
         self._app = app
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+        ssl: dict[str, Any] = {}
+        if https is not None:
+            ssl = {"ssl_certfile": str(https[0]), "ssl_keyfile": str(https[1])}
+        self.scheme = "https" if https else "http"
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, **ssl)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -152,7 +195,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def __enter__(self) -> BackgroundServer:
         self._thread.start()

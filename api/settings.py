@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.mqtt import parse_broker_url
@@ -41,7 +41,14 @@ class Settings(BaseSettings):
     )
 
     # --- MQTT ----------------------------------------------------------------------------------
-    broker_url: str = Field(default=DEFAULT_BROKER_URL, description="mqtt://HOST:PORT")
+    broker_url: str = Field(
+        default=DEFAULT_BROKER_URL, description="mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS"
+    )
+    mqtt_cafile: Path | None = Field(
+        default=None,
+        description="CA file that verifies an mqtts:// broker; default STATE_DIR/tls/ca.pem "
+        "when it exists, else the system's CAs.",
+    )
     mqtt_protocol: MqttProtocol = Field(
         default="mqtt5",
         description="mqtt5 (Mosquitto: session expiry) or mqtt311 (amqtt: clean_session=False).",
@@ -72,6 +79,15 @@ class Settings(BaseSettings):
         le=65535,
         description="MQTT 5 flow control: unacknowledged messages the broker may have in flight.",
     )
+    mqtt_probe_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often the service publishes its hearing probe (0: never); a client "
+        "that hears nothing, not even the probe, is reported on /readyz and resubscribes.",
+    )
+    mqtt_probe_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a probe may take to come back."
+    )
     mqtt_reconnect_min_s: float = Field(default=0.5, gt=0)
     mqtt_reconnect_max_s: float = Field(default=30.0, gt=0)
 
@@ -87,6 +103,32 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="How long a batch waits to fill before it is committed."
     )
     dead_letter_max_rows: int = Field(default=10_000, ge=1, description="Oldest trimmed past it.")
+
+    # --- clock guard (docs/contract.md, "Clock guard") -------------------------------------------
+    clock_max_lead_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Simulated seconds a message may be ahead of the rest of the fleet; unset: "
+        "the larger of CLOCK_LEAD_MIN_S, CLOCK_LEAD_INTERVALS sample intervals and "
+        "CLOCK_LEAD_WALL_S wall seconds at the fleet's current pace.",
+    )
+    clock_lead_intervals: float = Field(default=4.0, gt=0, description="Sample intervals.")
+    clock_lead_min_s: float = Field(default=300.0, ge=0, description="Simulated seconds.")
+    clock_lead_wall_s: float = Field(
+        default=5.0, ge=0, description="Wall seconds at the current pace."
+    )
+    clock_replay_window_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="How far behind a robot's own newest time its telemetry, events and truth "
+        "may be (store-and-forward replays) and still be stored.",
+    )
+    clock_claim_ttl_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Wall seconds a refused time ahead counts as a claim a second robot may "
+        "confirm (a fleet-wide jump, e.g. a simulator started later).",
+    )
 
     # --- queries -------------------------------------------------------------------------------
     telemetry_max_points: int = Field(
@@ -156,12 +198,37 @@ class Settings(BaseSettings):
         description="Where people find the API key, shown on the dashboard's key panel "
         "(factory serve: the key file's absolute path).",
     )
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="Serve HTTPS with this certificate chain (PEM); with TLS_KEYFILE. "
+        "`factory serve --tls` uses STATE_DIR/tls/server.pem.",
+    )
+    tls_keyfile: Path | None = Field(
+        default=None, description="The private key of TLS_CERTFILE (PEM)."
+    )
+    write_rate_per_s: float = Field(
+        default=5.0, gt=0, description="Writes per second per API key, sustained (429 past it)."
+    )
+    write_burst: int = Field(default=30, ge=1, description="Writes per API key at once.")
 
     @field_validator("broker_url")
     @classmethod
     def _mqtt_url(cls, url: str) -> str:
         parse_broker_url(url)
         return url
+
+    @property
+    def https(self) -> tuple[Path, Path] | None:
+        """(certificate, key) when the API is served over HTTPS."""
+        if self.tls_certfile is None or self.tls_keyfile is None:
+            return None
+        return self.tls_certfile, self.tls_keyfile
+
+    @model_validator(mode="after")
+    def _both_tls_files(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both tls_certfile and tls_keyfile for HTTPS, or neither")
+        return self
 
     @property
     def database(self) -> Path:

@@ -190,8 +190,9 @@ def ensure_credentials(
     return merged
 
 
-#: Reads a robot's current simulated time from the broker: (host, port, its state topic) → ts.
-RobotClock = Callable[[str, int, str], float | None]
+#: Reads a robot's current simulated time from the broker: (host, port, its state topic, the CA
+#: file of a TLS broker or None) → ts.
+RobotClock = Callable[[str, int, str, str | None], float | None]
 
 
 def _example_lines(
@@ -219,14 +220,16 @@ def _example_lines(
     robot = next(iter(credentials.robot_ids), "robot") if commander else who
     prefix = credentials.prefixes.get(robot)
     # Messages carry the robot's simulated time (a wall-clock ts is refused as far off it).
-    known = clock(host, port, f"{prefix}/state") if clock and prefix else None
+    known = clock(host, port, f"{prefix}/state", cafile) if clock and prefix else None
+    scheme = "mqtt" if cafile is None else "mqtts"
     now = known if known is not None else 0.0
     unknown = (
         []
         if known is not None
         else [
-            f"# {robot}'s simulated time is unknown (no retained state on mqtt://{host}:{port}): "
-            'put it in "ts" below before publishing; as printed, the message is refused as stale'
+            f"# {robot}'s simulated time is unknown (no retained state on "
+            f'{scheme}://{host}:{port}): put it in "ts" below before publishing; as printed, '
+            "the message is refused as stale"
         ]
     )
     if commander:
@@ -291,8 +294,7 @@ def print_credentials(who: str, state_dir: Path, clock: RobotClock | None = None
     note = "" if running else "  (no broker running from this state dir; default port)"
     print(f"broker:   {url}{note}")
     print()
-    # The clock reads over plain MQTT: not against a TLS-only broker.
-    reader = clock if running and cafile is None else None
+    reader = clock if running else None
     for line in _example_lines(credentials, who, host, port, reader, cafile):
         print(line)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from contract.payloads import TS_MAX
 from engine.commands import CommandSpec, Decision, cancel_command_id, schedule_command_id
 from engine.reasons import when
 from engine.scheduler import Booking, Placement
@@ -94,7 +95,7 @@ class WorkOrderBook:
             state=S.PLANNED,
             start_ts=placement.start_ts,
             duration_s=placement.end_ts - placement.start_ts,
-            expires_ts=placement.start_ts + self.command_expiry_s,
+            expires_ts=min(placement.start_ts + self.command_expiry_s, TS_MAX),
             command_id=schedule_command_id(wo_id),
             created_ts=now_ts,
             reason=reason,

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.payloads import TS_MAX
 from engine.config import PlanningConfig
 from engine.reasons import hours, when, window_text
 from engine.risk import FailureRisk
@@ -126,6 +127,8 @@ class Scheduler:
         self, robot: str, line: str, start: float, end: float, bookings: Sequence[Booking]
     ) -> tuple[str | None, int]:
         """(why ``[start, end)`` is infeasible or None, technicians busy in it)."""
+        if end > TS_MAX:
+            return "it would end after the last time the contract can carry (year 3000)", 0
         overlapping = [b for b in bookings if b.start_ts < end and start < b.end_ts]
         for b in overlapping:
             if b.robot == robot:

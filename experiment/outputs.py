@@ -71,6 +71,33 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("rul_predictions", "RUL predictions scored", "{:,.0f}"),
 )
 METRIC_NAMES = tuple(m.name for m in METRICS)
+#: The headline table: what a plant manager asks first.
+HEADLINE = (
+    "breakdowns",
+    "unplanned_downtime_h",
+    "production_lost_to_failures_h",
+    "production_lost_to_planned_h",
+    "planned_in_window_share",
+    "oee",
+    "maintenance_cost",
+)
+#: One plain line on how to read each prognostics score.
+HOW_TO_READ = {
+    "rul_rmse_h": "typical size of a RUL error, big errors weigh more; lower is better",
+    "rul_oracle_rmse_h": "the same for a predictor that knows the true wear: the floor",
+    "rul_rmse_ratio": "how far above the floor the engine is; 1 is the best possible",
+    "rul_median_error_h": "below 0: the engine calls failures early (safe, wastes life)",
+    "rul_median_abs_error_h": "the typical error, untouched by the worst predictions",
+    "rul_phm08_score": "Saxena's sum over lives; late costs more than early; one bad life rules it",
+    "rul_phm08_median": "the typical life's PHM08 penalty; 0 is perfect",
+    "rul_oracle_phm08_score": "the oracle's PHM08 sum on the same lives",
+    "rul_alpha_lambda": "share of lives predicted within ±20 % half-way through what was seen",
+    "rul_alpha_lambda_oracle": "the same for the oracle: how often ±20 % is possible at all",
+    "rul_alpha_lambda_ratio": "engine ÷ oracle; 1 is the best possible",
+    "rul_lives": "lives behind α-λ and PHM08",
+    "rul_lives_cut_short": "lives ended by planned work or the run's end, not by failure",
+    "rul_predictions": "predictions behind RMSE and the medians",
+}
 
 
 def rounded(x: float | None) -> float | None:
@@ -129,6 +156,10 @@ def _cell(info: MetricInfo, ci: MeanCI | None, seeds: int) -> str:
     return text
 
 
+def _prognostic(info: MetricInfo) -> bool:
+    return info.name.startswith("rul_")
+
+
 def results_markdown(
     scenario: str,
     seeds: Sequence[int],
@@ -148,13 +179,32 @@ def results_markdown(
     ]
     if command:
         lines += [f"Command: `{command}`", ""]
-    lines.append("| metric | " + " | ".join(policies) + " |")
-    lines.append("|---|" + "---:|" * len(policies))
-    for info in METRICS:
-        if not any(info.name in summary[p] for p in policies):
-            continue
-        cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
-        lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
+    by_name = {info.name: info for info in METRICS}
+    groups = (
+        ("Headline", [by_name[name] for name in HEADLINE], False),
+        (
+            "More plant metrics",
+            [i for i in METRICS if not _prognostic(i) and i.name not in HEADLINE],
+            False,
+        ),
+        (
+            "Prognostics (RUL predictions against the truth)",
+            [i for i in METRICS if _prognostic(i)],
+            True,
+        ),
+    )
+    for title, infos, how in groups:
+        lines += [f"## {title}", ""]
+        lines.append("| metric | " + " | ".join(policies) + (" | how to read |" if how else " |"))
+        lines.append("|---|" + "---:|" * len(policies) + ("---|" if how else ""))
+        for info in infos:
+            if not any(info.name in summary[p] for p in policies):
+                continue
+            cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
+            if how:
+                cells.append(HOW_TO_READ.get(info.name, ""))
+            lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += per_kind_markdown(summary, len(seeds))
     return "\n".join(lines) + "\n"
 
@@ -178,9 +228,9 @@ def per_kind_markdown(summary: Mapping[str, Mapping[str, MeanCI]], seeds: int) -
     if not kinds:
         return []
     lines = [
+        "## Prognostics per component kind",
         "",
-        "RUL predictions per component kind (the oracle knows the true wear: its error is the "
-        "irreducible part):",
+        "The oracle knows the true wear: its error is the irreducible part.",
         "",
         "| kind | policy | " + " | ".join(info.label for info in PER_KIND) + " |",
         "|---|---|" + "---:|" * len(PER_KIND),

@@ -45,6 +45,15 @@ BrokerOpt = Annotated[
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
 ]
 
+CafileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cafile",
+        help="CA file that verifies an mqtts:// broker (default: STATE_DIR/tls/ca.pem if it "
+        "exists, else the system's CAs).",
+        envvar="FACTORY_MQTT_CAFILE",
+    ),
+]
 BrokerUrlOpt = Annotated[
     str,
     typer.Option(
@@ -165,6 +174,7 @@ def simulate(
             envvar="FACTORY_RESUME_FROM",
         ),
     ] = None,
+    cafile: CafileOpt = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
     from simulator.devices.run import run_simulate
@@ -178,6 +188,7 @@ def simulate(
         duration=duration,
         start=start,
         resume_from=resume_from,
+        cafile=None if cafile is None else str(cafile),
     )
 
 
@@ -191,11 +202,27 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="Serve HTTPS with STATE_DIR/tls/server.pem and server.key (local CA)."
+        ),
+    ] = False,
 ) -> None:
-    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard."""
+    """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard.
+
+    An mqtts:// --broker is verified with FACTORY_MQTT_CAFILE, else STATE_DIR/tls/ca.pem."""
     from api.serve import run_serve
 
-    run_serve(state_dir=state_dir, scenario=scenario, broker=broker, db=db, host=host, port=port)
+    run_serve(
+        state_dir=state_dir,
+        scenario=scenario,
+        broker=broker,
+        db=db,
+        host=host,
+        port=port,
+        tls=tls,
+    )
 
 
 @app.command()
@@ -204,7 +231,7 @@ def broker(
     scenario: ScenarioOpt = None,
     port: Annotated[
         int | None,
-        typer.Option(help="MQTT port [default: 1883, 8883 on tls, or the next free one]."),
+        typer.Option(help="MQTT port (default: 1883, 8883 on tls, or the next free one)."),
     ] = None,
     ws_port: Annotated[
         int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
@@ -276,6 +303,7 @@ def tap(
     password: Annotated[str | None, typer.Option(help="Password for --username.")] = None,
     count: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
     raw: Annotated[bool, typer.Option(help="Print payloads as received, one per line.")] = False,
+    cafile: CafileOpt = None,
 ) -> None:
     """Watch the wire: print every message with topic, QoS, retained flag and decoded payload."""
     from broker_config.layout import read_running
@@ -291,6 +319,8 @@ def tap(
         password=password,
         count=count,
         raw=raw,
+        cafile=None if cafile is None else str(cafile),
+        state_dir=state_dir,
     )
 
 

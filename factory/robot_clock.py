@@ -21,9 +21,9 @@ from contract.mqtt import new_client
 READ_TIMEOUT_S = 5.0
 
 
-def robot_now_ts(host: str, port: int, state_topic: str) -> float | None:
+def robot_now_ts(host: str, port: int, state_topic: str, cafile: str | None = None) -> float | None:
     """The ``ts`` of the retained state on ``state_topic``, or ``None`` if the broker does not
-    answer or holds none (a robot that never ran)."""
+    answer or holds none (a robot that never ran). With ``cafile``, over TLS verified by it."""
     found: list[float] = []
     done = threading.Event()
     subscribed = threading.Event()
@@ -48,7 +48,7 @@ def robot_now_ts(host: str, port: int, state_topic: str) -> float | None:
             found.append(float(ts))
             done.set()
 
-    client = new_client(f"clock-{os.urandom(4).hex()}")
+    client = new_client(f"clock-{os.urandom(4).hex()}", tls=cafile is not None, cafile=cafile)
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message

@@ -18,6 +18,7 @@ import queue
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
@@ -26,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from contract.codec import Rejected, decode_message
-from contract.mqtt import new_client, parse_broker_url
+from contract.mqtt import broker_tls, new_client, parse_broker_url, resolve_cafile, use_tls
 from contract.topics import TopicError, matches, validate_filter
 
 POLL_S = 0.5
@@ -131,11 +132,15 @@ def run_tap(
     password: str | None,
     count: int | None,
     raw: bool,
+    cafile: str | None = None,
+    state_dir: Path | None = None,
 ) -> None:
     """Subscribe to ``topic_filter`` and print messages until Ctrl-C or ``count`` of them."""
     try:
         validate_filter(topic_filter)
         host, port = parse_broker_url(broker)
+        tls = broker_tls(broker)
+        ca = resolve_cafile(cafile, state_dir) if tls else None
     except (TopicError, ValueError) as exc:
         _fail(str(exc))
     if count is not None and count < 1:
@@ -146,6 +151,8 @@ def run_tap(
     client = _make_client(topic_filter, inbox, f"mqtt://{host}:{port}")
     if username is not None:
         client.username_pw_set(username, password)
+    if tls:
+        use_tls(client, ca)
     try:
         client.connect(host, port, keepalive=KEEPALIVE_S)
     except OSError as exc:

@@ -325,6 +325,8 @@ def _banner(
     notes: list[str],
 ) -> None:
     host, port = parse_broker_url(broker_url)
+    tls = broker_url.startswith("mqtts://")
+    cafile = f" --cafile {state_dir / 'tls' / 'ca.pem'}" if tls else ""
     factory = _factory_command()
     # Commands to copy must work as printed from this shell: the state dir goes with them.
     in_state = f" --state-dir {shlex.quote(str(state_dir))}"
@@ -343,7 +345,7 @@ one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {
   dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs
   MQTT broker  {broker_url}
   watch        {factory} tap --broker {broker_url}
-               mosquitto_sub -h {host} -p {port} -t 'factory/#' -v
+               mosquitto_sub -h {host} -p {port}{cafile} -t 'factory/#' -v
   credentials  {state_dir / "credentials.json"} ({factory} credentials{in_state} ROBOT|service)
   API key      {state_dir / "api-key"} (for fault injection and manual work orders)
   logs         {state_dir / "logs"}/

@@ -96,8 +96,8 @@ def test_subscriber_sees_retained_birth_state_and_ordered_telemetry(
         assert message.qos == 1
     # A late subscriber gets birth and state at once, retained.
     late = broker.capture(f"factory/{topic_site}/+/+/{ROBOT}/+")
-    birth = late.wait_for(on("birth"), timeout_s=5.0)[0]
-    state = late.wait_for(on("state"), timeout_s=5.0)[0]
+    birth = late.wait_for(on("birth"), timeout_s=15.0)[0]
+    state = late.wait_for(on("state"), timeout_s=15.0)[0]
     assert birth.retain
     assert state.retain
     assert payload(birth)["components"]

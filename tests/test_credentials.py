@@ -375,7 +375,7 @@ def test_example_messages_carry_the_robots_simulated_time(
     creds = ensure_credentials(tmp_path, load_scenario().robots)
     asked: list[str] = []
 
-    def clock(host: str, port: int, topic: str) -> float:
+    def clock(host: str, port: int, topic: str, cafile: str | None) -> float:
         asked.append(topic)
         return 1_800_000_000.0
 

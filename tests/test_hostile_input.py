@@ -166,10 +166,17 @@ def test_hostile_payloads_are_counted_never_stored_and_valid_traffic_flows(
         assert rejects["counts"] == dict(expected)
         assert len(rejects["recent"]) == sum(expected.values())
         assert all(len(d["payload"].encode()) <= 4 * 1024 for d in rejects["recent"])
-        history = client.get(
-            f"/api/robots/{robot}/telemetry",
-            params={"since": T0, "until": T0 + 20_000, "metric": "temperature_c"},
-        ).json()
+
+        def stored() -> dict[str, Any] | None:
+            # The last valid message follows the last hostile one: counting the rejects does
+            # not mean it is stored yet; wait for it (bounded) rather than assume it.
+            history: dict[str, Any] = client.get(
+                f"/api/robots/{robot}/telemetry",
+                params={"since": T0, "until": T0 + 20_000, "metric": "temperature_c"},
+            ).json()
+            return history if len(history["points"]) >= len(sent_valid) else None
+
+        history = _eventually(stored, "every valid message stored")
         assert [p["ts"] for p in history["points"]] == [T0 + s for s in sent_valid]
         assert [r["id"] for r in client.get("/api/robots").json()] == [robot]
         assert client.get("/healthz").status_code == 200

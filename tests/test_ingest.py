@@ -92,6 +92,27 @@ def test_a_batch_sorts_into_new_duplicate_refused_and_ignored(tmp_path: Path) ->
         store.close()
 
 
+def test_a_time_the_clock_guard_refuses_is_a_dead_letter_and_nothing_is_stored(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "f.db")
+    try:
+        pipeline = Pipeline(store)
+        topic = f"{PREFIX}/r-1/telemetry"
+        ahead = Reading(ts=T0 + 365 * 86400.0, temperature_c=40.0)
+        poisoned = Telemetry(v=1, robot="r-1", ts=ahead.ts, boot="boot-1", seq=5, readings=[ahead])
+        batch = [inbound(topic, tele(seq=1)), inbound(topic, encode(poisoned))]
+        result = pipeline.write(batch)
+        assert [m.payload.seq for m in result.new] == [1]
+        assert result.rejections() == {1: "clock"}  # what the inspector stream shows
+        assert "ahead of the fleet's clock" in result.refused[0].detail
+        assert store.reject_counts() == {"clock": 1}
+        assert store.clock() == T0 + 1
+        assert store.dead_letters(1)[0].reason == "clock"
+    finally:
+        store.close()
+
+
 class _Poisoned(SqliteStore):
     """A real store that cannot take one particular message (as a driver bug might)."""
 

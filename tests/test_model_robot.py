@@ -187,10 +187,12 @@ def test_stats_agree_with_the_records(month: tuple[list[Record], Factory]) -> No
         failures = [e for e in events(records, "failure") if e.robot == robot_id]
         assert stats.breakdowns == len(failures) == sum(stats.failures.values())
         assert stats.samples == len([s for s in samples(records) if s.robot == robot_id])
-        # Throughput is what the cycle time implies (scrap is a small fraction).
+        # Throughput is what the cycle time implies, less the losses (set-up at product
+        # changes, micro-stops, worn-gripper slowdown: docs/scenario.md, *Losses*): never
+        # above nominal, and the default scenario's losses take 10–25 % of it.
         made = stats.parts_good + stats.parts_scrap
         nominal = stats.operating_s / robot.spec.kind.cycle_time_s
-        assert 0.8 * nominal < made < 1.01 * nominal
+        assert 0.65 * nominal < made < 1.01 * nominal
 
 
 def test_same_seed_same_stream_other_seed_other_stream() -> None:

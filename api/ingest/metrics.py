@@ -18,6 +18,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from api.ingest.clock_guard import CLOCK
 from api.ingest.inbox import Inbox
 from api.live import LiveState
 from contract.codec import RejectReason
@@ -160,10 +161,25 @@ class Metrics:
             "Maintenance steps that failed (logged; ingest goes on).",
             registry=r,
         )
+        self.rate_limited = Counter(
+            "factory_api_rate_limited",
+            "Write requests refused with 429 (over the per-key rate).",
+            registry=r,
+        )
+        self.session_takeovers = Counter(
+            "factory_mqtt_session_takeovers",
+            "Times another connection with the service's client id took its session over.",
+            registry=r,
+        )
+        self.deaf_reconnects = Counter(
+            "factory_mqtt_deaf_reconnects",
+            "Times the ingest client heard nothing, not even its own probe, and resubscribed.",
+            registry=r,
+        )
         r.register(_LiveCollector(live, inbox))
         # Every label value known up front, so a rate() of zero is a series, not a gap.
-        for reason in RejectReason:
-            self.rejected.labels(reason.value)
+        for reason in (*RejectReason, CLOCK):
+            self.rejected.labels(reason)
         for channel in Channel:
             self.messages.labels(channel.value)
             self.duplicates.labels(channel.value)

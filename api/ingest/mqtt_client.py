@@ -13,6 +13,8 @@
   counted (:mod:`api.ingest.inbox`); :meth:`IngestClient.redeliver` then cycles the connection.
 - paho reconnects by itself with back-off, so the service starts, and reports not ready, while the
   broker is unreachable.
+- Never deaf, and a takeover noticed: :mod:`api.ingest.hearing` (the probe it publishes comes
+  back here and is taken out before ingest).
 - A message outside the subscription's filter is acknowledged at once and dropped (``stray``):
   amqtt 0.12 sends a connecting client the retained messages of *other* clients' filters, and
   ingesting another site's retained state would move robots and the simulated clock.
@@ -37,9 +39,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from api.inbound import Inbound
+from api.ingest.hearing import Hearing
 from api.settings import Settings
 from broker_config.sessions import session_client_id
-from contract.mqtt import parse_broker_url
+from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile, use_tls
 from contract.topics import matches
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class IngestClient:
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[list[Inbound]], None],
         on_status: StatusCallback,
+        on_takeover: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._loop = loop
@@ -77,16 +81,19 @@ class IngestClient:
         self._on_status = on_status
         self._host, self._port = parse_broker_url(settings.broker_url)
         v5 = settings.mqtt_protocol == "mqtt5"
+        # A tag from the password: no one without it can name (and take over) this session.
+        self.client_id = session_client_id(settings.mqtt_client_id, password)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            # A tag from the password: no one without it can name (and take over) this session.
-            client_id=session_client_id(settings.mqtt_client_id, password),
+            client_id=self.client_id,
             clean_session=None if v5 else False,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,
         )
         if username is not None:
             client.username_pw_set(username, password)
+        if broker_tls(settings.broker_url):
+            use_tls(client, resolve_cafile(settings.mqtt_cafile, settings.state_dir))
         client.reconnect_delay_set(
             settings.mqtt_reconnect_min_s,  # type: ignore[arg-type]  # floats work; hints say int
             settings.mqtt_reconnect_max_s,  # type: ignore[arg-type]
@@ -118,6 +125,12 @@ class IngestClient:
         self._prefix = self._filter[:-1] if self._filter.endswith("/#") else None
         #: Messages that did not match the subscription (acknowledged and dropped).
         self.stray = 0
+        self.hearing = Hearing(
+            settings,
+            self.client_id,
+            lambda topic, data: client.publish(topic, data, qos=0),
+            on_takeover,
+        )
 
     @property
     def generation(self) -> int:
@@ -172,7 +185,13 @@ class IngestClient:
                     sent += 1
         return sent
 
-    async def redeliver(self) -> None:
+    async def reconnect(self) -> None:
+        """Cycle the connection (paho reconnects; ``on_connect`` subscribes again)."""
+        await self.redeliver(why="the ingest client heard nothing: reconnecting to resubscribe")
+
+    async def redeliver(
+        self, why: str = "ingest queue overflowed: reconnecting so the broker redelivers"
+    ) -> None:
         """Drop the connection once so the broker resends everything not acknowledged.
 
         Waits (bounded) until paho has written the acks already queued: dropping them with the
@@ -187,7 +206,7 @@ class IngestClient:
             await asyncio.sleep(FLUSH_POLL_S)
         sock = self._client.socket()
         if isinstance(sock, socket.socket):
-            log.warning("ingest queue overflowed: reconnecting so the broker redelivers")
+            log.warning("%s", why)
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # paho sees a lost connection and reconnects
 
@@ -226,7 +245,10 @@ class IngestClient:
             return
         with self._lock:
             self._cycling = False
+        self.hearing.connected()
         client.subscribe(self._settings.subscription, qos=1)
+        if self.hearing.shared and self.hearing.topic is not None:
+            client.subscribe(self.hearing.topic, qos=0)
 
     def _on_subscribe(
         self,
@@ -240,6 +262,7 @@ class IngestClient:
         if refused:
             self._status(f"the broker refused the subscription to {self._settings.subscription}")
         else:
+            self.hearing.subscribed()
             self._status(None)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -255,6 +278,9 @@ class IngestClient:
     ) -> None:
         self._next_generation()
         self._disconnected.set()
+        with self._lock:
+            ours = self._cycling or self._stopping
+        self.hearing.lost(reason_code, ours)
         self._status(f"disconnected from the broker ({reason_code}); reconnecting")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -262,6 +288,12 @@ class IngestClient:
             topic = message.topic
         except UnicodeDecodeError:  # the contract refuses it; keep it readable for the record
             topic = message._topic.decode("utf-8", errors="replace")
+        now = time.time()
+        self.hearing.last_heard = now
+        if topic == self.hearing.topic:
+            if message.qos > 0:
+                client.ack(message.mid, message.qos)
+            return
         if not self._subscribed_to(topic):
             self.stray += 1
             if message.qos > 0:
@@ -270,7 +302,7 @@ class IngestClient:
         inbound = Inbound(
             topic,
             bytes(message.payload),
-            time.time(),
+            now,
             message.qos,
             message.mid,
             self._generation,

@@ -2,10 +2,11 @@
 
 :func:`classify` is the pure first half: bytes and a topic become an :class:`~api.store.Accepted`
 message, a :class:`~api.store.Refused` dead letter, or ``None`` for traffic the service ignores
-(commands, which flow the other way, and the fleet's pace, which the service itself sets).
-:class:`Pipeline` writes a batch in one store transaction and, only after the commit, returns
-what is new so the caller can acknowledge the messages to the broker, update live state and feed
-the stream. Nothing a sender does can raise out of here.
+(commands, which flow the other way, and the fleet's pace, which the service itself sets). The
+:class:`~api.ingest.clock_guard.ClockGuard` then refuses a time the service must not trust (reason
+``clock``), before anything is stored. :class:`Pipeline` writes a batch in one store transaction
+and, only after the commit, returns what is new so the caller can acknowledge the messages to the
+broker, update live state and feed the stream. Nothing a sender does can raise out of here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from api.inbound import Inbound
+from api.ingest.clock_guard import CLOCK, ClockGuard
 from api.store import Accepted, Outcome, Refused, Store, StoreUnavailable
 from contract.codec import Rejected, decode_message
 from contract.pace import is_pace_topic
@@ -75,8 +77,9 @@ class BatchResult:
 class Pipeline:
     """Classify a batch and commit it to the store in one transaction."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, guard: ClockGuard | None = None) -> None:
         self.store = store
+        self.guard = guard if guard is not None else ClockGuard()
 
     def write(self, batch: Sequence[Inbound]) -> BatchResult:
         """Runs in a worker thread. Raises only what the store raises (nothing was committed)."""
@@ -88,6 +91,12 @@ class Pipeline:
                 result.ignored.append(inbound)
             elif isinstance(verdict, Refused):
                 result.refused.append(verdict)
+                result.refused_at.append(position)
+            elif (why := self.guard.check(verdict.topic.channel, verdict.payload)) is not None:
+                refused = Refused.of(
+                    inbound.topic, CLOCK, why, inbound.payload, inbound.received_at
+                )
+                result.refused.append(refused)
                 result.refused_at.append(position)
             else:
                 accepted.append(verdict)

@@ -71,4 +71,11 @@ class CommandSender:
         if spec.expires_ts < now_ts:
             log.info("command %s expired at %.0f before it could be sent", spec.id, spec.expires_ts)
             return False
-        return self.send(command_payload(spec, ts=now_ts, boot=self.boot, seq=self.next_seq()))
+        try:
+            payload = command_payload(spec, ts=now_ts, boot=self.boot, seq=self.next_seq())
+        except ValueError:
+            # A command the contract cannot carry costs that command, never the dispatch of
+            # the others (the engine keeps its times in bounds; this is the last guard).
+            log.exception("command %s cannot be sent; it is dropped", spec.id)
+            return False
+        return self.send(payload)

@@ -33,7 +33,7 @@ from api.records.maintenance import (
 )
 from api.store import Accepted, Store, StoreUnavailable
 from api.stream import StreamEvent, StreamHub
-from contract.payloads import Birth, InjectFault, State, Telemetry
+from contract.payloads import TS_MAX, Birth, InjectFault, State, Telemetry
 from contract.topics import Channel
 from engine import Decision, MaintenanceEngine
 from engine.config import PLAN_INTERVAL_S
@@ -216,7 +216,7 @@ class MaintenanceLoop:
                 boot=self.sender.boot,
                 seq=seq,
                 id=f"fault-{self.sender.boot}-{seq}",
-                expires_ts=now_ts + expiry_s,
+                expires_ts=min(now_ts + expiry_s, TS_MAX),
                 type="inject_fault",
                 fault=request.fault,
                 component=request.component,

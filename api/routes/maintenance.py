@@ -50,6 +50,9 @@ WRITE_REFUSALS: dict[int | str, dict[str, Any]] = {
     status.HTTP_400_BAD_REQUEST: _problem("The body is not JSON."),
     status.HTTP_401_UNAUTHORIZED: _problem("The X-API-Key header is missing."),
     status.HTTP_403_FORBIDDEN: _problem("The API key is wrong, or none is configured."),
+    status.HTTP_429_TOO_MANY_REQUESTS: _problem(
+        "Too many writes with this key; Retry-After says how many seconds to wait."
+    ),
     status.HTTP_409_CONFLICT: _problem(
         "It cannot be done now: no simulated time yet, or the schedule refuses it (the message "
         "says why and what to do)."

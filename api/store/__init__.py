@@ -194,6 +194,16 @@ class Store(Protocol):
         """The newest simulated time in any stored message, ``None`` when empty."""
         ...
 
+    def recent_pace(self) -> float | None:
+        """Simulated seconds per wall second over the newest stored events (``None``: too
+        few to tell)."""
+        ...
+
+    def repair_clock(self, robot: str, bound_ts: float) -> int:
+        """Drop ``robot``'s messages after ``bound_ts`` (counted as ``clock`` rejects) and
+        recompute its newest time and latest reading; return how many were dropped."""
+        ...
+
     # --- maintenance ---------------------------------------------------------------------------
 
     def save_maintenance(self, work_orders: Sequence[WorkOrder], alarms: Sequence[Alarm]) -> None:

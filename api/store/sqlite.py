@@ -30,6 +30,7 @@ from api.store import (
     TelemetryQuery,
     supersedes,
 )
+from api.store.sqlite_clock import recent_pace, repair_robot_clock
 from api.store.sqlite_history import history
 from api.store.sqlite_maintenance import MAINTENANCE_SCHEMA, MaintenanceTables
 from api.store.sqlite_schema import (
@@ -238,6 +239,21 @@ class SqliteStore(MaintenanceTables):
             "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?",
             (self._dead_letter_max_rows,),
         )
+
+    def recent_pace(self) -> float | None:
+        return recent_pace(self._reader())
+
+    def repair_clock(self, robot: str, bound_ts: float) -> int:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                dropped = repair_robot_clock(conn, robot, bound_ts)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return dropped
 
     # --- reading -------------------------------------------------------------------------------
 

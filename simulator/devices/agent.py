@@ -110,6 +110,8 @@ class DeviceAgent:
         wall_s_per_sim_s: float = 0.0,
         telemetry_batch: int = 1,
         on_pace: Callable[[Pace], None] | None = None,
+        tls: bool = False,
+        cafile: str | None = None,
     ) -> None:
         self.robot = topic.robot
         self._topics = {channel: str(topic.with_channel(channel)) for channel in Channel}
@@ -142,6 +144,8 @@ class DeviceAgent:
             clean_session=False,  # commands sent while we are away wait for us at the broker
             username=username,
             password=password,
+            tls=tls,
+            cafile=cafile,
         )
         self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self._client.on_connect = self._on_connect

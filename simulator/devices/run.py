@@ -32,7 +32,7 @@ from rich.live import Live
 from rich.table import Table
 
 from broker_config.credentials import CredentialsError, load_credentials
-from contract.mqtt import parse_broker_url
+from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.pace import Pace
 from contract.topics import Channel, Topic
 from simulator.devices.agent import Command, DeviceAgent
@@ -81,6 +81,8 @@ class LiveFactory:
         host: str,
         port: int,
         state_dir: Path,
+        tls: bool = False,
+        cafile: str | None = None,
     ) -> None:
         credentials = load_credentials(state_dir)
         if credentials is None:
@@ -120,6 +122,8 @@ class LiveFactory:
                 wall_s_per_sim_s=1.0 / factor if factor > 0 else 0.0,
                 telemetry_batch=scenario.telemetry_batch,
                 on_pace=self.set_pace if factor > 0 else None,
+                tls=tls,
+                cafile=cafile,
             )
 
     @property
@@ -296,6 +300,22 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _show_progress(live: LiveFactory, console: Console) -> None:
+    """Until the run ends: a live table on a terminal, a line now and then in a log file."""
+    last_count, last_t = 0, time.monotonic()
+    last_log = last_t
+    with Live(console=console, auto_refresh=False, transient=False) as screen:
+        while not live.wait(STATUS_EVERY_WALL_S):
+            now, count = time.monotonic(), live.published()
+            rate = (count - last_count) / max(now - last_t, 1e-9)
+            last_count, last_t = count, now
+            if console.is_terminal:
+                screen.update(live.status_table(rate), refresh=True)
+            elif now - last_log >= LOG_EVERY_WALL_S:
+                last_log = now
+                print(f"{count} messages sent, {rate:,.0f}/s", flush=True)
+
+
 def run_simulate(
     *,
     state_dir: Path,
@@ -306,6 +326,7 @@ def run_simulate(
     duration: str | None,
     start: str | None = None,
     resume_from: str | None = None,
+    cafile: str | None = None,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
     try:
@@ -320,6 +341,8 @@ def run_simulate(
         pace = loaded.factor if factor is None else factor
         if pace < 0:
             raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
+        tls = broker_tls(broker)
+        ca = resolve_cafile(cafile, state_dir) if tls else None
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     try:
@@ -328,46 +351,40 @@ def run_simulate(
         _fail(str(exc), code=1)
     try:
         live = LiveFactory(
-            loaded, seed=seed, factor=pace, host=host, port=port, state_dir=state_dir
+            loaded,
+            seed=seed,
+            factor=pace,
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            tls=tls,
+            cafile=ca,
         )
     except CredentialsError as exc:
         _fail(str(exc))
     for signum in (signal.SIGINT, signal.SIGTERM):  # also if started with SIGINT ignored
         signal.signal(signum, _interrupt)
     console = Console(soft_wrap=True)  # a line in a log file stays one line
+    # One try from the first robot's connect on: a Ctrl-C at any moment stops them in order.
+    interrupted = False
     try:
         console.print(
             f"simulating {len(live.agents)} robots of {loaded.name!r} (seed {seed}, factor "
             f"{pace:g}) against {broker}; Ctrl-C stops and publishes OFFLINE"
         )
         connect_or_fail(live, host, port, console)
+        live.run(duration_s)
+        _show_progress(live, console)
     except BrokerUnreachable as exc:
         _fail(str(exc), code=1)
     except KeyboardInterrupt:
-        live.stop()
-        console.print("stopped before the simulation began")
-        return
-    live.run(duration_s)
-    last_count, last_t = 0, time.monotonic()
-    last_log = last_t
-    try:
-        with Live(console=console, auto_refresh=False, transient=False) as screen:
-            while not live.wait(STATUS_EVERY_WALL_S):
-                now, count = time.monotonic(), live.published()
-                rate = (count - last_count) / max(now - last_t, 1e-9)
-                last_count, last_t = count, now
-                if console.is_terminal:
-                    screen.update(live.status_table(rate), refresh=True)
-                elif now - last_log >= LOG_EVERY_WALL_S:  # a log file: a line now and then
-                    last_log = now
-                    print(f"{count} messages sent, {rate:,.0f}/s", flush=True)
-    except KeyboardInterrupt:
+        interrupted = True
         console.print("stopping: robots publish OFFLINE …")
     finally:
         live.stop()
     if live.error is not None:
         _fail(f"the simulation stopped: {live.error!r}", code=1)
     sent = live.published()
-    if sent == 0:
+    if sent == 0 and not interrupted:
         _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
     console.print(f"done: {sent} messages sent")

@@ -79,6 +79,27 @@ class PhysicsSpec(Spec):
     current_rise_reducer: NonNegative = 0.3
     current_rise_servo: NonNegative = 0.2
     cycle_time_rise: NonNegative = 0.4
+    scrap_rise: Probability = Field(
+        default=0.0,
+        description="Scrap probability added at a failed gripper: p = scrap_probability + "
+        "scrap_rise·r_gripper^p.",
+    )
+    micro_stop_probability: Probability = Field(
+        default=0.0, description="Chance that a cycle ends in a micro-stop, new components."
+    )
+    micro_stop_rise: Probability = Field(
+        default=0.0,
+        description="Micro-stop chance added at a failed component: + micro_stop_rise·r_max^p "
+        "(r_max: the most worn component of the robot).",
+    )
+    micro_stop_s: NonNegative = Field(
+        default=0.0, description="Seconds a micro-stop takes (running, making nothing)."
+    )
+    setup_min: NonNegative = Field(
+        default=0.0,
+        description="Set-up minutes at each product change, spent running but making nothing "
+        "before the first part of the new product.",
+    )
     load_levels: list[LoadLevel] = Field(
         default=[1.0],
         min_length=1,

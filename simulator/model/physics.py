@@ -164,6 +164,10 @@ class LoadSchedule:
             self._advance(index)
         return self._level
 
+    def product_at(self, ts: float) -> int:
+        """The index k of the product made at calendar time ``ts`` (no draw: arithmetic only)."""
+        return int((ts - self._start_ts) // self._period_s)
+
     def _advance(self, index: int) -> None:
         if index < self._index:
             raise ValueError(f"load asked for product {index} after product {self._index}")

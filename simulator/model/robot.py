@@ -98,8 +98,15 @@ class RobotModel:
         self.counters = RobotStats(failures=dict.fromkeys(self.components, 0))
         self.counters.replacements = dict.fromkeys(self.components, 0)
         self.work = WorkCycle(
-            kind, random.Random(f"{base}:work"), self._gripper_ratio, self.counters
+            kind,
+            random.Random(f"{base}:work"),
+            self._gripper_ratio,
+            self.counters,
+            self._worst_ratio,
         )
+        #: Set-up at product changes: seconds, and the product the robot is set up for.
+        self._setup_s = physics.setup_min * 60.0
+        self._product = 0
         self.desk = CommandDesk(self)
         self._process: simpy.Process | None = None
         self._interruptible = False
@@ -171,6 +178,13 @@ class RobotModel:
         self._op_s += dop
         for c in self._comps:
             c.age_s += c.rate * dop
+        if self._setup_s:
+            product = self.load.product_at(self._start_ts + now)
+            if product != self._product:
+                # Changed over since the last accounting (a change at night is set up when
+                # work resumes): the set-up delays the next part.
+                self._product = product
+                self.work.set_up(self._setup_s)
         self.work.run_for(dop)
 
     def wake(self) -> None:
@@ -325,6 +339,10 @@ class RobotModel:
         report = self.work.take_report()
         if report is not None:
             self.event({"kind": "parts", "good": report[0], "scrap": report[1]})
+
+    def _worst_ratio(self) -> float:
+        """Wear ratio of the robot's most worn component."""
+        return max(c.life.wear_at(c.age_s) / c.life.threshold for c in self._comps)
 
     def _gripper_ratio(self) -> float:
         """Wear ratio of the most worn gripper (0 if the kind has none)."""

@@ -1,10 +1,16 @@
-"""The work cycle: parts made while a robot runs, with noisy cycle times and some scrap.
+"""The work cycle: parts made while a robot runs, with noisy cycle times, losses and scrap.
 
 Parts are a function of operating time only. A cycle takes the kind's ``cycle_time_s``, slowed
-by gripper wear as the cycle-time sensor shows (× (1 + cycle_time_rise · r_gripper^p)), times
-(1 + cycle_time_cv · N(0, 1)), never less than ``MIN_CYCLE_FRACTION`` of nominal; each finished
-part is scrap with ``scrap_probability``. A cycle cut short by a stop resumes where it was.
-Cycles are counted in arrears when time is accounted, so they cost no simulation events.
+by gripper wear as the cycle-time sensor shows (× (1 + cycle_time_rise · r_gripper^p): the
+*speed loss*), times (1 + cycle_time_cv · N(0, 1)), never less than ``MIN_CYCLE_FRACTION`` of
+nominal. Each finished part is scrap with probability scrap_probability + scrap_rise·r_gripper^p
+(a worn gripper misplaces parts); a cycle ends in a *micro-stop* of ``micro_stop_s`` with
+probability micro_stop_probability + micro_stop_rise·r_max^p (r_max: the robot's most worn
+component). One uniform draw decides both (scrap below its probability, a micro-stop in the top
+band), so with both rises at zero the draws are those of the model before losses. A product
+change costs ``setup_min`` of set-up before the next part (:meth:`WorkCycle.set_up`). A cycle
+cut short by a stop resumes where it was. Cycles are counted in arrears when time is accounted,
+so they cost no simulation events. Sources and values: docs/scenario.md, *Losses*.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ class WorkCycle:
         "_random",
         "_rise",
         "_scrap_p",
+        "_scrap_rise",
+        "_stop_p",
+        "_stop_rise",
+        "_stop_s",
+        "_worst",
         "counters",
         "cycle_left_s",
         "good",
@@ -43,12 +54,19 @@ class WorkCycle:
         rng: random.Random,
         gripper_ratio: Callable[[], float],
         counters: RobotStats,
+        worst_ratio: Callable[[], float] | None = None,
     ) -> None:
         self._nominal_s = kind.cycle_time_s
         self._cv = kind.cycle_time_cv
         self._rise = kind.physics.cycle_time_rise
         self._exponent = kind.physics.wear_exponent
         self._scrap_p = kind.scrap_probability
+        physics = kind.physics
+        self._scrap_rise = physics.scrap_rise
+        self._stop_p = physics.micro_stop_probability
+        self._stop_rise = physics.micro_stop_rise
+        self._stop_s = physics.micro_stop_s
+        self._worst = worst_ratio if worst_ratio is not None else gripper_ratio
         self._random = rng.random
         self._gauss = rng.gauss
         self._gripper = gripper_ratio
@@ -76,16 +94,30 @@ class WorkCycle:
         # part finished here sees the same gripper slowdown: work it out once (the hot loop of
         # the policy experiment runs ~1.2 M parts per simulated run).
         slowdown = self._slowdown()
-        random_, scrap_p, counters = self._random, self._scrap_p, self.counters
+        random_, counters, exponent = self._random, self.counters, self._exponent
+        scrap_p = self._scrap_p
+        if self._scrap_rise:
+            scrap_p += self._scrap_rise * self._gripper() ** exponent
+        stop_p = self._stop_p
+        if self._stop_rise:
+            stop_p += self._stop_rise * self._worst() ** exponent
+        stop_from, stop_s = 1.0 - stop_p, self._stop_s
         while left <= 0.0:
-            if random_() < scrap_p:
+            u = random_()
+            if u < scrap_p:
                 self.scrap += 1
                 counters.parts_scrap += 1
             else:
                 self.good += 1
                 counters.parts_good += 1
             left += self._next_cycle_s(slowdown)
+            if u >= stop_from:
+                left += stop_s
         self.cycle_left_s = left
+
+    def set_up(self, seconds: float) -> None:
+        """A product change: ``seconds`` of running before the next part can start."""
+        self.cycle_left_s += seconds
 
     def take_report(self) -> tuple[int, int] | None:
         """(good, scrap) since the last report, or ``None`` if no part was made."""
