@@ -70,6 +70,10 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     status.HTTP_401_UNAUTHORIZED: {"model": Problem, "description": "No X-API-Key header."},
     status.HTTP_403_FORBIDDEN: {"model": Problem, "description": "Wrong or no API key."},
     status.HTTP_409_CONFLICT: {"model": Problem, "description": "No factor given or known."},
+    status.HTTP_429_TOO_MANY_REQUESTS: {
+        "model": Problem,
+        "description": "Too many writes with this key; Retry-After says when to try again.",
+    },
     status.HTTP_503_SERVICE_UNAVAILABLE: {
         "model": Problem,
         "description": "The broker client refused the message.",
