@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from api.app import create_app, end_streams, service_credentials
+from api.auth import RedactApiKey
 from api.settings import Settings, load_settings
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
@@ -137,6 +138,8 @@ def run_serve(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         **ssl_options(settings),
     )
+    # After uvicorn's Config has set up its loggers: the stream's ?api_key= stays out of the log.
+    logging.getLogger("uvicorn.access").addFilter(RedactApiKey())
     StreamEndingServer(config, app).run()
 
 

@@ -9,8 +9,10 @@ Channels: the robots' ``birth``, ``state``, ``telemetry`` and ``event``; the mai
 ``alarm`` and ``work_order``; and ``raw``, the message inspector — every message the service
 receives, valid or not, as it came off the wire. ``raw`` is heavy, so a client gets it only when
 it names it (``?channel=raw``), never by default, and it is built only while such a client is
-connected. ``mqtt`` is the protocol inspector (:mod:`api.protocol_log`): connections, sessions,
-wills and every PUBLISH with its flags and sender, as the broker logs them; opt-in too.
+connected. A raw message that carries ground truth (:mod:`api.private_truth`) is marked, and only
+a client holding the API key gets it. ``mqtt`` is the protocol inspector (:mod:`api.protocol_log`):
+connections, sessions, wills and every PUBLISH with its flags and sender, as the broker logs them;
+opt-in too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import orjson
 
 from api.inbound import Inbound
+from api.private_truth import carries_truth
 from api.store import Accepted
 from contract.topics import Channel
 
@@ -42,6 +45,7 @@ class StreamEvent:
     robot: str
     line: str
     data: str  # JSON, serialised once for every client
+    truth: bool = False  # carries ground truth: only for clients holding the API key
 
     @classmethod
     def of(cls, message: Accepted) -> StreamEvent:
@@ -71,16 +75,19 @@ class StreamEvent:
             "received_at": inbound.received_at,
             "rejected": rejected,
         }
-        return cls(RAW, robot, line, orjson.dumps(body).decode())
+        truth = carries_truth(inbound.topic, inbound.payload)
+        return cls(RAW, robot, line, orjson.dumps(body).decode(), truth)
 
 
 @dataclass(frozen=True, slots=True)
 class StreamFilter:
-    """Which events a client wants; ``None`` for a field admits every value."""
+    """Which events a client wants; ``None`` for a field admits every value. ``truth``: the
+    client holds the API key, so events carrying ground truth may reach it."""
 
     lines: frozenset[str] | None = None
     robots: frozenset[str] | None = None
     channels: frozenset[str] | None = None
+    truth: bool = False
 
     @classmethod
     def of(
@@ -88,13 +95,16 @@ class StreamFilter:
         lines: Iterable[str] | None,
         robots: Iterable[str] | None,
         channels: Iterable[str] | None,
+        truth: bool = False,
     ) -> StreamFilter:
         def norm(values: Iterable[str] | None) -> frozenset[str] | None:
             return frozenset(values) if values else None
 
-        return cls(norm(lines), norm(robots), norm(channels))
+        return cls(norm(lines), norm(robots), norm(channels), truth)
 
     def admits(self, event: StreamEvent) -> bool:
+        if event.truth and not self.truth:
+            return False
         if self.channels is None:
             wanted = event.channel not in OPT_IN_CHANNELS
         else:

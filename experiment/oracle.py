@@ -95,6 +95,11 @@ def _table() -> npt.NDArray[np.float64]:
     return np.array([mean_passage_direct(float(x)) for x in xs])
 
 
+def oracle_table() -> None:
+    """Build the table of g now (the experiment's driver does so before its workers fork)."""
+    _table()
+
+
 def mean_passage_units(x: float) -> float:
     """g(x), fast: x + ½ beyond ``ASYMPTOTE_X``, linear interpolation in a table on a grid of
     ``X_STEP`` from ``X_LOW`` (error < 10⁻⁴; g is smooth there), quadrature below ``X_LOW``."""

@@ -1,7 +1,7 @@
 """The experiment's figures (matplotlib, Agg: files only, no display, no pyplot global state).
 
-* ``availability_downtime.png`` — availability, and downtime split into unplanned and planned,
-  per policy, with the 95 % intervals over seeds as error bars;
+* ``availability_downtime.png`` — availability, downtime split into unplanned and planned,
+  breakdowns and maintenance cost, per policy, with the 95 % intervals over seeds as error bars;
 * ``trajectory.png`` — one component of one robot in one run: the engine's health index with the
   truth beside it, and the engine's RUL predictions (point and interval) against the true RUL,
   with planned jobs and failures marked.
@@ -49,8 +49,8 @@ def plot_availability_downtime(
 ) -> None:
     policies = list(summary)
     colours = [POLICY_COLOURS.get(p, "#566573") for p in policies]
-    figure = Figure(figsize=(10, 4.2), layout="constrained")
-    left, right = figure.subplots(1, 2)
+    figure = Figure(figsize=(10, 8), layout="constrained")
+    (left, right), (lower_left, lower_right) = figure.subplots(2, 2)
     # Points with whiskers, not bars: the axis cannot start at 0 and still show the differences.
     for i, (policy, colour) in enumerate(zip(policies, colours, strict=True)):
         height, error = _bar(summary[policy].get("availability"))
@@ -87,6 +87,23 @@ def plot_availability_downtime(
             ),
         ]
     )
+    for axes, metric, label, heading in (
+        (lower_left, "breakdowns", "failures, all robots", "Breakdowns"),
+        (lower_right, "maintenance_cost", "planned + unplanned job costs", "Maintenance cost"),
+    ):
+        bars = [_bar(summary[p].get(metric)) for p in policies]
+        axes.bar(
+            list(x),
+            [b[0] for b in bars],
+            0.6,
+            yerr=[b[1] for b in bars],
+            color=colours,
+            edgecolor="black",
+            capsize=5,
+        )
+        axes.set_xticks(list(x), policies)
+        axes.set_ylabel(label)
+        axes.set_title(heading)
     figure.suptitle(title + "  (error bars: 95 % interval over seeds)")
     _save(figure, path)
 

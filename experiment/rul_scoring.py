@@ -127,8 +127,10 @@ class RulScorer:
             key = (robot, truth.name)
             true_h = truth.rul_op_s / HOUR_S
             life = self._open.get(key)
-            if life is not None:
-                life.end_true_h = true_h  # the latest observation of this life
+            if life is not None and not life.failed and true_h <= life.end_true_h:
+                # The latest observation of this life. A larger RUL is the *new* part's (the
+                # robot reports it before the repair or job finishes): not this life's.
+                life.end_true_h = true_h
             prognosis = self._prognosis(robot, truth.name)
             if prognosis is None or prognosis.as_of_ts != ts:
                 continue  # no prediction, or not one made at this reading

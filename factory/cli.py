@@ -170,7 +170,8 @@ def simulate(
     resume_from: Annotated[
         str | None,
         typer.Option(
-            help="Service URL (e.g. http://127.0.0.1:8000): continue after its newest data.",
+            help="Service URL (e.g. http://127.0.0.1:8000): continue after its newest data. "
+            "An https:// service is verified with --cafile (default: STATE_DIR/tls/ca.pem).",
             envvar="FACTORY_RESUME_FROM",
         ),
     ] = None,

@@ -26,6 +26,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,10 +36,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
 from api.serve import api_key
+from broker_config.addresses import lan_addresses
 from broker_config.command import connect_lines, new_participants
 from broker_config.credentials import load_credentials
 from broker_config.embedded import (
@@ -51,6 +54,7 @@ from broker_config.embedded import (
 from broker_config.embedded import start_broker as start_embedded_broker
 from broker_config.ports import suggest_port
 from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
+from broker_config.tls import tls_files
 from contract.mqtt import parse_broker_url
 from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
@@ -121,29 +125,50 @@ class Child:
         self._log.close()
 
 
-def _get_json(url: str, timeout_s: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return json.load(response)
+class Service:
+    """How ``up`` reaches the service it started: its URL and, on ``tls``, the local CA that
+    verifies its certificate (every request of ``up`` to it goes through here)."""
+
+    def __init__(self, base_url: str, cafile: Path | None = None) -> None:
+        self.base_url = base_url
+        self.cafile = cafile
+        self.context = None if cafile is None else ssl.create_default_context(cafile=str(cafile))
+
+    def open(self, path: str, timeout_s: float) -> Any:
+        return urllib.request.urlopen(
+            f"{self.base_url}{path}", timeout=timeout_s, context=self.context
+        )
+
+    def get_json(self, path: str, timeout_s: float = 2.0) -> Any:
+        with self.open(path, timeout_s) as response:
+            return json.load(response)
 
 
-def _wait_ready(service: Child, base_url: str) -> None:
+def _wait_ready(service: Child, api: Service) -> None:
     deadline = time.monotonic() + SERVICE_READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if not service.alive():
             raise RuntimeError(f"the service exited at start:\n{service.tail()}")
         try:
-            urllib.request.urlopen(f"{base_url}/readyz", timeout=1.0).close()
+            api.open("/readyz", timeout_s=1.0).close()
             return
-        except (urllib.error.URLError, OSError):
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise RuntimeError(
+                    f"the service's certificate does not verify with {api.cafile}: "
+                    f"{exc.reason.verify_message}"
+                ) from None
+            time.sleep(0.2)
+        except OSError:
             time.sleep(0.2)
     raise RuntimeError(
         f"the service was not ready after {SERVICE_READY_TIMEOUT_S:.0f} s; see {service.log_path}"
     )
 
 
-def _status(base_url: str) -> str:
+def _status(api: Service) -> str:
     try:
-        robots = _get_json(f"{base_url}/api/robots")
+        robots = api.get_json("/api/robots")
     except (urllib.error.URLError, OSError, ValueError):
         return "service not answering"
     states: dict[str, int] = {}
@@ -248,6 +273,13 @@ def run_up(
             f"--write-config DIR --state-dir {state_dir}`), give those files to the broker, "
             "and run again"
         )
+    https = tls_files(state_dir)
+    if broker and profile.tls and not https.server_cert_pem.is_file():
+        _fail(
+            f"--security tls serves the API over HTTPS with {https.server_cert_pem}, and "
+            f"{state_dir} holds no local CA yet; make one with `factory broker --security tls "
+            f"--state-dir {state_dir}` (or drop --broker), and run again"
+        )
     state_dir.mkdir(parents=True, exist_ok=True)
     log_dir = state_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -267,7 +299,13 @@ def run_up(
     after = load_credentials(state_dir) if embedded else None
     made = new_participants(before, after) if after else {}
     connect = connect_lines(embedded, made) if embedded else []
-    base_url = f"http://127.0.0.1:{http_port}"
+    # On tls the service serves HTTPS with the server certificate the broker's start made,
+    # and up verifies it with the local CA like any client would.
+    api = (
+        Service(f"https://127.0.0.1:{http_port}", https.ca_pem)
+        if profile.tls
+        else Service(f"http://127.0.0.1:{http_port}")
+    )
     common = ["--state-dir", str(state_dir), "--broker", broker_url]
     if scenario is not None:
         common += ["--scenario", scenario]
@@ -284,23 +322,24 @@ def run_up(
         if embedded is not None and embedded.ws_port is not None:
             service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
+        serve_args += ["--tls"] if profile.tls else []
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
-        _wait_ready(service, base_url)
-        _set_pace(base_url, state_dir, loaded.factor if factor is None else factor)
+        _wait_ready(service, api)
+        _set_pace(api, state_dir, loaded.factor if factor is None else factor)
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
-        resume = resume_ts(base_url)
+        resume = resume_ts(api.base_url, cafile=api.cafile)
         if resume is not None:
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
         children.insert(0, Child("simulate", sim_args, log_dir))
-        _banner(console, loaded, state_dir, base_url, broker_url, resume, factor, notes)
+        _banner(console, loaded, state_dir, api, broker_url, resume, factor, notes, bind)
         for line in connect:  # where the room connects, and participants' passwords (once)
             console.print(line, markup=False, highlight=False)
         if workshop:
             _workshop_banner(console, http_port, broker_url, ws_port, bind)
-        _watch(console, children, base_url)
+        _watch(console, children, api)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
     except RuntimeError as exc:
@@ -318,13 +357,21 @@ def _banner(
     console: Console,
     scenario: Scenario,
     state_dir: Path,
-    base_url: str,
+    api: Service,
     broker_url: str,
     resume: float | None,
     factor: float | None,
     notes: list[str],
+    bind: str = DEFAULT_BIND,
 ) -> None:
     host, port = parse_broker_url(broker_url)
+    base_url = api.base_url
+    parts = urlsplit(base_url)
+    room = "".join(
+        f"\n               {parts.scheme}://{address}:{parts.port}/  (from the room)"
+        for address in lan_addresses(bind)
+    )
+    cacert = f"--cacert {shlex.quote(str(api.cafile))} " if api.cafile is not None else "-s "
     tls = broker_url.startswith("mqtts://")
     cafile = f" --cafile {state_dir / 'tls' / 'ca.pem'}" if tls else ""
     factory = _factory_command()
@@ -342,12 +389,13 @@ def _banner(
 [bold]Smart factory is up[/] — {len(scenario.robots)} robots of {scenario.name!r}, {resumed},
 one simulated hour every {3600 / pace if pace else 0:g} s of wall time (factor {pace:g}).
 
-  dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs
+  dashboard    [link={base_url}/]{base_url}/[/link]    API docs {base_url}/docs{room}
+  API          curl {cacert}{base_url}/api/robots
   MQTT broker  {broker_url}
   watch        {factory} tap --broker {broker_url}
                mosquitto_sub -h {host} -p {port}{cafile} -t 'factory/#' -v
   credentials  {state_dir / "credentials.json"} ({factory} credentials{in_state} ROBOT|service)
-  API key      {state_dir / "api-key"} (for fault injection and manual work orders)
+  API key      {state_dir / "api-key"} (fault injection, manual work orders, truth in the inspector)
   logs         {state_dir / "logs"}/
 
 Ctrl-C stops everything cleanly."""
@@ -356,19 +404,19 @@ Ctrl-C stops everything cleanly."""
         console.print(f"[yellow]note:[/] {note}")
 
 
-def _set_pace(base_url: str, state_dir: Path, factor: float) -> None:
+def _set_pace(api: Service, state_dir: Path, factor: float) -> None:
     """Make the retained pace the robots' starting factor (not for 0, "as fast as possible",
     which has no pace)."""
     if factor <= 0:
         return
     request = urllib.request.Request(
-        f"{base_url}/api/clock",
+        f"{api.base_url}/api/clock",
         data=json.dumps({"paused": False, "factor": factor}).encode(),
         headers={"Content-Type": "application/json", "X-API-Key": api_key(state_dir)},
         method="POST",
     )
     try:
-        urllib.request.urlopen(request, timeout=5.0).close()
+        urllib.request.urlopen(request, timeout=5.0, context=api.context).close()
     except (urllib.error.URLError, OSError) as exc:
         raise RuntimeError(f"the service refused the starting pace: {exc}") from None
 
@@ -414,7 +462,7 @@ def _factory_command() -> str:
     return str(here)
 
 
-def _watch(console: Console, children: list[Child], base_url: str) -> None:
+def _watch(console: Console, children: list[Child], api: Service) -> None:
     """Wait for Ctrl-C; show a status line; stop if a part dies (with its log's tail)."""
     next_status = time.monotonic()
     with console.status("starting …") as status:
@@ -426,7 +474,7 @@ def _watch(console: Console, children: list[Child], base_url: str) -> None:
                         f"{child.tail()}"
                     )
             if time.monotonic() >= next_status:
-                status.update(_status(base_url))
+                status.update(_status(api))
                 next_status = time.monotonic() + STATUS_EVERY_S
             with contextlib.suppress(subprocess.TimeoutExpired):
                 children[0].process.wait(0.5)

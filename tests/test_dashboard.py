@@ -191,3 +191,24 @@ def test_the_inspector_shows_raw_messages_filtered_by_mqtt_wildcards(
     tab.wait_for_function(
         "() => document.querySelectorAll('[data-testid=raw-rows] tr').length < 150"
     )
+
+
+def test_the_inspector_shows_ground_truth_only_once_the_api_key_is_entered(
+    page: tuple[Page, PageLog], stack: Stack
+) -> None:
+    """The robots publish truth with every sample; without the key the inspector shows every
+    other message and none of those, and says why; with it (entered under Controls) they come."""
+    tab, _ = page
+    tab.goto(f"{stack.url}/#/inspector")
+    expect(tab.get_by_text("Ground truth (truth topics) is hidden")).to_be_visible()
+    body = tab.get_by_test_id("raw-rows")
+    expect(body.locator("tr").nth(40)).to_be_attached(timeout=NIGHT_PROOF_MS)
+    topics = [cells[1].replace("\n", "") for cells in rows(tab)]
+    assert any(t.endswith("/telemetry") for t in topics)
+    assert not [t for t in topics if t.endswith("/truth")]
+    tab.goto(f"{stack.url}/#/controls")
+    tab.get_by_role("textbox", name="API key").fill(stack.api_key)
+    tab.get_by_role("button", name="Use key").click()
+    tab.goto(f"{stack.url}/#/inspector")
+    expect(tab.get_by_text("Ground truth (truth topics) is hidden")).to_be_hidden()
+    expect(body.locator("td.topic", has_text="/truth").first).to_be_attached(timeout=NIGHT_PROOF_MS)

@@ -130,11 +130,13 @@ def test_scorer_pairs_each_fresh_prediction_once_with_the_truth_of_its_moment() 
     scorer.on_truth(truth(600.0, 49.0))  # made at another reading's time: not this truth's
     scorer.on_truth(truth(500.0, 50.0, wear=0.6))
     scorer.on_truth(truth(800.0, 48.0))  # the last sample before the job: the life's end
+    scorer.on_truth(truth(850.0, 700.0))  # the new part, reported before the job finished
     scorer.on_event("r1", {"kind": "maintenance_finished", "component": "reducer"})
     engine.current = prognosis(900.0, 30.0)
     scorer.on_truth(truth(900.0, 40.0, wear=0.7))  # a new life
     scorer.on_truth(truth(950.0, 0.1, wear=0.7))
     scorer.on_event("r1", {"kind": "failure", "component": "reducer"})
+    scorer.on_truth(truth(960.0, 500.0))  # the repaired part, before repair_finished
     scorer.on_event("r1", {"kind": "repair_finished", "component": "reducer"})
     lives = scorer.finish()
     assert [[(s.true_h, s.predicted_h, s.oracle_h) for s in life.scored] for life in lives] == [

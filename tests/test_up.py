@@ -8,9 +8,11 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,14 @@ from typing import Any
 import pytest
 
 from broker_config.embedded import die_with_parent, free_port
+from broker_config.tls import ensure_tls
 from factory.up import choose_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2.0) as response:
+def get(url: str, context: ssl.SSLContext | None = None) -> Any:
+    with urllib.request.urlopen(url, timeout=2.0, context=context) as response:
         return json.load(response)
 
 
@@ -34,21 +37,34 @@ DEMO = (sys.executable, str(Path(__file__).resolve().parents[1] / "dev.py"), "de
 
 
 class Up:
-    """One ``factory up`` process on free ports with its own state dir."""
+    """One ``factory up`` process on free ports with its own state dir; with ``tls`` it runs
+    ``--security tls`` and :meth:`get` verifies the service with the state dir's local CA."""
 
     def __init__(
-        self, state_dir: Path, mqtt_port: int, http_port: int, command: tuple[str, ...] = UP
+        self,
+        state_dir: Path,
+        mqtt_port: int,
+        http_port: int,
+        command: tuple[str, ...] = UP,
+        tls: bool = False,
     ) -> None:
-        self.base = f"http://127.0.0.1:{http_port}"
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{http_port}"
+        self.ca = state_dir / "tls" / "ca.pem"
+        self._tls = tls
         self.log = state_dir.parent / f"up-{time.monotonic_ns()}.log"
         self._out = self.log.open("wb")
         self.process = subprocess.Popen(
             [*die_with_parent(), *command, "--state-dir", str(state_dir),
-             "--mqtt-port", str(mqtt_port), "--http-port", str(http_port)],
+             "--mqtt-port", str(mqtt_port), "--http-port", str(http_port),
+             *(("--security", "tls") if tls else ())],
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: the test signals it, then kills the group
         )  # fmt: skip
+
+    def get(self, path: str) -> Any:
+        context = ssl.create_default_context(cafile=str(self.ca)) if self._tls else None
+        return get(f"{self.base}{path}", context)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -65,7 +81,7 @@ class Up:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"factory up exited:\n{self.output()}"
             try:
-                robots: list[dict[str, Any]] = get(f"{self.base}/api/robots")
+                robots: list[dict[str, Any]] = self.get("/api/robots")
             except OSError:
                 robots = []
             if sum(1 for r in robots if r.get("latest")) >= count:
@@ -121,7 +137,7 @@ def test_up_runs_stops_cleanly_and_resumes(tmp_path: Path, ports: tuple[int, int
         newest_before = max(r["last_seen"] for r in robots_before)
         deadline = time.monotonic() + 60.0
         while time.monotonic() < deadline:
-            robots = get(f"{second.base}/api/robots")
+            robots = second.get("/api/robots")
             if max(r["last_seen"] for r in robots) > newest_before + 3600.0:
                 break
             time.sleep(0.2)
@@ -129,6 +145,41 @@ def test_up_runs_stops_cleanly_and_resumes(tmp_path: Path, ports: tuple[int, int
             pytest.fail("the resumed simulation did not move the clock forward")
     finally:
         assert second.interrupt() == 0, second.output()
+
+
+def test_up_on_tls_serves_https_that_only_the_local_ca_verifies(
+    tmp_path: Path, ports: tuple[int, int]
+) -> None:
+    """``factory up --security tls``: the API and dashboard are HTTPS with the local CA's
+    certificate; plain HTTP and a client trusting another CA get nothing."""
+    state_dir = tmp_path / "state"
+    up = Up(state_dir, *ports, tls=True)
+    try:
+        deadline = time.monotonic() + 60.0
+        while True:  # probing as a participant would: https, verified with the CA file
+            assert up.process.poll() is None, f"factory up exited:\n{up.output()}"
+            assert time.monotonic() < deadline, f"no https /readyz:\n{up.output()}"
+            try:
+                if up.get("/readyz")["status"] == "ready":
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        plain = up.base.replace("https://", "http://")
+        with pytest.raises(ConnectionError):  # the TLS listener drops a plain HTTP request
+            get(f"{plain}/readyz")
+        other_ca = ssl.create_default_context(cafile=str(ensure_tls(tmp_path / "other").ca_pem))
+        with pytest.raises(urllib.error.URLError) as refused:
+            get(f"{up.base}/readyz", other_ca)
+        assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+        assert len(up.robots_with_readings(count=12)) == 12  # robots over mqtts, API over https
+        up.wait_for_output("Ctrl-C stops everything")
+        banner = up.output()
+        assert f"dashboard    {up.base}/" in banner
+        assert f"curl --cacert {up.ca} {up.base}/api/robots" in banner
+        assert "http://" not in banner
+    finally:
+        assert up.interrupt() == 0, up.output()
 
 
 def test_up_refuses_a_taken_http_port(tmp_path: Path, ports: tuple[int, int]) -> None:

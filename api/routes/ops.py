@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from api.auth import ReadAccess
+from api.auth import HoldsKey, ReadAccess
 from api.deps import LiveDep, MetricsDep, StoreDep
+from api.private_truth import HIDDEN, carries_truth
 from api.records import Rejects
 
 router = APIRouter(tags=["operations"])
@@ -24,14 +25,22 @@ class Readiness(BaseModel):
     problems: list[str]
 
 
-@router.get("/api/rejects", dependencies=[ReadAccess], summary="Refused messages")
+@router.get("/api/rejects", summary="Refused messages")
 def rejects(
     store: StoreDep,
+    truth: HoldsKey,
     limit: Annotated[int, Query(ge=1, le=1000, description="Dead letters to return.")] = 100,
 ) -> Rejects:
-    """Counts per reason, and the newest dead letters with their truncated payloads."""
+    """Counts per reason, and the newest dead letters with their truncated payloads. The payload
+    of one carrying ground truth (a ``truth`` topic) is shown only with ``X-API-Key``."""
     counts = store.reject_counts()
-    return Rejects(counts=counts, total=sum(counts.values()), recent=store.dead_letters(limit))
+    recent = store.dead_letters(limit)
+    if not truth:
+        recent = [
+            d.model_copy(update={"payload": HIDDEN}) if carries_truth(d.topic, d.payload) else d
+            for d in recent
+        ]
+    return Rejects(counts=counts, total=sum(counts.values()), recent=recent)
 
 
 @router.get(

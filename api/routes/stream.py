@@ -1,5 +1,6 @@
 """``/api/stream``: live readings, state changes, events, alarms and work orders as Server-Sent
-Events; and, only when asked for, the raw message inspector."""
+Events; and, only when asked for, the raw message inspector (ground truth in it only for a client
+holding the API key)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.auth import ReadAccess
+from api.auth import StreamHoldsKey
 from api.deps import HubDep, MetricsDep, SettingsDep
 from api.stream import StreamFilter, StreamHub
 
-router = APIRouter(prefix="/api", tags=["stream"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/api", tags=["stream"])
 
 StreamChannel = Annotated[
     list[Literal["birth", "state", "telemetry", "event", "alarm", "work_order", "raw", "mqtt"]]
@@ -23,7 +24,8 @@ StreamChannel = Annotated[
         "raw (the message inspector: every message received, valid or not, with topic, qos, "
         "retain, payload text up to 2 KiB and the reject reason) and mqtt (the protocol inspector: "
         "connections, sessions, wills, every PUBLISH with its flags and sender, from the "
-        "broker's log) only when named.",
+        "broker's log) only when named; messages carrying ground truth (truth topics) in raw "
+        "only with the API key.",
         max_length=8,
     ),
 ]
@@ -34,6 +36,7 @@ async def stream(
     hub: HubDep,
     metrics: MetricsDep,
     settings: SettingsDep,
+    truth: StreamHoldsKey,
     line: Annotated[list[str] | None, Query(description="Only these lines.")] = None,
     robot: Annotated[list[str] | None, Query(description="Only these robots.")] = None,
     channel: StreamChannel = None,
@@ -43,9 +46,11 @@ async def stream(
     ``work_order`` events a WorkOrder (on every change), ``raw`` events
     ``{topic, qos, retain, payload, size, truncated, received_at, rejected}``. A comment arrives
     first (``: connected``) and after every ``stream_heartbeat_s`` of silence. A client that
-    reads too slowly is dropped; its stream ends with a comment saying so. Try
+    reads too slowly is dropped; its stream ends with a comment saying so. Ground truth (a
+    ``truth`` topic, or a truth payload on any topic) reaches only a client that presents the
+    API key, as ``X-API-Key`` or ``?api_key=`` (EventSource cannot set headers). Try
     ``curl -N 'http://HOST:PORT/api/stream?channel=state'``."""
-    subscription = hub.subscribe(StreamFilter.of(line, robot, channel))
+    subscription = hub.subscribe(StreamFilter.of(line, robot, channel, truth=truth))
     metrics.stream_clients.set(hub.clients)
     try:
         yield ServerSentEvent(comment="connected")

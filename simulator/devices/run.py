@@ -16,6 +16,7 @@ import os
 import queue
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -260,14 +261,19 @@ class LiveFactory:
         return table
 
 
-def resume_ts(service_url: str, timeout_s: float = 0.0) -> float | None:
+def resume_ts(
+    service_url: str, timeout_s: float = 0.0, cafile: str | Path | None = None
+) -> float | None:
     """Where a restarted simulation should continue: just after the newest simulated time the
     service at ``service_url`` holds (``None`` if it has no data yet). Waits up to ``timeout_s``
-    for the service to answer."""
+    for the service to answer. An ``https://`` service is verified with ``cafile`` (the local CA
+    of the ``tls`` profile), else with the system's CAs."""
+    context = None if cafile is None else ssl.create_default_context(cafile=str(cafile))
     deadline = time.monotonic() + timeout_s
+    url = f"{service_url}/api/robots"
     while True:
         try:
-            with urllib.request.urlopen(f"{service_url}/api/robots", timeout=2.0) as response:
+            with urllib.request.urlopen(url, timeout=2.0, context=context) as response:
                 robots = json.load(response)
             break
         except (urllib.error.URLError, OSError) as exc:
@@ -332,7 +338,9 @@ def run_simulate(
     try:
         loaded = load_scenario(scenario)
         if resume_from is not None and start is None:
-            resumed = resume_ts(resume_from, timeout_s=RESUME_WAIT_S)
+            https = resume_from.startswith("https://")
+            https_ca = resolve_cafile(cafile, state_dir) if https else None
+            resumed = resume_ts(resume_from, timeout_s=RESUME_WAIT_S, cafile=https_ca)
             start = None if resumed is None else datetime.fromtimestamp(resumed, UTC).isoformat()
         if start is not None:
             loaded = with_start(loaded, start)

@@ -342,7 +342,12 @@ class RobotModel:
 
     def _worst_ratio(self) -> float:
         """Wear ratio of the robot's most worn component."""
-        return max(c.life.wear_at(c.age_s) / c.life.threshold for c in self._comps)
+        ratio = 0.0
+        for c in self._comps:
+            life = c.life
+            r = life.wear_at(c.age_s) / life.threshold
+            ratio = max(ratio, r)
+        return ratio
 
     def _gripper_ratio(self) -> float:
         """Wear ratio of the most worn gripper (0 if the kind has none)."""

@@ -93,11 +93,12 @@ class WorkCycle:
         # Wear was brought up to date before this call and does not move within it, so every
         # part finished here sees the same gripper slowdown: work it out once (the hot loop of
         # the policy experiment runs ~1.2 M parts per simulated run).
-        slowdown = self._slowdown()
         random_, counters, exponent = self._random, self.counters, self._exponent
+        gripper = self._gripper() ** exponent  # once: slowdown and scrap share it
+        slowdown = 1.0 + self._rise * gripper
         scrap_p = self._scrap_p
         if self._scrap_rise:
-            scrap_p += self._scrap_rise * self._gripper() ** exponent
+            scrap_p += self._scrap_rise * gripper
         stop_p = self._stop_p
         if self._stop_rise:
             stop_p += self._stop_rise * self._worst() ** exponent

@@ -21,7 +21,10 @@ export function apiKey() {
 export function setApiKey(key) {
   if (key) sessionStorage.setItem(KEY_STORAGE, key);
   else sessionStorage.removeItem(KEY_STORAGE);
+  window.dispatchEvent(new Event(KEY_CHANGED)); // open streams reconnect with (or without) it
 }
+
+export const KEY_CHANGED = "factory:api-key";
 
 function url(path, params = {}) {
   const query = new URLSearchParams();

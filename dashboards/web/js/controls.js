@@ -26,7 +26,7 @@ export function mountControls(section, healthPoller) {
     "form",
     { class: "card-form", "data-testid": "key-form", onsubmit: saveKey },
     el("h2", {}, "API key"),
-    dom.keyWhere = el("p", { class: "note", "data-testid": "key-where" }, "Writes need the service's key (STATE_DIR/api-key). It stays in this browser tab only."),
+    dom.keyWhere = el("p", { class: "note", "data-testid": "key-where" }, "Writes need the service's key (STATE_DIR/api-key), and so does the ground truth in the message inspector. It stays in this browser tab only."),
     field("Key", dom.key),
     el("div", { class: "actions" }, el("button", { type: "submit" }, "Use key"), el("button", { type: "button", onclick: forgetKey }, "Forget")),
     dom.keyStatus,

@@ -1,9 +1,10 @@
 // The message inspector (#/inspector): raw MQTT traffic as the service received it — topic, QoS,
 // retained flag, payload and, for a refused message, why. For teaching: filter with MQTT
 // wildcards, pause to talk about one message, clear. It opens its own stream (?channel=raw, heavy)
-// only while it is on screen, and keeps only the newest messages.
+// only while it is on screen, and keeps only the newest messages. Ground truth (truth topics) is
+// private: the service sends it only to a stream opened with the API key (entered under Controls).
 
-import { features, streamUrl } from "./api.js";
+import { KEY_CHANGED, apiKey, features, streamUrl } from "./api.js";
 import { el, setText, wallTime } from "./format.js";
 import { Ring, invalidate, onRender } from "./frame.js";
 import { LiveStream } from "./stream.js";
@@ -77,8 +78,17 @@ export function openInspector() {
     setText(dom.note, "Raw MQTT traffic is not available on this service yet (the stream has no raw channel).");
     return;
   }
-  setText(dom.note, "");
-  stream ??= new LiveStream(() => streamUrl({ channel: "raw" }), ["raw"], {
+  showKeyNote();
+  if (!stream) {
+    window.addEventListener(KEY_CHANGED, () => {
+      showKeyNote();
+      stream?.restart();
+    });
+  }
+  // EventSource cannot send headers: the key goes as ?api_key= (kept out of the service's
+  // access log), on this stream only, so a mistyped key cannot stop the other live views.
+  const url = () => streamUrl({ channel: "raw", api_key: apiKey() || null });
+  stream ??= new LiveStream(url, ["raw"], {
     onEvent: (name, data) => onRaw(data),
     onStatus: (text, live) => {
       dom.counts.dataset.stream = live ? "live" : text;
@@ -87,6 +97,11 @@ export function openInspector() {
   });
   stream.start();
   invalidate("inspector");
+}
+
+function showKeyNote() {
+  const hidden = "Ground truth (truth topics) is hidden: enter the API key under Controls to see it.";
+  setText(dom.note, apiKey() ? "" : hidden);
 }
 
 export function closeInspector() {
