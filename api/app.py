@@ -3,9 +3,14 @@
 On start the lifespan opens the store, loads live state from it, builds the maintenance engine
 for the scenario and policy (restored and warmed up from the store, :mod:`api.warmup`), starts
 the MQTT client (which connects in the background and keeps retrying) and the consumer task,
-which feeds the engine after every commit (:mod:`api.maintenance`). On stop it cancels and
-awaits the consumer, disconnects cleanly (the broker keeps the session and queues for it), ends
-every stream and closes the store. Everything lives on the lifespan state; nothing is global.
+which feeds the engine after every commit (:mod:`api.maintenance`). On PostgreSQL (``db_url``)
+several such workers may share the store and, with ``mqtt_shared_group``, the telemetry: each
+then also keeps a view of every message (:mod:`api.ingest.view`) for live state, the stream and
+the engine, which runs on one elected worker (:mod:`api.maintenance.leadership`,
+:mod:`api.engine_seat`).
+On stop it cancels and awaits the consumer, disconnects cleanly (the broker keeps the session
+and queues for it), ends every stream and closes the store. Everything lives on the lifespan
+state; nothing is global.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from api.deps import AppState
+from api.engine_seat import EngineSeat
 from api.ingest.clock_guard import ClockGuard, ClockRule, trusted_clock
 from api.ingest.consumer import Consumer
 from api.ingest.hearing import watch_hearing
@@ -27,8 +33,10 @@ from api.ingest.inbox import Inbox
 from api.ingest.metrics import Metrics
 from api.ingest.mqtt_client import IngestClient
 from api.ingest.pipeline import Pipeline
+from api.ingest.view import ViewFeed
 from api.live import LiveState
 from api.maintenance.command_sender import CommandSender
+from api.maintenance.leadership import Leadership
 from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
 from api.pace import PaceDesk
@@ -37,8 +45,8 @@ from api.rate_limit import WriteLimiter
 from api.records import Robot
 from api.routes import clock, dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
-from api.store import QueryRefused
-from api.store.sqlite import SqliteStore
+from api.store import QueryRefused, Store
+from api.store.opening import open_store
 from api.stream import StreamHub
 from api.warmup import start_loop
 from broker_config.acl import SERVICE_USER
@@ -86,7 +94,7 @@ def guarded(robots: list[Robot]) -> list[tuple[str, float | None, float | None]]
     return [(r.id, r.last_seen, r.sample_interval_s) for r in robots]
 
 
-async def resume_clock(store: SqliteStore, rule: ClockRule) -> tuple[list[Robot], float | None]:
+async def resume_clock(store: Store, rule: ClockRule) -> tuple[list[Robot], float | None]:
     """The stored robots and clock, repaired: a robot whose newest time is past the rest of the
     fleet by more than the clock guard allows (poisoned before the guard existed) has its
     messages past the trusted clock dropped (:func:`~api.ingest.clock_guard.trusted_clock`)."""
@@ -115,12 +123,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
     username, password = service_credentials(settings)
     model = scenario if scenario is not None else load_plant(settings.scenario)
     loop = asyncio.get_running_loop()
-    store = await asyncio.to_thread(
-        SqliteStore,
-        settings.database,
-        dead_letter_max_rows=settings.dead_letter_max_rows,
-        alarm_history_max_rows=settings.alarm_history_max_rows,
-    )
+    store = await asyncio.to_thread(open_store, settings)
     try:
         known, clock = await resume_clock(store, ClockRule.of(settings))
         guard = ClockGuard.resumed(
@@ -165,6 +168,12 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
         sender = CommandSender(boot, client.publish, metrics.commands_sent, where)
         pace = PaceDesk(client.publish, {topic.site for topic in where.values()})
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
+        # On PostgreSQL several workers may share the store: one leads the engine (elected),
+        # and each sees every message through its view (api.ingest.view) while it stores a share.
+        workers = settings.db_url is not None
+        view = (
+            ViewFeed(settings, username, password, loop, live, hub, on_status) if workers else None
+        )
         consumer = Consumer(
             inbox,
             Pipeline(store, guard),
@@ -175,19 +184,24 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             on_idle,
             max_messages=settings.ingest_batch_max_messages,
             max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
-            on_new=maintenance.on_committed,
+            on_new=None if workers else maintenance.on_committed,
+            live_and_stream=not workers,
             on_ignored=pace.observe,
         )
         client.start()
         consumer_task: asyncio.Task[None] | None = None
         try:
-            await start_loop(
-                maintenance,
-                known,
-                clock,
-                settings.engine_warmup_h,
-                settings.engine_warmup_max_rows,
-            )
+            if view is None:
+                await start_loop(
+                    maintenance,
+                    known,
+                    clock,
+                    settings.engine_warmup_h,
+                    settings.engine_warmup_max_rows,
+                )
+            else:
+                view.client.start()
+                _start_leadership(settings, maintenance, view, boot, background)
             metrics.registry.register(MaintenanceCollector(maintenance))
             if settings.broker_log_path is not None:
                 feed = ProtocolFeed(settings.broker_log_path, hub)
@@ -226,9 +240,41 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(client.stop)
+            if view is not None:
+                await asyncio.to_thread(view.client.stop)
             hub.close()
     finally:
         await asyncio.to_thread(store.close)
+
+
+def _start_leadership(
+    settings: Settings,
+    maintenance: MaintenanceLoop,
+    view: ViewFeed,
+    run_id: str,
+    background: set[asyncio.Task[None]],
+) -> None:
+    """Run the view and compete for the engine (:mod:`api.maintenance.leadership`,
+    :mod:`api.engine_seat`)."""
+    assert settings.db_url is not None
+    seat = EngineSeat(
+        maintenance,
+        view,
+        run_id,
+        warmup_h=settings.engine_warmup_h,
+        warmup_max_rows=settings.engine_warmup_max_rows,
+    )
+    leadership = Leadership(
+        settings.db_url,
+        settings.mqtt_client_id,
+        seat.elect,
+        seat.lose,
+        poll_s=settings.leader_poll_s,
+    )
+    for name, job in (("view", view.run()), ("leadership", leadership.run())):
+        task = asyncio.create_task(job, name=name)
+        background.add(task)
+        task.add_done_callback(background.discard)
 
 
 def _consumer_ended(task: asyncio.Task[None], live: LiveState) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 
 from api.ingest.metrics import Metrics
 from api.live import LiveState
@@ -63,7 +63,10 @@ def get_metrics(request: Request) -> Metrics:
 
 
 def get_maintenance(request: Request) -> MaintenanceLoop:
+    """The maintenance loop; 503 on a worker where it is on standby (another one leads)."""
     maintenance: MaintenanceLoop = _state(request, "maintenance")
+    if maintenance.standby is not None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, maintenance.standby)
     return maintenance
 
 

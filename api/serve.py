@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -24,9 +25,11 @@ from pydantic import ValidationError
 from api.app import create_app, end_streams, service_credentials
 from api.auth import RedactApiKey
 from api.settings import Settings, load_settings
+from api.store.opening import db_overrides, store_label
 from broker_config.credentials import CredentialsError
 from broker_config.embedded import port_is_free
 from broker_config.layout import read_running
+from broker_config.protocol import speaks_mqtt5
 from contract.mqtt import parse_broker_url
 from plant import PlantError, load_plant
 
@@ -63,21 +66,34 @@ def api_key_hint(state_dir: Path) -> str:
     return str((state_dir / API_KEY_FILE).resolve())
 
 
+WORKER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 def _protocol_for(state_dir: Path, broker_url: str) -> dict[str, Any]:
-    """MQTT 3.1.1 when the broker at ``broker_url`` is the state dir's amqtt (3.1.1 only)."""
+    """MQTT 3.1.1 when the broker at ``broker_url`` speaks only that: the state dir's amqtt or
+    NATS, or any broker that refuses an MQTT 5 CONNECT (:mod:`broker_config.protocol`)."""
     if "FACTORY_MQTT_PROTOCOL" in os.environ:
         return {}
     running = read_running(state_dir)
     same_broker = running is not None and parse_broker_url(running.url) == parse_broker_url(
         broker_url
     )
-    if same_broker and running is not None and running.impl == "amqtt":
+    if same_broker and running is not None and running.impl in ("amqtt", "nats"):
+        return {"mqtt_protocol": "mqtt311"}
+    # Another broker (a NATS node other than the first, an external one): ask it.
+    host, port = parse_broker_url(broker_url)
+    if speaks_mqtt5(host, port) is False:
         return {"mqtt_protocol": "mqtt311"}
     return {}
 
 
 def build_settings(
-    state_dir: Path, scenario: str | None, broker: str, db: Path | None, tls: bool = False
+    state_dir: Path,
+    scenario: str | None,
+    broker: str,
+    db: str | None,
+    tls: bool = False,
+    worker: str | None = None,
 ) -> Settings:
     overrides: dict[str, Any] = {"state_dir": state_dir, "broker_url": broker}
     if tls:
@@ -91,9 +107,9 @@ def build_settings(
         overrides |= {"tls_certfile": cert, "tls_keyfile": key}
     if scenario is not None:
         overrides["scenario"] = scenario
-    if db is not None:
-        overrides["db_path"] = db
     try:
+        overrides |= db_overrides(db)
+        overrides |= worker_overrides(worker, "db_url" in overrides)
         overrides["api_key"] = api_key(state_dir)
         overrides["api_key_hint"] = api_key_hint(state_dir)
         overrides |= _protocol_for(state_dir, broker)
@@ -106,16 +122,32 @@ def build_settings(
         _fail(str(exc))
 
 
+def worker_overrides(worker: str | None, on_postgres: bool) -> dict[str, Any]:
+    """``--worker NAME``: one of several ingest workers sharing the telemetry (a client id of its
+    own in the shared subscription group, ``ingest`` unless FACTORY_MQTT_SHARED_GROUP says)."""
+    if worker is None:
+        return {}
+    if not WORKER_NAME.fullmatch(worker):
+        raise ValueError(f"--worker: 1-32 letters, digits, '-' or '_', not {worker[:40]!r}")
+    if not on_postgres and "FACTORY_DB_URL" not in os.environ:
+        raise ValueError("--worker needs --db postgresql://…: workers share one PostgreSQL store")
+    return {
+        "mqtt_client_id": f"factory-service-{worker}",
+        "mqtt_shared_group": os.environ.get("FACTORY_MQTT_SHARED_GROUP", "ingest"),
+    }
+
+
 def run_serve(
     state_dir: Path,
     scenario: str | None,
     broker: str,
-    db: Path | None,
+    db: str | None,
     host: str,
     port: int,
     tls: bool = False,
+    worker: str | None = None,
 ) -> None:
-    settings = build_settings(state_dir, scenario, broker, db, tls)
+    settings = build_settings(state_dir, scenario, broker, db, tls, worker)
     try:
         service_credentials(settings)
         load_plant(settings.scenario)  # the maintenance engine follows its robots
@@ -127,7 +159,7 @@ def run_serve(
     scheme = "https" if settings.https else "http"
     print(
         f"service on {scheme}://{host}:{port} (docs at /docs), broker {settings.broker_url}, "
-        f"database {settings.database}; write API key in {state_dir / API_KEY_FILE}",
+        f"database {store_label(settings)}; write API key in {state_dir / API_KEY_FILE}",
         flush=True,
     )
     app = create_app(settings)

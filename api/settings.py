@@ -1,8 +1,9 @@
 """The service's settings: one pydantic-settings object, built by :func:`load_settings`.
 
 Every field can be set from the environment with the ``FACTORY_`` prefix (``FACTORY_BROKER_URL``,
-``FACTORY_DB_PATH``, ...). Nothing here runs at import time: :func:`load_settings` reads the
-environment when called, and tests build a :class:`Settings` directly with the values they need.
+``FACTORY_DB_PATH``, ``FACTORY_DB_URL``, ...). Nothing here runs at import time:
+:func:`load_settings` reads the environment when called, and tests build a :class:`Settings`
+directly with the values they need.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contract.mqtt import parse_broker_url
 
 DB_FILE = "factory.db"
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 MqttProtocol = Literal["mqtt5", "mqtt311"]
 Policy = Literal["reactive", "preventive", "predictive"]
@@ -33,6 +35,11 @@ class Settings(BaseSettings):
     )
     db_path: Path | None = Field(
         default=None, description="SQLite file; default STATE_DIR/factory.db."
+    )
+    db_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://USER@HOST:PORT/DB): the store several "
+        "`factory serve` workers share; unset = the SQLite file.",
     )
     scenario: str | None = Field(
         default=None,
@@ -178,6 +185,14 @@ class Settings(BaseSettings):
         description="Cleared alarms kept in the store; oldest trimmed past it.",
     )
 
+    leader_poll_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description="On PostgreSQL: how often a standby worker tries to take the engine lock; "
+        "a dead leader is replaced within about this long plus the restore.",
+    )
+
     # --- access --------------------------------------------------------------------------------
     api_key: SecretStr | None = Field(
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."
@@ -215,6 +230,13 @@ class Settings(BaseSettings):
     @classmethod
     def _mqtt_url(cls, url: str) -> str:
         parse_broker_url(url)
+        return url
+
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(POSTGRES_SCHEMES):
+            raise ValueError(f"a database URL starts with postgresql://, not {url[:20]!r}")
         return url
 
     @property

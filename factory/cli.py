@@ -45,6 +45,24 @@ BrokerOpt = Annotated[
     typer.Option("--broker", help="Use this broker, e.g. mqtt://127.0.0.1:1883."),
 ]
 
+RobotsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Scale the scenario's fleet to N robots (ids and lines made the same way by "
+        "simulate, broker, serve and up: weld-01-c1 on line-1-c1, …).",
+        envvar="FACTORY_ROBOTS",
+    ),
+]
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite database file (default: STATE_DIR/factory.db), or a PostgreSQL URL "
+        "(postgresql://USER@HOST:PORT/DB) that several `factory serve` workers share.",
+    ),
+]
+
 CafileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -60,6 +78,17 @@ BrokerUrlOpt = Annotated[
         "--broker", help="Broker URL, e.g. mqtt://127.0.0.1:1883.", envvar="FACTORY_BROKER_URL"
     ),
 ]
+
+
+def _scaled(scenario: str | None, robots: int | None) -> str | None:
+    """The scenario reference with ``--robots N`` applied (``default?robots=N``)."""
+    from plant.fleet_size import FleetSizeError, with_robots
+
+    try:
+        return with_robots(scenario, robots)
+    except FleetSizeError as exc:
+        _fail(str(exc))
+        raise
 
 
 SecurityOpt = Annotated[
@@ -97,6 +126,7 @@ def _fail(message: str, code: int = 2) -> None:
 def up(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
@@ -113,6 +143,7 @@ def up(
         typer.Option(help="Port of the dashboard and API (default: 8000, or the next free one)."),
     ] = None,
     broker: BrokerOpt = None,
+    db: DbOpt = None,
     security: SecurityOpt = "acl",
     participants: ParticipantsOpt = None,
     bind: BindOpt = None,
@@ -126,6 +157,7 @@ def up(
     ] = False,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
+    scenario = _scaled(scenario, robots)
     from factory.up import DEFAULT_BIND, WORKSHOP_BIND, WORKSHOP_PARTICIPANTS, run_up
 
     run_up(
@@ -136,6 +168,7 @@ def up(
         mqtt_port=mqtt_port,
         http_port=http_port,
         broker=broker,
+        db=db,
         security=security,
         # A workshop is a room: the LAN, and logins for the participants, unless told otherwise.
         participants=WORKSHOP_PARTICIPANTS if participants is None and workshop else participants,
@@ -148,6 +181,7 @@ def up(
 def simulate(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     seed: SeedOpt = 1,
     factor: Annotated[
         float | None,
@@ -178,6 +212,7 @@ def simulate(
     cafile: CafileOpt = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
+    scenario = _scaled(scenario, robots)
     from simulator.devices.run import run_simulate
 
     run_simulate(
@@ -197,12 +232,18 @@ def simulate(
 def serve(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     broker: BrokerUrlOpt = "mqtt://127.0.0.1:1883",
-    db: Annotated[
-        Path | None, typer.Option(help="SQLite database file (default: STATE_DIR/factory.db).")
-    ] = None,
+    db: DbOpt = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            help="Run as ingest worker NAME next to others on the same --db postgresql://…: "
+            "telemetry is shared out ($share/ingest/…), one worker leads the maintenance engine."
+        ),
+    ] = None,
     tls: Annotated[
         bool,
         typer.Option(
@@ -213,6 +254,7 @@ def serve(
     """Run the service: MQTT ingest, storage, live endpoints, maintenance engine, dashboard.
 
     An mqtts:// --broker is verified with FACTORY_MQTT_CAFILE, else STATE_DIR/tls/ca.pem."""
+    scenario = _scaled(scenario, robots)
     from api.serve import run_serve
 
     run_serve(
@@ -222,6 +264,7 @@ def serve(
         db=db,
         host=host,
         port=port,
+        worker=worker,
         tls=tls,
     )
 
@@ -230,6 +273,7 @@ def serve(
 def broker(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     scenario: ScenarioOpt = None,
+    robots: RobotsOpt = None,
     port: Annotated[
         int | None,
         typer.Option(help="MQTT port (default: 1883, 8883 on tls, or the next free one)."),
@@ -238,18 +282,30 @@ def broker(
         int | None, typer.Option(help="WebSocket port for browser clients (wss:// on tls).")
     ] = None,
     impl: Annotated[
-        str, typer.Option(help="auto (Mosquitto if on PATH, else amqtt), mosquitto or amqtt.")
+        str,
+        typer.Option(
+            help="auto (Mosquitto if on PATH, else amqtt), mosquitto, amqtt, or nats (a NATS "
+            "JetStream cluster with MQTT listeners on ephemeral ports; see --cluster)."
+        ),
     ] = "auto",
     write_config: Annotated[
         Path | None,
         typer.Option(help="Only write password, ACL and config files for the scenario to DIR."),
     ] = None,
+    cluster: Annotated[int, typer.Option(help="Nodes of the NATS cluster (--impl nats).")] = 3,
     security: SecurityOpt = "acl",
     participants: ParticipantsOpt = None,
     bind: BindOpt = None,
 ) -> None:
     """Run a local MQTT broker with the project's security model (or just write its config)."""
+    scenario = _scaled(scenario, robots)
     from broker_config.command import run_broker
+
+    if impl == "nats":
+        from broker_config.nats_cluster import run_nats_broker
+
+        run_nats_broker(state_dir=state_dir, scenario=scenario, nodes=cluster)
+        return
 
     run_broker(
         state_dir=state_dir,

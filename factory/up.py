@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 
 from api.serve import api_key
+from api.store.opening import store_has_data
 from broker_config.addresses import lan_addresses
 from broker_config.command import connect_lines, new_participants
 from broker_config.credentials import load_credentials
@@ -236,6 +237,7 @@ def run_up(
     security: str = "acl",
     participants: int | None = None,
     bind: str = DEFAULT_BIND,
+    db: str | None = None,
     workshop: bool = False,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
@@ -257,6 +259,7 @@ def run_up(
         broker_host, broker_port = (
             parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port or DEFAULT_MQTT_PORT)
         )
+        resuming = store_has_data(state_dir, db)
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if factor is not None and factor < 0:
@@ -314,7 +317,6 @@ def run_up(
         console.print(f"[dim]broker {broker_url} ({embedded.impl if embedded else 'external'})[/]")
         # On a resume the robots reboot with the scenario's initial components: the engine must
         # not warm up from the previous run's readings of components that are gone.
-        resuming = (state_dir / "factory.db").exists()
         service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else {}
         if workshop and embedded is not None and embedded.impl == "mosquitto":
             # The protocol inspector follows the broker's packet log (api/protocol_log.py).
@@ -323,6 +325,7 @@ def run_up(
             service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         serve_args += ["--tls"] if profile.tls else []
+        serve_args += ["--db", db] if db is not None else []
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
         _wait_ready(service, api)

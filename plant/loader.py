@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from plant.description import Plant
+from plant.fleet_size import FleetSizeError, scale_fleet, split_reference
 
 DEFAULT_SCENARIO = "default"
 #: "lines.0.robots.1.kind: why" — an error message that starts with the path of its field.
@@ -60,7 +61,15 @@ def validate_scenario(model: type[M], data: dict[str, Any], source: str) -> M:
 
 def read_scenario_file(path: str | Path | None = None) -> tuple[dict[str, Any], str]:
     """The parsed TOML of a scenario file, or of a bundled scenario (``None`` or its name), and
-    a name for it in messages."""
+    a name for it in messages. A ``?robots=N`` suffix scales its fleet
+    (:mod:`plant.fleet_size`)."""
+    try:
+        base, robots = split_reference(None if path is None else str(path))
+    except FleetSizeError as exc:
+        raise PlantError(str(exc)) from None
+    if robots is not None:
+        data, source = read_scenario_file(base)
+        return scale_fleet(data, robots), f"{source} scaled to {robots} robots"
     if path is None or (isinstance(path, str) and "/" not in path and not path.endswith(".toml")):
         name = path or DEFAULT_SCENARIO
         bundled = resources.files("plant") / "scenarios" / f"{name}.toml"

@@ -476,3 +476,34 @@ def handle_for(process: BrokerProcess) -> BrokerHandle:
     credentials = load_credentials(process.state_dir)
     assert credentials is not None
     return BrokerHandle(process, credentials)
+
+
+#: Brokers the ingest-and-maintenance integration test runs on: the two above and a 3-node
+#: NATS JetStream cluster (MQTT 3.1.1 listeners). Not in ``IMPLS``: most broker tests check
+#: Mosquitto/amqtt behaviour (MQTT 5, their ACL files) that NATS does not have.
+CLUSTER_IMPLS = (*IMPLS, "nats")
+NATS_NODES = 3
+
+
+def start_session_nats(state_dir: Path) -> Any:
+    """A 3-node NATS cluster for the session (``broker_config.nats_cluster.NatsCluster``, which
+    has what :class:`BrokerHandle` reads of a broker: impl, host, port, url, state_dir)."""
+    from broker_config.credentials import ensure_credentials
+    from broker_config.nats_cluster import NatsError, find_nats_server, start_nats_cluster
+    from plant import load_plant
+
+    if find_nats_server() is None:
+        message = "nats-server is not installed (apt install nats-server)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{message}; {REQUIRE_ENV}=1 requires it")
+        pytest.skip(message)
+    credentials = ensure_credentials(state_dir, load_plant().robots)
+    last: Exception | None = None
+    for _ in range(START_ATTEMPTS):
+        try:
+            return start_nats_cluster(
+                state_dir, credentials, NATS_NODES, robot_prefixes=any_site_prefixes()
+            )
+        except NatsError as exc:  # a port taken between choosing and binding it
+            last = exc
+    pytest.fail(f"could not start a NATS cluster: {last}")

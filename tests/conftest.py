@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker
+from brokers import IMPLS, BrokerHandle, handle_for, start_session_broker, start_session_nats
 from hypothesis import HealthCheck, settings
 from processes import (
     become_subreaper,
@@ -25,6 +25,7 @@ from processes import (
     snapshot,
     stop_trees,
 )
+from store_backends import postgres_schema, store_backend  # noqa: F401 - fixtures
 
 from broker_config.embedded import BrokerProcess
 
@@ -38,8 +39,9 @@ settings.register_profile(
 )
 settings.load_profile("factory")
 
-#: Set in CI (.ci/run): a test that needs a broker or a browser must run there, so a skip fails.
-STRICT_ENV = ("FACTORY_REQUIRE_BROKERS", "FACTORY_REQUIRE_BROWSER")
+#: Set in CI (.ci/run): a test that needs a broker, a browser or PostgreSQL must run there, so a
+#: skip fails.
+STRICT_ENV = ("FACTORY_REQUIRE_BROKERS", "FACTORY_REQUIRE_BROWSER", "FACTORY_REQUIRE_POSTGRES")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,6 +110,14 @@ def _amqtt_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerP
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def _nats_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    with lasting():
+        cluster = start_session_nats(tmp_path_factory.mktemp("nats-state"))
+    yield cluster
+    cluster.stop()
+
+
 def _handle(process: BrokerProcess) -> Iterator[BrokerHandle]:
     handle = handle_for(process)
     yield handle
@@ -124,9 +134,16 @@ def amqtt_broker(_amqtt_process: BrokerProcess) -> Iterator[BrokerHandle]:
     yield from _handle(_amqtt_process)
 
 
+@pytest.fixture
+def nats_broker(_nats_process: BrokerProcess) -> Iterator[BrokerHandle]:
+    """A 3-node NATS JetStream cluster; ``url`` is its first node's MQTT listener."""
+    yield from _handle(_nats_process)
+
+
 @pytest.fixture(params=IMPLS)
 def broker(request: pytest.FixtureRequest) -> BrokerHandle:
-    """Each test using it runs once against Mosquitto and once against amqtt."""
+    """Each test using it runs once against Mosquitto and once against amqtt (a test may ask
+    for NATS too: ``@pytest.mark.parametrize("broker", CLUSTER_IMPLS, indirect=True)``)."""
     handle: BrokerHandle = request.getfixturevalue(f"{request.param}_broker")
     return handle
 

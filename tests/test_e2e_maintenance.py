@@ -5,6 +5,8 @@
   acknowledges it, goes to MAINTENANCE at the planned time, and its health resets — and the
   reducer never fails. The factory runs at 8 simulated hours per wall second, so the ~3 days it
   takes pass in seconds.
+  It runs on Mosquitto, amqtt and a 3-node NATS JetStream cluster (robots on one node, the
+  service on another).
 * Commands to an offline robot: the broker holds them (robots keep persistent sessions); the
   robot gets one once when it returns — or refuses it as expired if it returns too late.
 
@@ -25,7 +27,7 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
-from brokers import BrokerHandle, Capture, Message
+from brokers import CLUSTER_IMPLS, BrokerHandle, Capture, Message
 
 from api.app import create_app
 from api.settings import Settings
@@ -105,7 +107,8 @@ def factory_and_service(
             "mqtt_topic_filter": f"factory/{site}/#",
             "state_dir": broker.state_dir,
             "db_path": db,
-            "broker_url": broker.url,
+            # On a cluster the service uses another node than the robots (the last one).
+            "broker_url": getattr(broker.process, "urls", [broker.url])[-1],
             "mqtt_protocol": "mqtt5" if broker.impl == "mosquitto" else "mqtt311",
             "mqtt_client_id": f"svc-{os.urandom(4).hex()}",
             "mqtt_reconnect_min_s": 0.1,
@@ -165,6 +168,7 @@ def away_while_a_command_waits(
     return body(sent[0])
 
 
+@pytest.mark.parametrize("broker", CLUSTER_IMPLS, indirect=True)
 def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
     broker: BrokerHandle, topic_site: str, tmp_path: Path
 ) -> None:

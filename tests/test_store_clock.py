@@ -1,12 +1,11 @@
-"""The store's part in the clock guard, on a real SQLite file: the previous run's pace, and the
-repair of a robot poisoned before the guard existed."""
+"""The store's part in the clock guard, on both stores (a SQLite file, a PostgreSQL schema): the
+previous run's pace, and the repair of a robot poisoned before the guard existed."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from store_backends import Backend
 
 from api.store import Accepted
-from api.store.sqlite import SqliteStore
 from contract.payloads import Parts, Reading, Telemetry
 from contract.topics import Channel, Topic
 
@@ -29,8 +28,8 @@ def reading(robot: str, seq: int, ts: float) -> Accepted:
     return Accepted(topic(robot, Channel.TELEMETRY), payload, 1.0)
 
 
-def test_the_previous_runs_pace_comes_from_the_newest_events(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "f.db")
+def test_the_previous_runs_pace_comes_from_the_newest_events(store_backend: Backend) -> None:
+    store = store_backend.open()
     try:
         assert store.recent_pace() is None  # nothing yet
         store.write([parts("r-1", 1, T0, 1000.0)], [])
@@ -41,8 +40,10 @@ def test_the_previous_runs_pace_comes_from_the_newest_events(tmp_path: Path) -> 
         store.close()
 
 
-def test_a_repair_drops_what_is_past_the_bound_and_recomputes_the_robot(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "f.db")
+def test_a_repair_drops_what_is_past_the_bound_and_recomputes_the_robot(
+    store_backend: Backend,
+) -> None:
+    store = store_backend.open()
     try:
         store.write(
             [

@@ -1,15 +1,14 @@
-"""The SQLite store's maintenance tables on real files: work orders with every transition, alarms
-(bounded history), filters, reopening, and the replay the engine warms up from."""
+"""Both stores' maintenance tables (a SQLite file, a PostgreSQL schema): work orders with every
+transition, alarms (bounded history), filters, reopening, and the replay the engine warms up
+from."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from store_backends import Backend
 
 from api.records.maintenance import Alarm, Transition, WorkOrder
 from api.store import Accepted
-from api.store.sqlite import SqliteStore
 from contract.payloads import Ack, Reading, Telemetry
 from contract.topics import Channel, Topic
 
@@ -68,16 +67,15 @@ def alarm(alarm_id: str, raised: float, cleared: float | None = None, robot: str
     )
 
 
-def test_work_orders_keep_every_transition_and_survive_reopening(tmp_path: Path) -> None:
-    db = tmp_path / "f.db"
-    store = SqliteStore(db)
+def test_work_orders_keep_every_transition_and_survive_reopening(store_backend: Backend) -> None:
+    store = store_backend.open()
     first = work_order("wo-000001", "weld-01", "dispatched")
     store.save_maintenance([first, work_order("wo-000002", "weld-02", created=T0 + 10)], [])
     done = work_order("wo-000001", "weld-01", "dispatched", "acknowledged", "in_progress", "done")
     store.save_maintenance([done], [])
     store.close()
 
-    again = SqliteStore(db)
+    again = store_backend.open()
     try:
         assert again.work_order("wo-000001") == done
         assert [w.id for w in again.work_orders()] == ["wo-000002", "wo-000001"]  # newest first
@@ -86,7 +84,7 @@ def test_work_orders_keep_every_transition_and_survive_reopening(tmp_path: Path)
         assert [w.id for w in again.work_orders(robot="weld-02")] == ["wo-000002"]
         assert len(again.work_orders(limit=1)) == 1
         assert again.work_order("wo-999999") is None
-        log = again._reader().execute(
+        log = again._reader().execute(  # type: ignore[attr-defined]
             "SELECT idx, from_status, status, reason FROM work_order_transitions "
             "WHERE work_order = 'wo-000001' ORDER BY idx"
         )
@@ -101,8 +99,8 @@ def test_work_orders_keep_every_transition_and_survive_reopening(tmp_path: Path)
         again.close()
 
 
-def test_alarms_filter_and_keep_a_bounded_history_of_cleared_ones(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "f.db", alarm_history_max_rows=3)
+def test_alarms_filter_and_keep_a_bounded_history_of_cleared_ones(store_backend: Backend) -> None:
+    store = store_backend.open(alarm_history_max_rows=3)
     try:
         active = alarm("al-x-000099", T0, robot="weld-01")
         store.save_maintenance([], [active])
@@ -123,7 +121,7 @@ def test_alarms_filter_and_keep_a_bounded_history_of_cleared_ones(tmp_path: Path
         store.close()
 
 
-def test_recent_history_replays_readings_and_events_in_time_order(tmp_path: Path) -> None:
+def test_recent_history_replays_readings_and_events_in_time_order(store_backend: Backend) -> None:
     topic = Topic("plant-1", "body-shop", "line-1", "weld-01", Channel.TELEMETRY)
     messages = []
     for i in range(10):
@@ -144,7 +142,7 @@ def test_recent_history_replays_readings_and_events_in_time_order(tmp_path: Path
         status="accepted",
     )
     messages.append(Accepted(topic.with_channel(Channel.EVENT), ack, 1.0))
-    store = SqliteStore(tmp_path / "f.db")
+    store = store_backend.open()
     try:
         store.write(messages, [])
         rows = store.recent_history("weld-01", T0 + 900, max_rows=100)

@@ -1,4 +1,5 @@
-"""The SQLite store on real files: dedupe, latest values, dead letters, queries, reopening."""
+"""Both stores (a SQLite file, a PostgreSQL schema): dedupe, latest values, dead letters, queries,
+reopening."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from store_backends import Backend
 
-from api.store import Accepted, Outcome, QueryRefused, Refused, TelemetryQuery
+from api.store import Accepted, Outcome, QueryRefused, Refused, Store, TelemetryQuery
 from api.store.sqlite import SqliteStore
 from contract.payloads import Birth, Failure, Reading, State, Telemetry, Truth
 from contract.topics import Channel, Topic
@@ -56,7 +58,7 @@ def refused(n: int, reason: str = "bad_json", size: int = 10) -> Refused:
     return Refused.of(f"factory/x/{n}", reason, f"detail {n}", b"x" * size, 2.0)
 
 
-def query(store: SqliteStore, robot: str, since: float, until: float, **kw: object) -> list:
+def query(store: Store, robot: str, since: float, until: float, **kw: object) -> list:
     q = TelemetryQuery(
         robot=robot,
         metric=kw.get("metric"),  # type: ignore[arg-type]
@@ -70,17 +72,19 @@ def query(store: SqliteStore, robot: str, since: float, until: float, **kw: obje
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "factory.db", dead_letter_max_rows=5)
-    yield s
-    s.close()
+def store(store_backend: Backend) -> Store:
+    return store_backend.open(dead_letter_max_rows=5)
 
 
-def test_wal_mode_on_a_real_file(store: SqliteStore) -> None:
-    assert store._writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+def test_wal_mode_on_a_real_file(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "factory.db")
+    try:
+        assert store._writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        store.close()
 
 
-def test_a_redelivered_message_adds_no_row(store: SqliteStore) -> None:
+def test_a_redelivered_message_adds_no_row(store: Store) -> None:
     message = tele("r-1", 7, (T0, 0.5), (T0 + 1, 0.6))
     assert store.write([message], []) == [Outcome.NEW]
     assert store.write([message], []) == [Outcome.DUPLICATE]
@@ -93,13 +97,13 @@ def test_a_redelivered_message_adds_no_row(store: SqliteStore) -> None:
     assert [p.ts for p in points] == [T0, T0 + 1, T0 + 2]
 
 
-def test_same_seq_from_another_boot_is_a_new_message(store: SqliteStore) -> None:
+def test_same_seq_from_another_boot_is_a_new_message(store: Store) -> None:
     store.write([tele("r-1", 1, (T0, 0.5))], [])
     assert store.write([tele("r-1", 1, (T0 + 5, 0.9), boot="boot-2")], []) == [Outcome.NEW]
     assert len(query(store, "r-1", T0, T0 + 10)) == 2
 
 
-def test_events_and_truth_are_rows_deduped_by_identity(store: SqliteStore) -> None:
+def test_events_and_truth_are_rows_deduped_by_identity(store: Store) -> None:
     failure = Failure(v=1, robot="r-1", ts=T0, boot=BOOT, seq=3, kind="failure", component="j2")
     truth = Truth.model_validate(
         {"v": 1, "robot": "r-1", "ts": T0, "boot": BOOT, "seq": 4,
@@ -111,11 +115,11 @@ def test_events_and_truth_are_rows_deduped_by_identity(store: SqliteStore) -> No
     ]
     assert store.write(batch, []) == [Outcome.NEW, Outcome.NEW]
     assert store.write(batch, []) == [Outcome.DUPLICATE, Outcome.DUPLICATE]
-    rows = store._writer.execute("SELECT kind FROM events").fetchall()
+    rows = store._reader().execute("SELECT kind FROM events").fetchall()  # type: ignore[attr-defined]
     assert rows == [("failure",)]
 
 
-def test_robot_row_tracks_birth_state_and_latest_reading(store: SqliteStore) -> None:
+def test_robot_row_tracks_birth_state_and_latest_reading(store: Store) -> None:
     store.write([tele("r-1", 1, (T0 - 10, 0.4))], [])
     robot = store.robot("r-1")
     assert robot is not None
@@ -137,7 +141,7 @@ def test_robot_row_tracks_birth_state_and_latest_reading(store: SqliteStore) -> 
     assert store.clock() == T0 + 1
 
 
-def test_retained_state_resent_is_a_duplicate_and_older_is_stale(store: SqliteStore) -> None:
+def test_retained_state_resent_is_a_duplicate_and_older_is_stale(store: Store) -> None:
     assert store.write([state("r-1", 10, "RUNNING")], []) == [Outcome.NEW]
     assert store.write([state("r-1", 10, "RUNNING")], []) == [Outcome.DUPLICATE]
     assert store.write([state("r-1", 9, "IDLE")], []) == [Outcome.STALE]
@@ -146,7 +150,7 @@ def test_retained_state_resent_is_a_duplicate_and_older_is_stale(store: SqliteSt
     assert robot.state == "RUNNING"
 
 
-def test_the_will_sets_offline_then_the_robot_comes_back(store: SqliteStore) -> None:
+def test_the_will_sets_offline_then_the_robot_comes_back(store: Store) -> None:
     store.write([state("r-1", 10, "RUNNING", ts=T0 + 50)], [])
     assert store.write([state("r-1", 0, "OFFLINE", ts=T0)], []) == [Outcome.NEW]
     assert store.robot("r-1").state == "OFFLINE"  # type: ignore[union-attr]
@@ -154,7 +158,7 @@ def test_the_will_sets_offline_then_the_robot_comes_back(store: SqliteStore) -> 
     assert store.robot("r-1").state == "RUNNING"  # type: ignore[union-attr]
 
 
-def test_dead_letters_are_bounded_counted_and_truncated(store: SqliteStore) -> None:
+def test_dead_letters_are_bounded_counted_and_truncated(store: Store) -> None:
     store.write([], [refused(n) for n in range(4)])
     store.write([], [refused(n, "too_large", size=20_000) for n in range(4, 8)])
     letters = store.dead_letters(100)
@@ -164,12 +168,11 @@ def test_dead_letters_are_bounded_counted_and_truncated(store: SqliteStore) -> N
     assert len(letters[0].payload) == 1024
 
 
-def test_everything_survives_reopening_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "factory.db"
-    first = SqliteStore(path)
+def test_everything_survives_reopening_the_store(store_backend: Backend) -> None:
+    first = store_backend.open()
     first.write([birth("r-1", 1, "welder"), tele("r-1", 2, (T0, 0.5))], [refused(1)])
     first.close()
-    second = SqliteStore(path)
+    second = store_backend.open()
     try:
         robot = second.robot("r-1")
         assert robot is not None
@@ -183,7 +186,7 @@ def test_everything_survives_reopening_the_file(tmp_path: Path) -> None:
         second.close()
 
 
-def test_metric_filter_and_downsampling_average_per_bucket(store: SqliteStore) -> None:
+def test_metric_filter_and_downsampling_average_per_bucket(store: Store) -> None:
     values = [0.1 * (i % 7) for i in range(60)]
     store.write([tele("r-1", i + 1, (T0 + i, v)) for i, v in enumerate(values)], [])
     store.write([tele("r-2", 1, (T0, 9.0))], [])  # another robot stays out of it
@@ -197,12 +200,12 @@ def test_metric_filter_and_downsampling_average_per_bucket(store: SqliteStore) -
         assert point.values["vibration_rms_mm_s"] == pytest.approx(expected)
 
 
-def test_only_contract_metrics_reach_the_sql(store: SqliteStore) -> None:
+def test_only_contract_metrics_reach_the_sql(store: Store) -> None:
     with pytest.raises(QueryRefused, match="unknown metric"):
         query(store, "r-1", T0, T0 + 1, metric="ts) OR 1=1 --")
 
 
-def test_row_caps_refuse_instead_of_reading_everything(store: SqliteStore) -> None:
+def test_row_caps_refuse_instead_of_reading_everything(store: Store) -> None:
     store.write([tele("r-1", i + 1, (T0 + i, 0.5)) for i in range(30)], [])
     with pytest.raises(QueryRefused, match="cap of 29 points; narrow since/until or downsample"):
         query(store, "r-1", T0, T0 + 100, max_points=29)
@@ -214,7 +217,7 @@ def test_row_caps_refuse_instead_of_reading_everything(store: SqliteStore) -> No
         query(store, "r-1", T0, T0 + 100, every=10.0, max_scan_rows=10, metric="cycle_time_s")
 
 
-def test_reads_run_in_other_threads_while_writing(store: SqliteStore) -> None:
+def test_reads_run_in_other_threads_while_writing(store: Store) -> None:
     errors: list[BaseException] = []
     seen: dict[int, list[int]] = {k: [] for k in range(3)}
 

@@ -51,6 +51,7 @@ class Consumer:
         max_wait_s: float,
         on_new: OnNew | None = None,
         on_ignored: OnIgnored | None = None,
+        live_and_stream: bool = True,
     ) -> None:
         self._inbox = inbox
         self._pipeline = pipeline
@@ -63,6 +64,8 @@ class Consumer:
         self._max_wait_s = max_wait_s
         self._on_new = on_new
         self._on_ignored = on_ignored
+        #: False where a view (:mod:`api.ingest.view`) applies live state and streams instead.
+        self._live_and_stream = live_and_stream
         self._busy = False
 
     async def run(self) -> None:
@@ -141,6 +144,8 @@ class Consumer:
             rejected = result.rejections()
             for position, inbound in enumerate(batch):
                 hub.publish(StreamEvent.raw(inbound, rejected.get(position)))
+        if not self._live_and_stream:
+            return
         streaming = hub.clients > 0
         for message in result.new:
             self._live.apply(message)

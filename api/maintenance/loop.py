@@ -72,6 +72,9 @@ class MaintenanceLoop:
         self.save_errors = 0
         #: Each robot's boot id as last heard in a birth; a new one means the robot restarted.
         self.boots: dict[str, str] = {}
+        #: Why the engine is not running on this worker (another one leads:
+        #: :mod:`api.engine_seat`); ``None`` when it runs here.
+        self.standby: str | None = None
 
     @property
     def policy(self) -> str:
