@@ -7,6 +7,8 @@ import { mountFloor } from "./floor.js";
 import { setText, simTime } from "./format.js";
 import { invalidate, onRender } from "./frame.js";
 import { HealthPoller } from "./health.js";
+import { mountPace } from "./pace.js";
+import { closeProtocol, mountProtocol, openProtocol } from "./protocol.js";
 import { closeInspector, mountInspector, openInspector } from "./inspector.js";
 import { refreshKpis, startKpis } from "./kpis.js";
 import { mountMaintenance } from "./maintenance.js";
@@ -74,7 +76,9 @@ function start() {
   mountRobot(section("robot"));
   mountMaintenance(section("maintenance"));
   mountInspector(section("inspector"));
+  mountProtocol(section("inspector"));
   mountControls(section("controls"), poller);
+  mountPace(document.getElementById("pace"));
   Object.assign(views, {
     floor: {
       open: () => {
@@ -94,7 +98,16 @@ function start() {
       },
     },
     maintenance: { open: () => invalidate("work-orders", "alarms") },
-    inspector: { open: openInspector, close: closeInspector },
+    inspector: {
+      open: () => {
+        openInspector();
+        openProtocol();
+      },
+      close: () => {
+        closeInspector();
+        closeProtocol();
+      },
+    },
     controls: { open: (parts, params) => openControls(params) },
   });
   onRender("clock", renderClock);
@@ -114,7 +127,10 @@ function start() {
     invalidate("features", "floor", "alarms", "work-orders", "health");
     loadSnapshots();
     refreshKpis();
-    if (currentView === "inspector") openInspector();
+    if (currentView === "inspector") {
+      openInspector();
+      openProtocol();
+    }
   });
   const refreshFeatures = async () => {
     await features.refresh();
