@@ -25,16 +25,19 @@ class Problem(BaseModel):
 def kpi_window(
     store: Store, since: float | None, hours: float | None
 ) -> tuple[float, float] | None:
-    """``[since, until)`` with ``until`` the simulated clock; ``since`` defaults to, and is never
-    earlier than, the first stored message (before it nothing is known). ``None`` when the store
-    is empty."""
+    """``[since, until)`` with ``until`` the simulated clock and ``since`` the latest of the first
+    stored message (before it nothing is known), ``since`` and ``until − hours``. ``None`` when
+    the store is empty."""
     until = store.clock()
     first = store.first_ts()
     if until is None or first is None:
         return None
+    starts = [first]
+    if since is not None:
+        starts.append(since)
     if hours is not None:
-        since = until - hours * 3600.0
-    start = first if since is None else max(since, first)
+        starts.append(until - hours * 3600.0)
+    start = max(starts)  # both given: the shorter window
     return min(start, until), until
 
 
@@ -60,9 +63,8 @@ async def kpis(
 ) -> KpiReport:
     """Availability, performance, quality, OEE, MTBF and MTTR over ``[since, clock)`` in
     simulated time, computed from stored failure, repair, maintenance and parts events by the
-    same code as the offline experiment's KPIs. Give ``since`` or ``hours``, not both."""
-    if since is not None and hours is not None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "give since or hours, not both")
+    same code as the offline experiment's KPIs. With both ``since`` and ``hours``, the shorter
+    window."""
     if since is not None and not math.isfinite(since):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "since must be a finite number")
     plant = maintenance.engine.scenario
