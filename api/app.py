@@ -224,6 +224,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 maintenance=maintenance,
                 pace=pace,
                 limiter=WriteLimiter(settings.write_rate_per_s, settings.write_burst),
+                plant=model,
             )
         finally:
             for task in list(background):

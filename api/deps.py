@@ -18,6 +18,7 @@ from api.rate_limit import WriteLimiter
 from api.settings import Settings
 from api.store import Store
 from api.stream import StreamHub
+from plant import Plant
 
 
 class AppState(TypedDict):
@@ -31,6 +32,8 @@ class AppState(TypedDict):
     maintenance: MaintenanceLoop
     pace: PaceDesk
     limiter: WriteLimiter
+    #: The plant the service serves (every worker has it, the engine's leader or not).
+    plant: Plant
 
 
 def _state(request: Request, name: str) -> Any:
@@ -70,6 +73,11 @@ def get_maintenance(request: Request) -> MaintenanceLoop:
     return maintenance
 
 
+def get_plant(request: Request) -> Plant:
+    plant: Plant = _state(request, "plant")
+    return plant
+
+
 def get_pace(request: Request) -> PaceDesk:
     pace: PaceDesk = _state(request, "pace")
     return pace
@@ -77,6 +85,7 @@ def get_pace(request: Request) -> PaceDesk:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
+PlantDep = Annotated[Plant, Depends(get_plant)]
 LiveDep = Annotated[LiveState, Depends(get_live)]
 HubDep = Annotated[StreamHub, Depends(get_hub)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -217,7 +217,12 @@ def test_inspector_shows_will_apart_from_clean_offline_and_a_resumed_session(
             robot.will_set(f"{prefix}/state", b"{}", qos=1, retain=True)
             connect(robot, logging_broker)
             robot.subscribe(f"{prefix}/cmd", qos=1)
-            seen = events.wait_for("the robot's connect", lambda e: e["kind"] == "connect")
+            # Other clients (the service's own, under load maybe later than the stream) connect
+            # too: wait for the robot's.
+            seen = events.wait_for(
+                "the robot's connect",
+                lambda e: e["kind"] == "connect" and e["client"] == robot_id,
+            )
             assert (seen["client"], seen["clean_session"]) == (robot_id, False)
             events.wait_for("its will", lambda e: e["kind"] == "will" and e["client"] == robot_id)
             events.wait_for(
@@ -235,7 +240,10 @@ def test_inspector_shows_will_apart_from_clean_offline_and_a_resumed_session(
 
             robot.disconnect()
             robot.loop_stop()
-            clean = events.wait_for("a clean disconnect", lambda e: e["kind"] == "disconnect")
+            clean = events.wait_for(
+                "a clean disconnect",
+                lambda e: e["kind"] == "disconnect" and e["client"] == robot_id,
+            )
             assert (clean["client"], clean["clean"], clean["will_topic"]) == (robot_id, True, None)
 
             # Commands while it is away wait in its persistent session.
@@ -273,7 +281,9 @@ def test_inspector_shows_will_apart_from_clean_offline_and_a_resumed_session(
             sock = again.socket()
             assert isinstance(sock, socket.socket)
             sock.shutdown(socket.SHUT_RDWR)
-            lost = events.wait_for("the will firing", lambda e: e["kind"] == "lost")
+            lost = events.wait_for(
+                "the will firing", lambda e: e["kind"] == "lost" and e["client"] == robot_id
+            )
             assert (lost["client"], lost["clean"]) == (robot_id, False)
             assert lost["will_topic"] == f"{prefix}/state"
             again.loop_stop()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from api.auth import ReadAccess
-from api.deps import MaintenanceDep, StoreDep
+from api.deps import PlantDep, StoreDep
 from api.kpis import KpiReport, kpi_report
 from api.store import Store
 
@@ -48,7 +48,7 @@ def kpi_window(
 )
 async def kpis(
     store: StoreDep,
-    maintenance: MaintenanceDep,
+    plant: PlantDep,
     since: Annotated[
         float | None,
         Query(
@@ -67,7 +67,6 @@ async def kpis(
     window."""
     if since is not None and not math.isfinite(since):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "since must be a finite number")
-    plant = maintenance.engine.scenario
     window = await asyncio.to_thread(kpi_window, store, since, hours)
     if window is None:
         return await asyncio.to_thread(kpi_report, store, plant, 0.0, 0.0)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api.auth import HoldsKey, ReadAccess
-from api.deps import LiveDep, MaintenanceDep, MetricsDep, StoreDep
+from api.deps import LiveDep, MetricsDep, PlantDep, StoreDep
 from api.kpis import kpi_report
 from api.private_truth import HIDDEN, carries_truth
 from api.records import Rejects
@@ -53,11 +53,10 @@ def rejects(
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
     summary="Prometheus metrics",
 )
-async def prometheus(metrics: MetricsDep, store: StoreDep, maintenance: MaintenanceDep) -> Response:
+async def prometheus(metrics: MetricsDep, store: StoreDep, plant: PlantDep) -> Response:
     # The KPI gauges cover the whole run (since the first stored message).
     window = await asyncio.to_thread(kpi_window, store, None, None)
     if window is not None:
-        plant = maintenance.engine.scenario
         metrics.kpis.set(await asyncio.to_thread(kpi_report, store, plant, *window))
     # On the event loop, like every writer of live state: a scrape never sees it half-updated.
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
