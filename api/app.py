@@ -39,9 +39,11 @@ from api.maintenance.command_sender import CommandSender
 from api.maintenance.leadership import Leadership
 from api.maintenance.loop import MaintenanceLoop
 from api.maintenance.metrics import MaintenanceCollector
+from api.pace import PaceDesk
+from api.protocol_feed import ProtocolFeed
 from api.rate_limit import WriteLimiter
 from api.records import Robot
-from api.routes import dashboard, maintenance, ops, robots, stream
+from api.routes import clock, dashboard, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused, Store
 from api.store.opening import open_store
@@ -163,9 +165,9 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
 
         boot = new_boot_id()
         engine = MaintenanceEngine(model, settings.policy)
-        sender = CommandSender(
-            boot, client.publish, metrics.commands_sent, placements(model, known)
-        )
+        where = placements(model, known)
+        sender = CommandSender(boot, client.publish, metrics.commands_sent, where)
+        pace = PaceDesk(client.publish, {topic.site for topic in where.values()})
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         # On PostgreSQL several workers may share the store: one leads the engine (elected),
         # and each sees every message through its view (api.ingest.view) while it stores a share.
@@ -185,6 +187,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
             on_new=None if workers else maintenance.on_committed,
             live_and_stream=not workers,
+            on_ignored=pace.observe,
         )
         client.start()
         consumer_task: asyncio.Task[None] | None = None
@@ -201,6 +204,11 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 view.client.start()
                 _start_leadership(settings, maintenance, view, boot, background)
             metrics.registry.register(MaintenanceCollector(maintenance))
+            if settings.broker_log_path is not None:
+                feed = ProtocolFeed(settings.broker_log_path, hub)
+                feed_task = asyncio.create_task(feed.run(), name="protocol-feed")
+                background.add(feed_task)
+                feed_task.add_done_callback(background.discard)
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
             if settings.mqtt_probe_interval_s > 0:
@@ -215,6 +223,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 hub=hub,
                 metrics=metrics,
                 maintenance=maintenance,
+                pace=pace,
                 limiter=WriteLimiter(settings.write_rate_per_s, settings.write_burst),
             )
         finally:
@@ -318,6 +327,7 @@ def create_app(settings: Settings | None = None, *, scenario: Plant | None = Non
         lifespan=lifespan,
     )
     app.add_exception_handler(QueryRefused, _query_refused)
-    for router in (robots.router, maintenance.router, stream.router, ops.router, dashboard.router):
-        app.include_router(router)
+    routers = (robots, maintenance, clock, stream, ops, dashboard)
+    for module in routers:
+        app.include_router(module.router)
     return app

@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from api.ingest.metrics import Metrics
 from api.live import LiveState
 from api.maintenance.loop import MaintenanceLoop
+from api.pace import PaceDesk
 from api.rate_limit import WriteLimiter
 from api.settings import Settings
 from api.store import Store
@@ -28,6 +29,7 @@ class AppState(TypedDict):
     hub: StreamHub
     metrics: Metrics
     maintenance: MaintenanceLoop
+    pace: PaceDesk
     limiter: WriteLimiter
 
 
@@ -68,9 +70,15 @@ def get_maintenance(request: Request) -> MaintenanceLoop:
     return maintenance
 
 
+def get_pace(request: Request) -> PaceDesk:
+    pace: PaceDesk = _state(request, "pace")
+    return pace
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LiveDep = Annotated[LiveState, Depends(get_live)]
 HubDep = Annotated[StreamHub, Depends(get_hub)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 MaintenanceDep = Annotated[MaintenanceLoop, Depends(get_maintenance)]
+PaceDep = Annotated[PaceDesk, Depends(get_pace)]

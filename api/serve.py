@@ -59,6 +59,13 @@ def api_key(state_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def api_key_hint(state_dir: Path) -> str:
+    """Where the key :func:`api_key` returns comes from, in words for the dashboard."""
+    if os.environ.get("FACTORY_API_KEY"):
+        return "the service's FACTORY_API_KEY environment variable"
+    return str((state_dir / API_KEY_FILE).resolve())
+
+
 WORKER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -104,6 +111,7 @@ def build_settings(
         overrides |= db_overrides(db)
         overrides |= worker_overrides(worker, "db_url" in overrides)
         overrides["api_key"] = api_key(state_dir)
+        overrides["api_key_hint"] = api_key_hint(state_dir)
         overrides |= _protocol_for(state_dir, broker)
         return load_settings(**overrides)
     except ValidationError as exc:

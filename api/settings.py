@@ -204,6 +204,21 @@ class Settings(BaseSettings):
         default=None, description="X-API-Key for write endpoints; unset means writes are refused."
     )
     require_key_for_reads: bool = Field(default=False, description="Protect reads as well.")
+    broker_log_path: Path | None = Field(
+        default=None,
+        description="Mosquitto's log file, written with log_type all, for the protocol inspector "
+        "(the mqtt stream channel); unset: the inspector shows messages only.",
+    )
+    broker_ws_url: str | None = Field(
+        default=None,
+        description="The broker's MQTT-over-WebSocket address for the participant page (/join), "
+        "e.g. ws://127.0.0.1:9001; the page puts in the host it was reached at.",
+    )
+    api_key_hint: str | None = Field(
+        default=None,
+        description="Where people find the API key, shown on the dashboard's key panel "
+        "(factory serve: the key file's absolute path).",
+    )
     tls_certfile: Path | None = Field(
         default=None,
         description="Serve HTTPS with this certificate chain (PEM); with TLS_KEYFILE. "

@@ -10,7 +10,9 @@ Channels: the robots' ``birth``, ``state``, ``telemetry`` and ``event``; the mai
 receives, valid or not, as it came off the wire. ``raw`` is heavy, so a client gets it only when
 it names it (``?channel=raw``), never by default, and it is built only while such a client is
 connected. A raw message that carries ground truth (:mod:`api.private_truth`) is marked, and only
-a client holding the API key gets it.
+a client holding the API key gets it. ``mqtt`` is the protocol inspector (:mod:`api.protocol_log`):
+connections, sessions, wills and every PUBLISH with its flags and sender, as the broker logs them;
+opt-in too.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from contract.topics import Channel
 
 #: Robot channels that reach the stream (truth is hidden, cmd is not the robots').
 STREAM_CHANNELS = (Channel.BIRTH, Channel.STATE, Channel.TELEMETRY, Channel.EVENT)
-ALARM, WORK_ORDER, RAW = "alarm", "work_order", "raw"
+ALARM, WORK_ORDER, RAW, MQTT = "alarm", "work_order", "raw", "mqtt"
 #: Every channel a client may ask for.
-ALL_CHANNELS = (*(c.value for c in STREAM_CHANNELS), ALARM, WORK_ORDER, RAW)
+ALL_CHANNELS = (*(c.value for c in STREAM_CHANNELS), ALARM, WORK_ORDER, RAW, MQTT)
 #: Channels a client gets only when it names them.
-OPT_IN_CHANNELS = frozenset({RAW})
+OPT_IN_CHANNELS = frozenset({RAW, MQTT})
 #: Payload text kept in a raw event.
 RAW_PAYLOAD_BYTES = 2048
 
@@ -145,6 +147,13 @@ class StreamHub:
     @property
     def clients(self) -> int:
         return len(self._subscriptions)
+
+    @property
+    def wants_mqtt(self) -> bool:
+        """Whether a connected client asked for the protocol inspector's channel."""
+        return any(
+            s.filter.channels is not None and MQTT in s.filter.channels for s in self._subscriptions
+        )
 
     @property
     def wants_raw(self) -> bool:

@@ -4,8 +4,9 @@ The policy of the ``acl`` and ``tls`` security profiles (see ``docs/broker.md``)
 
 - a robot (username = robot id) may publish only on its own ``birth``, ``state``, ``telemetry``,
   ``event`` and ``truth`` topics under its *full* prefix ``factory/{site}/{area}/{line}/{robot}``
-  from the scenario, and may read only its own ``cmd`` topic: it cannot move itself;
-- the ``service`` may read everything under ``factory/`` and publish only commands;
+  from the scenario, and may read only its own ``cmd`` topic and its site's pace
+  (``factory/{site}/pace``, :mod:`contract.pace`): it cannot move itself;
+- the ``service`` may read everything under ``factory/`` and publish only commands and the pace;
 - the ``instructor`` may do what the service does and read ``workshop/#``;
 - a participant ``pNN`` may read ``factory/#`` except ``truth``, read ``workshop/#`` and publish
   only under ``workshop/pNN/#``;
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.pace import PACE_FILTER, pace_topic
 from contract.topics import ROBOT_CHANNELS, Channel, matches, topic_filter, validate_name
 
 SERVICE_USER = "service"
@@ -66,7 +68,12 @@ def robot_rules(robot_id: str, prefix: str) -> list[Rule]:
     if prefix.rsplit("/", 1)[-1] != robot_id or not prefix.startswith("factory/"):
         raise ValueError(f"{prefix!r} is not a topic prefix of robot {robot_id!r}")
     writes = [Rule("write", f"{prefix}/{c.value}") for c in ROBOT_CHANNELS]
-    return [*writes, Rule("read", f"{prefix}/{Channel.CMD.value}")]
+    site = prefix.split("/")[1]
+    return [
+        *writes,
+        Rule("read", f"{prefix}/{Channel.CMD.value}"),
+        Rule("read", PACE_FILTER if site == "+" else pace_topic(site)),
+    ]
 
 
 def participant_rules(username: str) -> list[Rule]:
@@ -78,7 +85,11 @@ def participant_rules(username: str) -> list[Rule]:
     ]
 
 
-SERVICE_RULES: tuple[Rule, ...] = (Rule("read", "factory/#"), Rule("write", CMD_FILTER))
+SERVICE_RULES: tuple[Rule, ...] = (
+    Rule("read", "factory/#"),
+    Rule("write", CMD_FILTER),
+    Rule("write", PACE_FILTER),
+)
 INSTRUCTOR_RULES: tuple[Rule, ...] = (*SERVICE_RULES, Rule("read", f"{WORKSHOP_ROOT}/#"))
 ANONYMOUS_RULES: tuple[Rule, ...] = (Rule("read", "factory/#"), Rule("deny", TRUTH_FILTER))
 

@@ -65,6 +65,7 @@ def write_local_files(
     security: Security = DEFAULT_SECURITY,
     tls: TlsFiles | None = None,
     robot_prefixes: Mapping[str, str] | None = None,
+    protocol_log: bool = False,
 ) -> BrokerFiles:
     """Render the config of a local ``impl`` broker into ``STATE_DIR/broker/``.
 
@@ -102,6 +103,7 @@ def write_local_files(
             log_stdout=log_stdout,
             security=security,
             tls=tls,
+            protocol_log=protocol_log,
         )
         config = _write(root / "mosquitto.conf", text)
     else:

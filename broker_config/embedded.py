@@ -229,8 +229,10 @@ def start_broker(
     security: Security | str = DEFAULT_SECURITY,
     participants: int | None = None,
     robot_prefixes: Mapping[str, str] | None = None,
+    protocol_log: bool = False,
 ) -> BrokerProcess:
     """Start a broker for ``scenario``'s robots; wait until it accepts MQTT unless told not to.
+    ``protocol_log``: Mosquitto logs every packet, for the protocol inspector.
 
     ``port`` is the MQTT listener's port: a TLS port on the ``tls`` profile. ``participants``
     makes logins ``p01`` … (``None``: keep those there are). ``robot_prefixes`` replaces the
@@ -272,6 +274,7 @@ def start_broker(
         security=profile,
         tls=tls,
         robot_prefixes=robot_prefixes,
+        protocol_log=protocol_log,
     )
     for old_log in (files.log_file, files.output_file):
         if old_log.exists():  # keep one previous run; a fresh file makes start errors clear

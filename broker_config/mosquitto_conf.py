@@ -63,13 +63,15 @@ def render_mosquitto_conf(
     template: str | None = None,
     security: Security = DEFAULT_SECURITY,
     tls: TlsFiles | None = None,
+    protocol_log: bool = False,
 ) -> str:
     """The template with local ports, bind address and paths; WebSockets only with ``ws_port``.
 
     ``security`` picks the profile: ``open`` drops the password file and the ACL and lets
     anonymous clients in, ``password`` refuses anonymous clients and drops the ACL, ``acl`` is the
     template as written, and ``tls`` turns the MQTT (on ``port``) and WebSocket listeners into
-    TLS listeners with the certificate files ``tls``.
+    TLS listeners with the certificate files ``tls``. ``protocol_log`` logs every packet
+    (``log_type all``) for the protocol inspector.
     """
     text = template_text() if template is None else template
     secure: list[str] = []
@@ -122,6 +124,8 @@ def render_mosquitto_conf(
             out.append(f"log_dest file {paths.log_file}")
             if log_stdout:
                 out.append("log_dest stdout")
+            if protocol_log:  # connections, sessions, wills, every PUBLISH: api/protocol_log.py
+                out.append("log_type all")
         else:
             out.append(line)
             continue

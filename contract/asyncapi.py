@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract.codec import MAX_PAYLOAD_BYTES, json_schemas
+from contract.pace import PACE_LEVEL, Pace
 from contract.payloads import SCHEMA_VERSION
 from contract.topics import DEFAULT_QOS, RETAINED_CHANNELS, ROOT, Channel
 
@@ -21,6 +22,12 @@ _SUMMARY = {
     Channel.CMD: "Commands to the robot: schedule/cancel maintenance, inject a fault.",
     Channel.TRUTH: "Hidden ground truth (wear, true time to failure) for scoring only.",
 }
+
+
+_PACE_SUMMARY = (
+    "The fleet's pace, set by the service (POST /api/clock): paused or running, and how many "
+    "simulated seconds pass per wall second. Retained; robots only read it."
+)
 
 
 def schema_document() -> dict[str, Any]:
@@ -59,6 +66,23 @@ def schema_document() -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{name}"},
             "summary": _SUMMARY[channel],
         }
+    messages["pace"] = {
+        "name": "pace",
+        "contentType": "application/json",
+        "payload": Pace.model_json_schema(mode="validation"),
+        "bindings": {"mqtt": {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}},
+    }
+    channels["pace"] = {
+        "address": f"{ROOT}/{{site}}/{PACE_LEVEL}",
+        "parameters": {"site": params["site"]},
+        "description": _PACE_SUMMARY,
+        "messages": {"pace": {"$ref": "#/components/messages/pace"}},
+    }
+    operations["pace"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/pace"},
+        "summary": _PACE_SUMMARY,
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {

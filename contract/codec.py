@@ -150,6 +150,12 @@ def _explain(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+#: The checks every payload passes before its model (size, UTF-8, JSON, depth, version), for
+#: payloads that are not a robot's channel (:mod:`contract.pace`).
+load_object = _load
+explain = _explain
+
+
 def decode(channel: Channel | str, data: bytes) -> Payload:
     """Decode and validate a payload for ``channel``; raise :class:`Rejected` if refused."""
     obj = _load(data)

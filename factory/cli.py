@@ -147,10 +147,18 @@ def up(
     security: SecurityOpt = "acl",
     participants: ParticipantsOpt = None,
     bind: BindOpt = None,
+    workshop: Annotated[
+        bool,
+        typer.Option(
+            help="Teach with it: 60× (a simulated minute per second), logins p01..p20 and the "
+            "LAN (unless --participants/--bind say otherwise), the packet log for the protocol "
+            "inspector, and the join address printed."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
     scenario = _scaled(scenario, robots)
-    from factory.up import DEFAULT_BIND, run_up
+    from factory.up import DEFAULT_BIND, WORKSHOP_BIND, WORKSHOP_PARTICIPANTS, run_up
 
     run_up(
         state_dir=state_dir,
@@ -162,8 +170,10 @@ def up(
         broker=broker,
         db=db,
         security=security,
-        participants=participants,
-        bind=bind or DEFAULT_BIND,
+        # A workshop is a room: the LAN, and logins for the participants, unless told otherwise.
+        participants=WORKSHOP_PARTICIPANTS if participants is None and workshop else participants,
+        bind=bind or (WORKSHOP_BIND if workshop else DEFAULT_BIND),
+        workshop=workshop,
     )
 
 

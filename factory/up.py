@@ -6,6 +6,12 @@ broker (unless ``--broker`` names one), then the service (waited for on ``/ready
 robots. Stop order on Ctrl-C or SIGTERM is the reverse of what matters: robots first (they
 publish OFFLINE), then the service (it commits what it has), then the broker.
 
+The pace: once the service is ready, ``factory up`` sets the fleet's retained pace
+(``POST /api/clock``) to the factor the robots start at, so a pace left on the broker by an
+earlier run never overrides it; the dashboard or the API changes it from then on.
+``--workshop`` starts at :data:`WORKSHOP_FACTOR` (see its comment), has Mosquitto log every
+packet for the protocol inspector, and prints the addresses a room of participants needs.
+
 A second ``factory up`` on the same state dir resumes: same database, same credentials, and the
 simulated clock continues from the newest time the service has seen (the robots reboot with new
 boot ids and the scenario's initial component ages).
@@ -19,6 +25,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -33,6 +40,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from api.serve import api_key
 from api.store.opening import store_has_data
 from broker_config.addresses import lan_addresses
 from broker_config.command import connect_lines, new_participants
@@ -53,12 +61,22 @@ from simulator.devices.run import resume_ts
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
+#: ``--workshop``: Mosquitto's MQTT-over-WebSocket listener for the participant page (/join).
+DEFAULT_WS_PORT = 9001
 DEFAULT_BIND = "127.0.0.1"
 #: ``--state-dir``'s default (as in ``factory.cli``): commands printed with another carry it.
 DEFAULT_STATE_DIR = Path(".factory")
 SERVICE_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 20.0
 STATUS_EVERY_S = 5.0
+#: ``--workshop`` pace: a simulated minute per wall second. A robot's reading every few wall
+#: seconds, a state change you can point at before it scrolls away, a repair that takes minutes
+#: of talk rather than a blink; the instructor fast-forwards (3600× and up) to let wear grow and
+#: slows down again when the alarm comes (dashboard or ``POST /api/clock``).
+WORKSHOP_FACTOR = 60.0
+#: ``--workshop``: logins p01..p20 and every interface, unless ``--participants``/``--bind`` say.
+WORKSHOP_PARTICIPANTS = 20
+WORKSHOP_BIND = "0.0.0.0"
 
 
 def _fail(message: str) -> NoReturn:
@@ -170,6 +188,8 @@ def _start_broker(
     security: Security,
     participants: int | None,
     bind: str,
+    protocol_log: bool = False,
+    ws_port: int | None = None,
 ) -> BrokerProcess:
     try:
         return start_embedded_broker(
@@ -180,6 +200,8 @@ def _start_broker(
             host=bind,
             security=security,
             participants=participants,
+            ws_port=ws_port,
+            protocol_log=protocol_log,
         )
     except PortInUseError:
         _fail(
@@ -216,8 +238,11 @@ def run_up(
     participants: int | None = None,
     bind: str = DEFAULT_BIND,
     db: str | None = None,
+    workshop: bool = False,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
+    if workshop and factor is None:
+        factor = WORKSHOP_FACTOR
     notes: list[str] = []
     try:
         profile = parse_security(security)
@@ -265,10 +290,13 @@ def run_up(
     signal.signal(signal.SIGTERM, _interrupt)
 
     before = load_credentials(state_dir)
+    ws_port = choose_port(None, DEFAULT_WS_PORT, bind)[0] if workshop and not broker else None
     embedded = (
         None
         if broker
-        else _start_broker(state_dir, loaded, broker_port, profile, participants, bind)
+        else _start_broker(
+            state_dir, loaded, broker_port, profile, participants, bind, workshop, ws_port
+        )
     )
     broker_url = embedded.url if embedded else (broker or f"mqtt://{broker_host}:{broker_port}")
     after = load_credentials(state_dir) if embedded else None
@@ -289,13 +317,19 @@ def run_up(
         console.print(f"[dim]broker {broker_url} ({embedded.impl if embedded else 'external'})[/]")
         # On a resume the robots reboot with the scenario's initial components: the engine must
         # not warm up from the previous run's readings of components that are gone.
-        service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else None
+        service_env = {"FACTORY_ENGINE_WARMUP_H": "0"} if resuming else {}
+        if workshop and embedded is not None and embedded.impl == "mosquitto":
+            # The protocol inspector follows the broker's packet log (api/protocol_log.py).
+            service_env["FACTORY_BROKER_LOG_PATH"] = str(embedded.files.log_file)
+        if embedded is not None and embedded.ws_port is not None:
+            service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         serve_args += ["--tls"] if profile.tls else []
         serve_args += ["--db", db] if db is not None else []
         service = Child("serve", serve_args, log_dir, service_env)
         children.append(service)
         _wait_ready(service, api)
+        _set_pace(api, state_dir, loaded.factor if factor is None else factor)
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
@@ -306,6 +340,8 @@ def run_up(
         _banner(console, loaded, state_dir, api, broker_url, resume, factor, notes, bind)
         for line in connect:  # where the room connects, and participants' passwords (once)
             console.print(line, markup=False, highlight=False)
+        if workshop:
+            _workshop_banner(console, http_port, broker_url, ws_port, bind)
         _watch(console, children, api)
     except KeyboardInterrupt:
         console.print("stopping: robots first (they publish OFFLINE), then the service …")
@@ -369,6 +405,52 @@ Ctrl-C stops everything cleanly."""
     )
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+def _set_pace(api: Service, state_dir: Path, factor: float) -> None:
+    """Make the retained pace the robots' starting factor (not for 0, "as fast as possible",
+    which has no pace)."""
+    if factor <= 0:
+        return
+    request = urllib.request.Request(
+        f"{api.base_url}/api/clock",
+        data=json.dumps({"paused": False, "factor": factor}).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": api_key(state_dir)},
+        method="POST",
+    )
+    try:
+        urllib.request.urlopen(request, timeout=5.0, context=api.context).close()
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError(f"the service refused the starting pace: {exc}") from None
+
+
+def room_address(bind: str) -> str:
+    """The address others reach this machine at: the bind address, or for a wildcard bind the
+    address of the interface that routes outward (no packet is sent)."""
+    if bind not in ("0.0.0.0", "::", ""):
+        return bind
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks a route
+        return str(probe.getsockname()[0])
+    return "127.0.0.1"
+
+
+def _workshop_banner(
+    console: Console, http_port: int, broker_url: str, ws_port: int | None, bind: str
+) -> None:
+    host = room_address(bind)
+    base_url = f"http://{host}:{http_port}"
+    _, port = parse_broker_url(broker_url)
+    ws = f", WebSocket port {ws_port}" if ws_port else ", needs the broker's WebSockets"
+    console.print(
+        f"""
+[bold]Workshop mode[/] — a simulated minute per wall second; change it live on the dashboard
+(pause, 60×, 3600×) or with POST {base_url}/api/clock.
+
+  participants  join {base_url}/join (an MQTT client in the browser{ws})
+                dashboard {base_url}/   labs docs/workshop/index.md
+                MQTT {host}:{port} (read-only without a login)"""
+    )
 
 
 def _factory_command() -> str:

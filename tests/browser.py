@@ -40,6 +40,7 @@ from playwright.sync_api import (
     Page,
     Request,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 from processes import lasting
@@ -69,6 +70,9 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 #: Bound of every wait on a page condition.
 WAIT_MS = 15_000
+# ``expect(...)`` assertions wait for their condition up to this too (Playwright's own default,
+# 5 s, is a guess a loaded machine beats).
+expect.set_options(timeout=WAIT_MS)
 #: The scenario's own pace: one simulated hour per wall second.
 FACTOR = 3600.0
 READY_TIMEOUT_S = 15.0

@@ -177,7 +177,7 @@ def test_a_running_factory_shows_anonymous_watchers_no_truth(
     broker: BrokerHandle, topic_site: str
 ) -> None:
     """Robots publish their ground truth with every sample; only the service receives it."""
-    from test_agent import live_factory, scenario_for
+    from test_devices_agent import live_factory, scenario_for
 
     anonymous = broker.capture(f"factory/{topic_site}/#")
     service = broker.capture(f"factory/{topic_site}/#", who="service")

@@ -109,7 +109,10 @@ def test_the_robot_page_draws_history_then_appends_live(
     expect(tab).to_have_url(re.compile(f"#/robot/{robot}$"))
     charts = tab.get_by_test_id("robot-charts")
     expect(charts.locator(".chart canvas")).to_have_count(4)
-    expect(charts.locator(".u-title").first).to_contain_text("ISO 10816 class I zones")
+    # The class comes from the robot's birth (the service keeps it), not a guess.
+    expect(charts.locator(".u-title").first).to_contain_text(
+        "ISO 10816 class I zones (from its birth)"
+    )
     tab.wait_for_function(
         "() => Number(document.querySelector('[data-testid=robot-charts]').dataset.points) > 0"
     )
@@ -176,14 +179,14 @@ def test_the_inspector_shows_raw_messages_filtered_by_mqtt_wildcards(
     finally:
         handle.close_clients()
     # Pause freezes the table while messages keep being counted; Clear empties it.
-    pause = tab.get_by_role("button", name="Pause")
+    pause = tab.get_by_role("button", name="Pause", exact=True)
     pause.click()
     frozen = rows(tab)
     expect(tab.locator(".counts")).to_contain_text(
         re.compile(r"paused \([1-9]\d* new\)"), timeout=NIGHT_PROOF_MS
     )
     assert rows(tab) == frozen
-    tab.get_by_role("button", name="Resume").click()
+    tab.get_by_role("button", name="Resume", exact=True).click()
     tab.get_by_role("button", name="Clear").click()
     tab.wait_for_function(
         "() => document.querySelectorAll('[data-testid=raw-rows] tr').length < 150"

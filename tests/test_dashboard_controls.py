@@ -85,7 +85,8 @@ def test_writes_without_the_right_api_key_say_what_to_do(
     form.locator("select[name=fault]").select_option("overheat")
     submit.click()
     result = tab.get_by_test_id("fault-result")
-    expect(result).to_have_text(re.compile(r"^401 .*STATE_DIR/api-key"))
+    expect(result).to_have_text(re.compile(r"^401 .*FACTORY_API_KEY on the service"))
+    expect(tab.get_by_test_id("key-where")).to_contain_text("FACTORY_API_KEY on the service")
     expect(result).to_have_attribute("role", "alert")
     key = tab.get_by_role("textbox", name="API key")
     key.fill("not-the-key")
@@ -94,7 +95,7 @@ def test_writes_without_the_right_api_key_say_what_to_do(
     expect(result).to_have_text(re.compile(r"^403 .*wrong X-API-Key"))
     # A manual work order with a wrong key is refused the same way.
     order = tab.get_by_test_id("order-form")
-    order.locator("input[name=component]").fill("gripper")
+    order.locator("select[name=component]").select_option("gripper")
     order.get_by_role("button", name="Create work order").click()
     expect(tab.get_by_test_id("order-result")).to_have_text(re.compile(r"^403 "))
 
@@ -109,7 +110,7 @@ def test_a_manual_work_order_from_the_page_reaches_the_board(
     tab.get_by_role("textbox", name="API key").fill(stack.api_key)
     tab.get_by_role("button", name="Use key").click()
     order = tab.get_by_test_id("order-form")
-    order.locator("input[name=component]").fill(component)
+    order.locator("select[name=component]").select_option(component)
     order.locator("input[name=note]").fill("from the browser test")
     order.get_by_role("button", name="Create work order").click()
     result = tab.get_by_test_id("order-result")
@@ -142,7 +143,7 @@ def test_an_injected_fault_leads_to_an_alarm_and_a_work_order_on_the_page(
     tab.get_by_role("button", name="Use key").click()
     form = tab.get_by_test_id("fault-form")
     form.locator("select[name=fault]").select_option("accelerated_wear")
-    form.locator("input[name=component]").fill(component)
+    form.locator("select[name=component]").select_option(component)
     form.locator("input[name=magnitude]").fill(str(FAULT_MAGNITUDE))
     form.get_by_role("button", name="Inject fault").click()
     # The page follows the command to the robot's answer (its ack on the event channel).
@@ -172,3 +173,39 @@ def test_an_injected_fault_leads_to_an_alarm_and_a_work_order_on_the_page(
     tab.get_by_role("link", name="Work orders & alarms").click()
     expect(tab.locator(f'.card:has(a:text-is("{robot}"))', has_text=component)).not_to_have_count(0)
     expect(tab.get_by_test_id("alarm-rows").locator("tr", has_text=robot)).not_to_have_count(0)
+
+
+def test_a_work_order_is_cancelled_from_its_card(page: tuple[Page, PageLog], stack: Stack) -> None:
+    tab, log = page
+    log.allow(r"status of 401")
+    # A component the engine has not booked work on (it may have, by now, on some).
+    active = httpx.get(f"{stack.url}/api/work-orders", params={"active": True}).json()
+    busy = {(o["robot"], o["component"]) for o in active}
+    robot, component = next(
+        (r.id, c.name)
+        for r in stack.scenario.robots
+        for c in r.kind.components
+        if (r.id, c.name) not in busy
+    )
+    created = httpx.post(
+        f"{stack.url}/api/work-orders",
+        json={"robot": robot, "component": component, "note": "to be cancelled"},
+        headers={"X-API-Key": stack.api_key},
+    )
+    assert created.status_code == 201, created.text
+    order_id = created.json()["id"]
+    tab.goto(f"{stack.url}/#/maintenance")
+    card = tab.locator(f'.card[data-order="{order_id}"]')
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.get_by_role("alert")).to_contain_text("401")
+    tab.goto(f"{stack.url}/#/controls")
+    tab.get_by_role("textbox", name="API key").fill(stack.api_key)
+    tab.get_by_role("button", name="Use key").click()
+    tab.get_by_role("link", name="Work orders & alarms").click()
+    card.get_by_role("button", name="Cancel").click()
+    closed = tab.locator(f'[data-column="closed"] .card[data-order="{order_id}"]')
+    expect(closed).to_contain_text("cancelled")
+    expect(closed.get_by_role("button", name="Cancel")).to_have_count(0)
+    after = httpx.get(f"{stack.url}/api/work-orders/{order_id}").json()
+    assert after["status"] == "cancelled"
+    assert after["history"][-1]["reason"] == "cancelled by api (from the dashboard)"

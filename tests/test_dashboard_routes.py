@@ -41,6 +41,9 @@ def test_every_asset_and_module_import_resolves(client: httpx.Client) -> None:
     page = client.get("/").text
     assets = ASSET.findall(page)
     assert "/static/js/main.js" in assets
+    join = ASSET.findall(client.get("/join").text)  # the participant page is a second entry
+    assert "/static/js/join.js" in join
+    assets += join
     todo, seen = list(assets), set()
     while todo:
         path = todo.pop()
@@ -65,6 +68,7 @@ def test_every_asset_and_module_import_resolves(client: httpx.Client) -> None:
     on_disk = {f"/static/js/{p.name}" for p in (WEB_DIR / "js").glob("*.js")}
     assert modules == on_disk, "a module is never imported, or imported but missing"
     assert "/static/vendor/uplot/uPlot.esm.js" in seen
+    assert "/static/vendor/mqtt/mqtt.esm.js" in seen
 
 
 @pytest.mark.parametrize(

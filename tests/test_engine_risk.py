@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from test_scheduler import HOUR, at, job, scheduler
+from test_engine_scheduler import HOUR, at, job, scheduler
 
 from engine.risk import FailureRisk
 

@@ -20,7 +20,7 @@ from processes import describe
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = "tests/test_up.py::test_up_runs_stops_cleanly_and_resumes"
+TARGET = "tests/test_factory_up.py::test_up_runs_stops_cleanly_and_resumes"
 #: Bounds of the probes (a loaded machine takes a while to bring the demo up and down).
 UP_S, STOP_S = 180.0, 180.0
 

@@ -112,6 +112,8 @@ def test_api_conforms_to_its_schema(api_server: BackgroundServer, mode: Generati
     assert {op.path for op in checked if op.method.upper() == "POST"} == {
         "/api/work-orders",
         "/api/robots/{robot_id}/faults",
+        "/api/clock",
+        "/api/work-orders/{work_order_id}/cancel",
     }
     for operation in checked:
         if mode is GenerationMode.NEGATIVE and not list(operation.iter_parameters()):

@@ -26,10 +26,10 @@ import paho.mqtt.client as mqtt
 import pytest
 import trustme
 from brokers import require_broker
-from test_agent import scenario_for
 from test_api_endpoints import settings_for
 from test_api_ingest import eventually, running, telemetry, wait_rows
 from test_api_maintenance import TestClient
+from test_devices_agent import scenario_for
 
 from api.app import create_app
 from api.serve import BackgroundServer

@@ -32,6 +32,8 @@ DRAIN_POLL_S = 0.01
 Acker = Callable[[Iterable[Inbound]], object]
 #: Called with the batch's new messages and the simulated clock after they are committed.
 OnNew = Callable[[Sequence[Accepted], float | None], Awaitable[None]]
+#: Offered every ignored message's topic and payload (the pace desk takes the fleet's pace).
+OnIgnored = Callable[[str, bytes], object]
 
 
 class Consumer:
@@ -48,6 +50,7 @@ class Consumer:
         max_messages: int,
         max_wait_s: float,
         on_new: OnNew | None = None,
+        on_ignored: OnIgnored | None = None,
         live_and_stream: bool = True,
     ) -> None:
         self._inbox = inbox
@@ -60,6 +63,7 @@ class Consumer:
         self._max_messages = max_messages
         self._max_wait_s = max_wait_s
         self._on_new = on_new
+        self._on_ignored = on_ignored
         #: False where a view (:mod:`api.ingest.view`) applies live state and streams instead.
         self._live_and_stream = live_and_stream
         self._busy = False
@@ -134,6 +138,9 @@ class Consumer:
         ):
             for label, count in labels.items():
                 counter.labels(label).inc(count)
+        if self._on_ignored is not None:
+            for inbound in result.ignored:
+                self._on_ignored(inbound.topic, inbound.payload)
         hub = self._hub
         if hub.wants_raw:
             rejected = result.rejections()

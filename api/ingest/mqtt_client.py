@@ -165,11 +165,11 @@ class IngestClient:
             self._disconnected.wait(DISCONNECT_TIMEOUT_S)
         self._client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> bool:
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
         """Queue a message for the broker; thread-safe and never blocks (the network thread
         writes it). While disconnected, a QoS 1 message waits in paho's memory and goes out
         after the reconnect. False only if paho refused it outright."""
-        info = self._client.publish(topic, payload, qos=qos)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         return info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
 
     def ack(self, messages: Iterable[Inbound]) -> int:

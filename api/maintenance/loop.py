@@ -196,6 +196,16 @@ class MaintenanceLoop:
             await self.flush()
             return work_order_record(self.engine.work_order(decision.work_order))
 
+    async def cancel_work_order(self, work_order_id: str, reason: str, now_ts: float) -> WorkOrder:
+        """Cancel through the engine's lifecycle and send the robot its ``cancel_maintenance``,
+        as the planner's own cancellations do. KeyError for an unknown order, ValueError
+        (IllegalTransition) for one that can no longer be cancelled."""
+        async with self.lock:
+            decision = self.engine.cancel_work_order(work_order_id, now_ts, reason)
+            await self.carry_out([decision], now_ts)
+            await self.flush()
+            return work_order_record(self.engine.work_order(decision.work_order))
+
     async def inject_fault(
         self, robot: str, request: FaultRequest, now_ts: float, expiry_s: float
     ) -> FaultAccepted | None:

@@ -167,6 +167,12 @@ class WorkOrderRequest(_Body):
     note: str | None = Field(default=None, max_length=200)
 
 
+class CancelRequest(_Body):
+    """Why a work order is cancelled (optional); kept in its history."""
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
 class FaultRequest(_Body):
     """A fault to inject (workshops); sent to the robot as an ``inject_fault`` command."""
 

@@ -11,8 +11,10 @@ import os
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
+from api.deps import SettingsDep
 from dashboards import WEB_DIR
 
 #: Only this origin's files and endpoints: no CDN, nothing fetched from the network at run time.
@@ -20,6 +22,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
+)
+#: The participant page also speaks MQTT over WebSockets to the broker (another port).
+JOIN_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "connect-src 'self'", "connect-src 'self' ws: wss:"
 )
 #: Revalidate every time (the files carry ETags): an upgraded service never runs a stale page.
 CACHE_CONTROL = "no-cache"
@@ -35,6 +41,45 @@ async def index() -> FileResponse:
         media_type="text/html; charset=utf-8",
         headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": CACHE_CONTROL,
+        },
+    )
+
+
+class PageConfig(BaseModel):
+    """What the page needs to know about this service that no API endpoint says."""
+
+    api_key_hint: str
+    #: Whether the service follows the broker's packet log (the protocol inspector has data).
+    protocol_log: bool
+    #: The broker's MQTT-over-WebSocket address, for /join.
+    broker_ws_url: str | None
+
+
+@router.get("/dashboard/config.json")
+async def page_config(settings: SettingsDep) -> PageConfig:
+    hint = settings.api_key_hint
+    if hint is None:
+        hint = (
+            "FACTORY_API_KEY on the service"
+            if settings.api_key
+            else "none is set (FACTORY_API_KEY)"
+        )
+    return PageConfig(
+        api_key_hint=hint,
+        protocol_log=settings.broker_log_path is not None,
+        broker_ws_url=settings.broker_ws_url,
+    )
+
+
+@router.get("/join")
+async def join() -> FileResponse:
+    """The participant page: a browser MQTT client (vendored MQTT.js) for workshops."""
+    return FileResponse(
+        WEB_DIR / "join.html",
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": JOIN_CONTENT_SECURITY_POLICY,
             "Cache-Control": CACHE_CONTROL,
         },
     )

@@ -15,9 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import ApiKeyRequired, ReadAccess
 from api.deps import LiveDep, MaintenanceDep, SettingsDep, StoreDep
 from api.live import LiveState
-from api.maintenance.loop import MaintenanceLoop
+from api.maintenance.loop import API_REQUESTER, MaintenanceLoop
 from api.records.maintenance import (
     Alarm,
+    CancelRequest,
     FaultAccepted,
     FaultRequest,
     RobotHealth,
@@ -169,6 +170,35 @@ async def create_work_order(
     now_ts = _clock(live)
     try:
         return await maintenance.request_work_order(request, now_ts)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.post(
+    "/work-orders/{work_order_id}/cancel",
+    dependencies=[ApiKeyRequired],
+    responses={**WRITE_REFUSALS, status.HTTP_404_NOT_FOUND: _problem("No such work order.")},
+    summary="Cancel a work order (sent to the robot as a cancel_maintenance command)",
+)
+async def cancel_work_order(
+    work_order_id: WorkOrderId,
+    maintenance: MaintenanceDep,
+    live: LiveDep,
+    request: CancelRequest | None = None,
+) -> WorkOrder:
+    """Only a planned, dispatched or acknowledged order can be cancelled (409 otherwise: work
+    in progress finishes). It goes through the engine's lifecycle like the planner's own
+    cancellations, and the robot gets a ``cancel_maintenance`` command for it."""
+    now_ts = _clock(live)
+    why = request.reason if request is not None and request.reason else None
+    reason = f"cancelled by {API_REQUESTER}" + (f" ({why})" if why else "")
+    try:
+        return await maintenance.cancel_work_order(work_order_id, reason, now_ts)
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"the engine has no work order {work_order_id!r}; GET /api/work-orders lists them",
+        ) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 

@@ -17,13 +17,16 @@ from api.stream import StreamFilter, StreamHub
 router = APIRouter(prefix="/api", tags=["stream"])
 
 StreamChannel = Annotated[
-    list[Literal["birth", "state", "telemetry", "event", "alarm", "work_order", "raw"]] | None,
+    list[Literal["birth", "state", "telemetry", "event", "alarm", "work_order", "raw", "mqtt"]]
+    | None,
     Query(
         description="Repeat to ask for several. Default: every channel except raw. "
         "raw (the message inspector: every message received, valid or not, with topic, qos, "
-        "retain, payload text up to 2 KiB and the reject reason) only when named; messages "
-        "carrying ground truth (truth topics) in it only with the API key.",
-        max_length=7,
+        "retain, payload text up to 2 KiB and the reject reason) and mqtt (the protocol inspector: "
+        "connections, sessions, wills, every PUBLISH with its flags and sender, from the "
+        "broker's log) only when named; messages carrying ground truth (truth topics) in raw "
+        "only with the API key.",
+        max_length=8,
     ),
 ]
 

@@ -16,6 +16,9 @@ re-sent by paho itself (with the DUP flag); the service's ``(robot, boot, seq)``
 any duplicate. A link that dies silently is only noticed by the keepalive; what is published
 until then waits in paho's queue and goes out after the reconnect unflagged (docs/contract.md).
 
+Pace: an agent given ``on_pace`` also reads its site's retained ``factory/{site}/pace`` and hands
+every valid pace to it (the runner pauses or re-paces the simulation, :mod:`.pace`).
+
 Threads: :meth:`send` is called from the simulation thread, paho callbacks run in the client's
 network thread; one lock orders publishing, the buffer and ``seq``. Commands are handed to the
 simulation through ``on_command`` (the runner queues them into the SimPy thread).
@@ -46,6 +49,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from broker_config.sessions import robot_client_id, session_client_id
 from contract.codec import Rejected, decode_message, encode
 from contract.mqtt import new_client
+from contract.pace import Pace, decode_pace, pace_topic
 from contract.payloads import (
     WILL_SEQ,
     CancelMaintenance,
@@ -105,6 +109,7 @@ class DeviceAgent:
         buffer_messages: int = DEFAULT_BUFFER_MESSAGES,
         wall_s_per_sim_s: float = 0.0,
         telemetry_batch: int = 1,
+        on_pace: Callable[[Pace], None] | None = None,
         tls: bool = False,
         cafile: str | None = None,
     ) -> None:
@@ -115,7 +120,10 @@ class DeviceAgent:
         self._birth = birth
         self._on_command = on_command
         self._qos = dict.fromkeys(Channel, 1) | {Channel.TELEMETRY: telemetry_qos}
-        self._wall_per_sim = wall_s_per_sim_s
+        #: Wall seconds per simulated second (how long a simulated network drop lasts).
+        self.wall_s_per_sim_s = wall_s_per_sim_s
+        self._on_pace = on_pace
+        self._pace_topic = pace_topic(topic.site)
         self._lock = threading.Lock()
         self._seq = 0
         self._connected = False
@@ -215,7 +223,7 @@ class DeviceAgent:
     def send(self, record: Record) -> None:
         """Publish a model record now, or keep it for after the reconnect."""
         if isinstance(record, NetworkDrop):
-            self.drop_connection(record.duration_s * self._wall_per_sim)
+            self.drop_connection(record.duration_s * self.wall_s_per_sim_s)
             return
         if isinstance(record, BirthRecord):
             return  # published on every connect from the model's current birth
@@ -290,6 +298,8 @@ class DeviceAgent:
         self.refused = None
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.subscribe(self._topics[Channel.CMD], qos=1)
+        if self._on_pace is not None:
+            client.subscribe(self._pace_topic, qos=1)
         with self._lock:
             self.stats.connects += 1
             birth = self._birth()
@@ -319,6 +329,14 @@ class DeviceAgent:
             log.warning("%s: connection lost (%s); reconnecting", self.robot, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._pace_topic and self._on_pace is not None:
+            try:
+                pace = decode_pace(bytes(message.payload))
+            except Rejected as exc:
+                log.warning("%s: refused a pace: %s", self.robot, exc)
+                return
+            self._on_pace(pace)
+            return
         if message.topic != self._topics[Channel.CMD]:
             return  # amqtt also pushes retained messages of other clients' subscriptions
         try:

@@ -1,11 +1,12 @@
 """``factory simulate``: the factory model run live, every robot an MQTT device.
 
-:class:`LiveFactory` is the entry point that picks the environment — a
-``simpy.rt.RealtimeEnvironment`` paced at ``factor`` simulated seconds per wall second, or a plain
-``simpy.Environment`` for ``factor = 0`` (as fast as possible) — and wires the model's sink to one
-:class:`~simulator.devices.agent.DeviceAgent` per robot. The simulation runs in its own thread;
-commands from the broker are queued and handed to the model inside that thread by a small SimPy
-process, so the model is only ever touched by one thread.
+:class:`LiveFactory` is the entry point that picks the environment — a realtime
+:class:`~simulator.devices.pace.PacedEnvironment` at ``factor`` simulated seconds per wall second,
+which the retained ``factory/{site}/pace`` message pauses, resumes and re-paces live, or a plain
+``simpy.Environment`` for ``factor = 0`` (as fast as possible; it ignores the pace) — and wires
+the model's sink to one :class:`~simulator.devices.agent.DeviceAgent` per robot. The simulation
+runs in its own thread; commands from the broker are queued and handed to the model inside that
+thread by a small SimPy process, so the model is only ever touched by one thread.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from types import FrameType
 from typing import NoReturn
 
 import simpy
-import simpy.rt
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from broker_config.credentials import CredentialsError, load_credentials
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
+from contract.pace import Pace
 from contract.topics import Channel, Topic
 from simulator.devices.agent import Command, DeviceAgent
 from simulator.devices.broker_link import (
@@ -43,6 +44,7 @@ from simulator.devices.broker_link import (
     why_nothing,
 )
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
+from simulator.devices.pace import PacedEnvironment
 from simulator.model.factory import Factory
 from simulator.model.records import Record
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
@@ -95,9 +97,7 @@ class LiveFactory:
         self.scenario = scenario
         self.factor = factor
         if factor > 0:
-            self.env: simpy.Environment = simpy.rt.RealtimeEnvironment(
-                factor=1.0 / factor, strict=False
-            )
+            self.env: simpy.Environment = PacedEnvironment(factor)
         else:
             self.env = simpy.Environment()
         self.factory = Factory(self.env, scenario, seed, self._emit)
@@ -125,6 +125,7 @@ class LiveFactory:
                 on_command=self._commands.put,
                 wall_s_per_sim_s=1.0 / factor if factor > 0 else 0.0,
                 telemetry_batch=scenario.telemetry_batch,
+                on_pace=self.set_pace if factor > 0 else None,
                 tls=tls,
                 cafile=cafile,
             )
@@ -133,12 +134,27 @@ class LiveFactory:
     def now_ts(self) -> float:
         return self.factory.now_ts
 
+    @property
+    def paused(self) -> bool:
+        return isinstance(self.env, PacedEnvironment) and self.env.paused
+
+    def set_pace(self, pace: Pace) -> None:
+        """Follow a pace from the broker (any thread; every robot hands in the same one)."""
+        env = self.env
+        if not isinstance(env, PacedEnvironment):
+            return
+        if env.set_pace(paused=pace.paused, sim_per_wall=pace.factor):
+            self.factor = pace.factor
+            for agent in self.agents.values():
+                agent.wall_s_per_sim_s = 1.0 / pace.factor
+
     def _emit(self, record: Record) -> None:
         self.agents[record.robot].send(record)
 
     def _command_pump(self) -> simpy.events.ProcessGenerator:
-        period_s = self.factor * COMMAND_POLL_WALL_S if self.factor > 0 else COMMAND_POLL_SIM_S
         while True:
+            # Read each round: the pace may have changed the factor.
+            period_s = self.factor * COMMAND_POLL_WALL_S if self.factor > 0 else COMMAND_POLL_SIM_S
             while True:
                 try:
                     command = self._commands.get_nowait()
@@ -218,6 +234,8 @@ class LiveFactory:
     def stop(self) -> None:
         """Stop the simulation, then publish OFFLINE and disconnect every robot."""
         self._stop.set()
+        if isinstance(self.env, PacedEnvironment):
+            self.env.close()  # ends the run at once, even while paused
         if self._thread is not None:
             self._thread.join(timeout=10.0)
         stop_all(list(self.agents.values()))
@@ -240,8 +258,9 @@ class LiveFactory:
                 str(agent.stats.dropped),
             )
         sim_time = time.strftime("%a %Y-%m-%d %H:%M", time.gmtime(self.now_ts))
+        pace = "paused" if self.paused else f"{self.factor:g}×"
         table.caption = (
-            f"simulated {sim_time} UTC · {rate_per_s:,.0f} messages/s · "
+            f"simulated {sim_time} UTC · {pace} · {rate_per_s:,.0f} messages/s · "
             f"{link_counts(self.agents.values()).line()}"
         )
         return table

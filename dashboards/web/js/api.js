@@ -73,10 +73,17 @@ export async function postJson(path, body) {
   return { ok: false, status: response.status, detail: await detailOf(response) };
 }
 
+// Where the key is, as the service says (/dashboard/config.json); generic until it has said.
+let keyWhere = "STATE_DIR/api-key";
+
+export function setKeyWhere(where) {
+  keyWhere = where;
+}
+
 /** One line saying what a failed write means and what to do next. */
 export function explainWriteError(status, detail) {
-  if (status === 401) return `401 — no API key: enter the key (STATE_DIR/api-key) above. ${detail}`;
-  if (status === 403) return `403 — key refused: check the key in STATE_DIR/api-key. ${detail}`;
+  if (status === 401) return `401 — no API key: enter the key (${keyWhere}) in Controls. ${detail}`;
+  if (status === 403) return `403 — key refused: check the key in ${keyWhere}. ${detail}`;
   if (status === 404) return `404 — not found: ${detail}`;
   if (status === 422) return `422 — the service refused the form: ${detail}`;
   if (status === 409) return `409 — not now: ${detail}`;
@@ -94,9 +101,10 @@ const FEATURE_PATHS = {
   alarms: ["get", /^\/api\/alarms$/],
   workOrders: ["get", /^\/api\/work-orders$/],
   manualOrders: ["post", /^\/api\/work-orders$/],
+  cancelOrders: ["post", /^\/api\/work-orders\/\{[^}]+\}\/cancel$/],
   faults: ["post", /^\/api\/robots\/\{[^}]+\}\/faults$/],
 };
-const STREAM_FEATURES = { raw: "raw", alarmStream: "alarm", workOrderStream: "work_order" };
+const STREAM_FEATURES = { raw: "raw", mqtt: "mqtt", alarmStream: "alarm", workOrderStream: "work_order" };
 
 /** What the running service offers, refreshed until everything optional is there. */
 export class Features {

@@ -1,6 +1,6 @@
 // Time charts on uPlot (vendored): one signal, or health indices, with what the engine knows drawn
 // on top — ISO zone bands behind vibration, planned work as shaded spans, the predicted failure
-// time with its interval, and a "now" line. Everything in simulated time, UTC.
+// time with its interval, failures and repairs that happened, and a "now" line. Everything in simulated time, UTC.
 
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { shortTime, simTime } from "./format.js";
@@ -10,6 +10,7 @@ export const SERIES_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69
 const ZONE_FILLS = ["rgba(0,158,115,0.10)", "rgba(86,180,233,0.12)", "rgba(230,159,0,0.16)", "rgba(213,94,0,0.16)"];
 const ORDER_FILL = "rgba(0,114,178,0.16)";
 const FAILURE_STROKE = "#b3261e";
+const REPAIR_STROKE = "#009E73";
 const FONT = "12px system-ui, sans-serif";
 
 // Ticks fall on UTC hours and days; labels are 24-hour UTC like the rest of the page.
@@ -184,6 +185,12 @@ function drawMarks(u, overlay) {
       // Beyond the chart: say when, at the right edge.
       label(u, u.bbox.left + u.bbox.width, `${failure.label} ${shortTime(failure.ts)} →`, row++ % 3, FAILURE_STROKE);
     }
+  }
+  // What happened: a failure (solid red) and the repair that ended it (solid green).
+  for (const mark of overlay.happened ?? []) {
+    const colour = mark.kind === "failure" ? FAILURE_STROKE : REPAIR_STROKE;
+    const x = vline(u, mark.ts, colour, []);
+    if (x !== null) label(u, x, mark.label, row++ % 3, colour);
   }
   if (overlay.now !== null && overlay.now !== undefined) {
     const x = vline(u, overlay.now, "#555", [2, 3]);

@@ -1,7 +1,7 @@
 // Controls (#/controls): the API key (kept in this tab's sessionStorage), fault injection and
 // manual work orders. Every answer is shown in words: 401/403 say which key to use.
 
-import { apiKey, explainWriteError, features, postJson, setApiKey } from "./api.js";
+import { apiKey, explainWriteError, features, getJson, postJson, setApiKey, setKeyWhere } from "./api.js";
 import { FAULT_KINDS, METRICS, METRIC_NAMES, el, setText, simTime } from "./format.js";
 import { onRender } from "./frame.js";
 import { factory } from "./state.js";
@@ -26,7 +26,7 @@ export function mountControls(section, healthPoller) {
     "form",
     { class: "card-form", "data-testid": "key-form", onsubmit: saveKey },
     el("h2", {}, "API key"),
-    el("p", { class: "note" }, "Writes need the service's key (STATE_DIR/api-key), and so does the ground truth in the message inspector. It stays in this browser tab only."),
+    dom.keyWhere = el("p", { class: "note", "data-testid": "key-where" }, "Writes need the service's key (STATE_DIR/api-key), and so does the ground truth in the message inspector. It stays in this browser tab only."),
     field("Key", dom.key),
     el("div", { class: "actions" }, el("button", { type: "submit" }, "Use key"), el("button", { type: "button", onclick: forgetKey }, "Forget")),
     dom.keyStatus,
@@ -34,7 +34,7 @@ export function mountControls(section, healthPoller) {
 
   dom.faultRobot = robotSelect("robot");
   dom.faultKind = el("select", { name: "fault" }, Object.entries(FAULT_KINDS).map(([k, what]) => el("option", { value: k }, `${k} — ${what}`)));
-  dom.faultComponent = el("input", { name: "component", list: "components-fault", placeholder: "e.g. reducer-j2" });
+  dom.faultComponent = el("select", { name: "component" }, el("option", { value: "" }, "(none)"));
   dom.faultSensor = el("select", { name: "sensor" }, el("option", { value: "" }, "(none)"), METRIC_NAMES.map((m) => el("option", { value: m }, `${m} (${METRICS[m].unit})`)));
   dom.magnitude = el("input", { name: "magnitude", type: "number", min: "0.1", max: "1000", step: "0.1", value: "1" });
   dom.faultHours = el("input", { name: "duration_h", type: "number", min: "0", step: "0.5", placeholder: "until repaired" });
@@ -47,7 +47,6 @@ export function mountControls(section, healthPoller) {
     field("Robot", dom.faultRobot),
     field("Fault", dom.faultKind),
     field("Component", dom.faultComponent, "accelerated_wear needs one"),
-    el("datalist", { id: "components-fault" }),
     field("Sensor", dom.faultSensor, "sensor faults need one"),
     field("Magnitude m", dom.magnitude),
     field("Duration (simulated hours)", dom.faultHours, "empty: until repaired/replaced"),
@@ -56,7 +55,7 @@ export function mountControls(section, healthPoller) {
   );
 
   dom.orderRobot = robotSelect("robot");
-  dom.orderComponent = el("input", { name: "component", list: "components-order", required: true, placeholder: "e.g. gripper" });
+  dom.orderComponent = el("select", { name: "component", required: true });
   dom.earliest = el("input", { type: "checkbox", name: "earliest", checked: true, onchange: () => (dom.start.disabled = dom.earliest.checked) });
   dom.start = el("input", { type: "datetime-local", name: "start", disabled: true, "aria-label": "Start (UTC)" });
   dom.orderHours = el("input", { name: "duration_h", type: "number", min: "0.25", step: "0.25", placeholder: "the kind's planned repair time" });
@@ -69,7 +68,6 @@ export function mountControls(section, healthPoller) {
     dom.orderNote = el("p", { class: "note" }),
     field("Robot", dom.orderRobot),
     field("Component", dom.orderComponent),
-    el("datalist", { id: "components-order" }),
     el("label", { class: "field inline" }, dom.earliest, el("span", {}, "Earliest feasible slot")),
     field("…or start at (UTC)", dom.start),
     field("Duration (simulated hours)", dom.orderHours),
@@ -79,6 +77,7 @@ export function mountControls(section, healthPoller) {
   );
   section.append(el("div", { class: "controls" }, keyForm, dom.faultForm, dom.orderForm));
   showKeyStatus();
+  showKeyWhere();
   onRender("floor-layout", fillRobots);
   onRender("health", () => fillComponents());
   onRender("features", availability);
@@ -131,13 +130,26 @@ function componentsOf(robotId) {
   return fromHealth ?? factory.births.get(robotId)?.components?.map((c) => c.name) ?? [];
 }
 
+// Component is a choice among the chosen robot's own components (from its health, else its
+// birth); the fault form may also leave it empty.
 function fillComponents() {
-  for (const [select, listId] of [[dom.faultRobot, "components-fault"], [dom.orderRobot, "components-order"]]) {
-    const list = document.getElementById(listId);
-    const names = componentsOf(select.value);
-    if ([...list.options].map((o) => o.value).join() !== names.join()) {
-      list.replaceChildren(...names.map((n) => el("option", { value: n })));
+  for (const [robot, select, blank] of [[dom.faultRobot, dom.faultComponent, true], [dom.orderRobot, dom.orderComponent, false]]) {
+    const names = [...(blank ? [""] : []), ...componentsOf(robot.value)];
+    if ([...select.options].map((o) => o.value).join() !== names.join()) {
+      const chosen = select.value;
+      select.replaceChildren(...names.map((n) => el("option", { value: n }, n || "(none)")));
+      if (names.includes(chosen)) select.value = chosen;
     }
+  }
+}
+
+async function showKeyWhere() {
+  try {
+    const { api_key_hint: where } = await getJson("/dashboard/config.json");
+    setKeyWhere(where);
+    setText(dom.keyWhere, `Writes need the service's key: ${where}. It stays in this browser tab only.`);
+  } catch {
+    // An older service: the generic text stays.
   }
 }
 
@@ -232,7 +244,7 @@ async function sendOrder(event) {
   }
   const body = {
     robot: dom.orderRobot.value,
-    component: dom.orderComponent.value.trim(),
+    component: dom.orderComponent.value,
     start_ts: startTs,
     duration_s: hoursToS(dom.orderHours.value),
     note: optional(dom.orderNoteText.value),

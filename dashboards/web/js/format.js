@@ -84,11 +84,11 @@ export function shortTime(ts) {
   return `${long.slice(0, 3)} ${long.slice(12, 14)} ${long.slice(15)}`;
 }
 
-/** "14:05:09" wall-clock local time, for the inspector's receive times. */
+/** "14:05:09.123" wall-clock time in UTC (like every time on the page), for receive times. */
 export function wallTime(seconds) {
   const d = new Date(seconds * 1000);
-  const ms = String(d.getMilliseconds()).padStart(3, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${ms}`;
+  const ms = String(d.getUTCMilliseconds()).padStart(3, "0");
+  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${ms}`;
 }
 
 /** A value of a metric with its unit, e.g. "0.52 mm/s". */

@@ -7,6 +7,8 @@ import { mountFloor } from "./floor.js";
 import { setText, simTime } from "./format.js";
 import { invalidate, onRender } from "./frame.js";
 import { HealthPoller } from "./health.js";
+import { mountPace } from "./pace.js";
+import { closeProtocol, mountProtocol, openProtocol } from "./protocol.js";
 import { closeInspector, mountInspector, openInspector } from "./inspector.js";
 import { mountMaintenance } from "./maintenance.js";
 import { closeRobot, mountRobot, openRobot } from "./robot.js";
@@ -73,7 +75,9 @@ function start() {
   mountRobot(section("robot"));
   mountMaintenance(section("maintenance"));
   mountInspector(section("inspector"));
+  mountProtocol(section("inspector"));
   mountControls(section("controls"), poller);
+  mountPace(document.getElementById("pace"));
   Object.assign(views, {
     floor: {
       open: () => {
@@ -93,7 +97,16 @@ function start() {
       },
     },
     maintenance: { open: () => invalidate("work-orders", "alarms") },
-    inspector: { open: openInspector, close: closeInspector },
+    inspector: {
+      open: () => {
+        openInspector();
+        openProtocol();
+      },
+      close: () => {
+        closeInspector();
+        closeProtocol();
+      },
+    },
     controls: { open: (parts, params) => openControls(params) },
   });
   onRender("clock", renderClock);
@@ -112,7 +125,10 @@ function start() {
   features.onChange(() => {
     invalidate("features", "floor", "alarms", "work-orders", "health");
     loadSnapshots();
-    if (currentView === "inspector") openInspector();
+    if (currentView === "inspector") {
+      openInspector();
+      openProtocol();
+    }
   });
   const refreshFeatures = async () => {
     await features.refresh();

@@ -1,13 +1,17 @@
 // Work orders as a board (one column per lifecycle status) and the alarm list (#/maintenance).
 
-import { features } from "./api.js";
+import { explainWriteError, features, postJson } from "./api.js";
 import { ACTIVE_ORDER_STATUSES, WORK_ORDER_COLUMNS, el, hours, shortTime, simTime } from "./format.js";
-import { onRender } from "./frame.js";
-import { factory } from "./state.js";
+import { invalidate, onRender } from "./frame.js";
+import { applyEvent, factory } from "./state.js";
 
 const CARDS_PER_COLUMN = 25;
 const ALARM_ROWS = 100;
 const CLOSED = new Set(["cancelled", "expired", "rejected", "interrupted"]);
+// The lifecycle lets these be cancelled; work in progress finishes.
+const CANCELLABLE = new Set(["planned", "dispatched", "acknowledged"]);
+// Why a cancel was refused, per order: the board redraws often, the answer must stay.
+const refusals = new Map();
 
 const dom = {};
 
@@ -110,7 +114,21 @@ function card(order) {
     finished ? null : folded(order.reason, "card-reason"),
     last ? step(last, order.status_reason ?? last.reason) : null,
     el("small", { class: "card-id" }, order.id),
+    CANCELLABLE.has(order.status) && features.has("cancelOrders")
+      ? el("button", { type: "button", class: "card-cancel", onclick: () => cancel(order) }, "Cancel")
+      : null,
+    refusals.has(order.id) ? el("p", { class: "result error", role: "alert" }, refusals.get(order.id)) : null,
   );
+}
+
+async function cancel(order) {
+  refusals.delete(order.id);
+  const answer = await postJson(`/api/work-orders/${encodeURIComponent(order.id)}/cancel`, {
+    reason: "from the dashboard",
+  });
+  if (answer.ok) applyEvent("work_order", answer.data);
+  else refusals.set(order.id, explainWriteError(answer.status, answer.detail));
+  invalidate("work-orders");
 }
 
 function renderBoard() {

@@ -68,6 +68,8 @@ export function mountRobot(section) {
   onRender("robot-header", renderHeader);
   onRender("floor", () => {
     renderHeader();
+    // The charts were drawn before the robot's birth named its ISO class: draw them again.
+    if (view && vibrationClass(view.id) !== view.isoClass) setWindow(windowName);
     if (view?.waiting && factory.robots.get(view.id)?.lastSeen) loadHistory(view);
   });
   onRender("robot-charts", renderCharts);
@@ -115,6 +117,28 @@ function futureMarks(robotId) {
   return [...failures, ...orders];
 }
 
+/** Failures that happened and the repairs that ended them, from the failure alarms (the engine
+ * raises one when a component fails and clears it when the component is restored) and the
+ * robot's live events; each at its simulated time. */
+function breakdowns(robotId) {
+  const marks = new Map();
+  const add = (ts, kind, component) => {
+    const label = `${component ?? "robot"} ${kind === "failure" ? "failed" : "repaired"}`;
+    marks.set(`${kind}@${ts}@${component}`, { ts, kind, label });
+  };
+  for (const alarm of factory.alarms.values()) {
+    if (alarm.robot !== robotId || alarm.limit !== "failure") continue;
+    add(alarm.raised_ts, "failure", alarm.component);
+    if (alarm.cleared_ts !== null) add(alarm.cleared_ts, "repair", alarm.component);
+  }
+  for (const event of factory.events.toArray()) {
+    if (event.robot !== robotId) continue;
+    if (event.kind === "failure") add(event.ts, "failure", event.component);
+    if (event.kind === "repair_finished") add(event.ts, "repair", event.component);
+  }
+  return [...marks.values()];
+}
+
 function vibrationClass(robotId) {
   return factory.robots.get(robotId)?.vibration_class ?? factory.births.get(robotId)?.vibration_class ?? null;
 }
@@ -141,11 +165,14 @@ function buildCharts(current) {
     const info = METRICS[metric];
     const host = el("div", { class: "chart", "data-metric": metric });
     dom.charts.append(host);
-    const isoClass = metric === "vibration_rms_mm_s" ? (vibrationClass(current.id) ?? "I") : null;
+    const vibration = metric === "vibration_rms_mm_s";
+    const isoClass = vibration ? vibrationClass(current.id) : null;
     const zones = isoClass ? ISO_ZONES_MM_S[isoClass] : null;
-    const assumed = isoClass && !vibrationClass(current.id) ? ", assumed" : "";
+    const classText = isoClass
+      ? ` — ISO 10816 class ${isoClass} zones (from its birth)`
+      : " — zones once the robot's birth names its ISO class";
     current.charts[metric] = timeChart(host, {
-      title: `${info.label} (${info.unit})${isoClass ? ` — ISO 10816 class ${isoClass} zones${assumed}` : ""}`,
+      title: `${info.label} (${info.unit})${vibration ? classText : ""}`,
       series: [{ label: info.label, unit: info.unit, digits: info.digits }],
       yRange: zones ? zoneRange(zones) : undefined,
       xRange,
@@ -154,10 +181,12 @@ function buildCharts(current) {
         zones,
         orders: ordersOverlay(current.id),
         failures: componentOverlay(current.id, metric),
+        happened: breakdowns(current.id),
       }),
     });
   }
   current.xRange = xRange;
+  current.isoClass = vibrationClass(current.id);
   current.windowS = windowS;
 }
 

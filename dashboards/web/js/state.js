@@ -58,7 +58,12 @@ export function advanceClock(ts) {
 export function loadRobots(list) {
   for (const item of list) {
     const known = robot(item.id, item);
-    Object.assign(known, { kind: item.kind ?? known.kind, model: item.model ?? known.model });
+    Object.assign(known, {
+      kind: item.kind ?? known.kind,
+      model: item.model ?? known.model,
+      // From the robot's birth, as the service keeps it: the vibration chart's zones.
+      vibration_class: item.vibration_class ?? known.vibration_class ?? null,
+    });
     if (item.state && (known.stateSince === undefined || item.state_since >= known.stateSince)) {
       Object.assign(known, {
         state: item.state,
@@ -157,6 +162,7 @@ export function applyEvent(name, data) {
   } else if (name === "birth") {
     factory.births.set(data.robot, payload);
     Object.assign(known, { kind: payload.kind, model: payload.model });
+    if (payload.vibration_class) known.vibration_class = payload.vibration_class;
     invalidate("floor", "robot-header");
   } else if (name === "event") {
     for (const listener of factory.eventListeners) listener(data.robot, payload);

@@ -68,6 +68,7 @@ def test_robot_rules() -> None:
     assert rules == {
         *(("write", f"{prefix}/{c}") for c in ("birth", "state", "telemetry", "event", "truth")),
         ("read", f"{prefix}/cmd"),
+        ("read", f"factory/{prefix.split('/')[1]}/pace"),  # its site's pace (contract/pace.py)
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_scheduler import scheduler
+from test_engine_scheduler import scheduler
 
 from contract.payloads import TS_MAX
 from engine.scheduler import SlotRequest, SlotUnavailable
