@@ -123,11 +123,11 @@ def test_robots_that_cannot_connect_are_reported_live_and_a_stop_takes_seconds(
             if not line:
                 break
             lines.append(line)
-            if "robots online" in line:
+            # Said on the first tick and again on every change (a loaded machine may show
+            # some robots still connecting first).
+            if "12 of 120 robots online" in line and "108 refused (" in line:
                 status = line
         assert status is not None, "".join(lines)
-        assert "12 of 120 robots online" in status
-        assert "108 refused (" in status
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=60.0)
