@@ -43,7 +43,7 @@ from api.pace import PaceDesk
 from api.protocol_feed import ProtocolFeed
 from api.rate_limit import WriteLimiter
 from api.records import Robot
-from api.routes import clock, dashboard, maintenance, ops, robots, stream
+from api.routes import clock, dashboard, kpis, maintenance, ops, robots, stream
 from api.settings import Settings, load_settings
 from api.store import QueryRefused, Store
 from api.store.opening import open_store
@@ -327,7 +327,7 @@ def create_app(settings: Settings | None = None, *, scenario: Plant | None = Non
         lifespan=lifespan,
     )
     app.add_exception_handler(QueryRefused, _query_refused)
-    routers = (robots, maintenance, clock, stream, ops, dashboard)
+    routers = (robots, kpis, maintenance, clock, stream, ops, dashboard)
     for module in routers:
         app.include_router(module.router)
     return app

@@ -32,8 +32,14 @@ from experiment.outputs import (
     results_markdown,
     write_text,
 )
-from experiment.plots import plot_availability_downtime, plot_trajectory
+from experiment.plots import (
+    FOCUS_AFTER_S,
+    FOCUS_BEFORE_S,
+    plot_availability_downtime,
+    plot_trajectory,
+)
 from experiment.runs import RunResult, RunSpec, cached_scenario, run_one
+from experiment.trace import REPRESENTATIVE_RULE
 from simulator.model.scenario import Scenario
 
 TRACE_POLICY = "predictive"
@@ -170,7 +176,9 @@ def write_outputs(experiment: Experiment, out: Path, jobs: int) -> list[Path]:
     files = {
         "results.json": results_json(document),
         "results.csv": results_csv(per_run, experiment.policies, seeds),
-        "results.md": results_markdown(model.name, seeds, days, summary, command),
+        "results.md": results_markdown(
+            model.name, seeds, days, summary, command, model.maintenance.currency
+        ),
         "run-info.json": results_json(run_info(experiment, jobs)),
     }
     written = []
@@ -178,17 +186,32 @@ def write_outputs(experiment: Experiment, out: Path, jobs: int) -> list[Path]:
         write_text(out / name, text)
         written.append(out / name)
     figure = out / "availability_downtime.png"
-    plot_availability_downtime(summary, figure, f"scenario {model.name}, {len(seeds)} seed(s)")
+    plot_availability_downtime(
+        summary,
+        figure,
+        f"scenario {model.name}, {len(seeds)} seed(s)",
+        model.maintenance.currency,
+    )
     written.append(figure)
     traced = [r for r in experiment.results.values() if r.trace is not None]
     if traced and traced[0].trace is not None:
         run = traced[0]
         trace = run.trace
         assert trace is not None
-        component = trace.busiest_component()
-        if component is not None:
-            figure = out / "trajectory.png"
-            title = f"{trace.robot} {component} — {run.policy} policy, seed {run.seed}"
+        life = trace.representative_life()
+        figure = out / "trajectory.png"
+        where = f"{run.policy} policy, seed {run.seed}"
+        if life is not None:
+            title = (
+                f"{trace.robot} {life.component} — {where}; "
+                f"{REPRESENTATIVE_RULE} (RMSE {life.rmse_h:.0f} h)"
+            )
+            window = life.window(FOCUS_BEFORE_S, FOCUS_AFTER_S)
+            plot_trajectory(trace, life.component, model.start_ts, figure, title, window)
+            written.append(figure)
+        elif trace.points:
+            component = sorted(trace.points)[0]
+            title = f"{trace.robot} {component} — {where}; no life with scored predictions"
             plot_trajectory(trace, component, model.start_ts, figure, title)
             written.append(figure)
     return written

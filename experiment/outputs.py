@@ -26,6 +26,8 @@ from typing import Any
 from experiment.aggregate import MeanCI
 
 DECIMALS = 4
+#: Placeholder for the scenario's currency in a metric's label.
+COST_UNIT = "{currency}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("oee", "OEE", "{:.4f}"),
     MetricInfo("parts", "good parts", "{:,.0f}"),
     MetricInfo("maintenance_jobs", "planned jobs done", "{:.1f}"),
-    MetricInfo("maintenance_cost", "maintenance cost (planned + unplanned)", "{:,.0f}"),
+    MetricInfo("maintenance_cost", "maintenance cost, {currency} (planned + unplanned)", "{:,.0f}"),
     MetricInfo("life_left_at_planned_h", "true life left at planned jobs, operating h", "{:.0f}"),
     MetricInfo("mtbf_h", "MTBF, operating h", "{:,.0f}"),
     MetricInfo("mttr_h", "MTTR, h (failure → back in service)", "{:.2f}"),
@@ -66,6 +68,8 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("rul_alpha_lambda", "α-λ accuracy (α = 0.2, λ = 0.5)", "{:.3f}"),
     MetricInfo("rul_alpha_lambda_oracle", "α-λ accuracy of the oracle", "{:.3f}"),
     MetricInfo("rul_alpha_lambda_ratio", "α-λ accuracy ÷ oracle's", "{:.2f}"),
+    MetricInfo("rul_interval_coverage", "RUL interval coverage (true RUL inside)", "{:.3f}"),
+    MetricInfo("rul_interval_nominal", "… nominal coverage the intervals claim", "{:.2f}"),
     MetricInfo("rul_lives", "component lives scored (α-λ, PHM08)", "{:.1f}"),
     MetricInfo("rul_lives_cut_short", "… of them cut short (planned work, run end)", "{:.1f}"),
     MetricInfo("rul_predictions", "RUL predictions scored", "{:,.0f}"),
@@ -94,6 +98,8 @@ HOW_TO_READ = {
     "rul_alpha_lambda": "share of lives predicted within ±20 % half-way through what was seen",
     "rul_alpha_lambda_oracle": "the same for the oracle: how often ±20 % is possible at all",
     "rul_alpha_lambda_ratio": "engine ÷ oracle; 1 is the best possible",
+    "rul_interval_coverage": "share of predictions whose interval holds the truth; near nominal",
+    "rul_interval_nominal": "what the intervals claim; coverage below it: overconfident",
     "rul_lives": "lives behind α-λ and PHM08",
     "rul_lives_cut_short": "lives ended by planned work or the run's end, not by failure",
     "rul_predictions": "predictions behind RMSE and the medians",
@@ -166,7 +172,9 @@ def results_markdown(
     days: float,
     summary: Mapping[str, Mapping[str, MeanCI]],
     command: str | None = None,
+    currency: str = "EUR",
 ) -> str:
+    """The tables; costs are labelled with the scenario's ``currency``."""
     policies = list(summary)
     lines = [
         f"# Maintenance policies — scenario `{scenario}`",
@@ -203,7 +211,8 @@ def results_markdown(
             cells = [_cell(info, summary[p].get(info.name), len(seeds)) for p in policies]
             if how:
                 cells.append(HOW_TO_READ.get(info.name, ""))
-            lines.append(f"| {info.label} | " + " | ".join(cells) + " |")
+            label = info.label.replace(COST_UNIT, currency)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += per_kind_markdown(summary, len(seeds))
     return "\n".join(lines) + "\n"
@@ -216,6 +225,8 @@ PER_KIND: tuple[MetricInfo, ...] = (
     MetricInfo("rul_rmse_ratio", "RMSE ÷ oracle", "{:.2f}"),
     MetricInfo("rul_alpha_lambda", "α-λ", "{:.3f}"),
     MetricInfo("rul_alpha_lambda_oracle", "oracle α-λ", "{:.3f}"),
+    MetricInfo("rul_interval_coverage", "interval coverage", "{:.3f}"),
+    MetricInfo("rul_interval_nominal", "nominal", "{:.2f}"),
     MetricInfo("rul_lives", "lives", "{:.1f}"),
 )
 

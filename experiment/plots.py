@@ -45,7 +45,7 @@ def _save(figure: Figure, path: Path) -> None:
 
 
 def plot_availability_downtime(
-    summary: Mapping[str, Mapping[str, MeanCI]], path: Path, title: str
+    summary: Mapping[str, Mapping[str, MeanCI]], path: Path, title: str, currency: str = "EUR"
 ) -> None:
     policies = list(summary)
     colours = [POLICY_COLOURS.get(p, "#566573") for p in policies]
@@ -89,7 +89,12 @@ def plot_availability_downtime(
     )
     for axes, metric, label, heading in (
         (lower_left, "breakdowns", "failures, all robots", "Breakdowns"),
-        (lower_right, "maintenance_cost", "planned + unplanned job costs", "Maintenance cost"),
+        (
+            lower_right,
+            "maintenance_cost",
+            f"planned + unplanned job costs, {currency}",
+            "Maintenance cost",
+        ),
     ):
         bars = [_bar(summary[p].get(metric)) for p in policies]
         axes.bar(
@@ -108,51 +113,70 @@ def plot_availability_downtime(
     _save(figure, path)
 
 
-def plot_trajectory(trace: Trace, component: str, start_ts: float, path: Path, title: str) -> None:
-    """One component's health and RUL, zoomed on its life with the most predictions."""
-    t0, t1 = trace.focus(component, FOCUS_BEFORE_S, FOCUS_AFTER_S)
+def plot_trajectory(
+    trace: Trace,
+    component: str,
+    start_ts: float,
+    path: Path,
+    title: str,
+    window: tuple[float, float] | None = None,
+) -> list[str]:
+    """One component's health and RUL over ``window`` (default: its life with the most
+    predictions, :meth:`Trace.focus`); the legends list only what is drawn, and are returned."""
+    t0, t1 = window or trace.focus(component, FOCUS_BEFORE_S, FOCUS_AFTER_S)
     points = [p for p in trace.points[component] if t0 <= p.ts <= t1]
     days = [(p.ts - start_ts) / DAY_S for p in points]
     nan = math.nan
     figure = Figure(figsize=(11, 6.5), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True)
     top.plot(days, [p.health_index for p in points], color="#1f618d", label="engine health index")
-    top.plot(
-        days,
-        [nan if p.true_wear_fraction is None else 1.0 - p.true_wear_fraction for p in points],
-        color="#7f8c8d",
-        linestyle="--",
-        label="truth: 1 − wear / failure threshold",
-    )
+    wear = [nan if p.true_wear_fraction is None else 1.0 - p.true_wear_fraction for p in points]
+    if _any(wear):
+        top.plot(days, wear, color="#7f8c8d", linestyle="--", label="truth: 1 − wear / threshold")
     top.set_ylim(-0.05, 1.05)
     top.set_ylabel("health")
     point = [nan if p.rul_op_h is None else p.rul_op_h for p in points]
     low = [nan if p.rul_low_op_h is None else p.rul_low_op_h for p in points]
     high = [nan if p.rul_high_op_h is None else p.rul_high_op_h for p in points]
     true = [nan if p.true_rul_op_h is None else p.true_rul_op_h for p in points]
-    bottom.fill_between(days, low, high, color="#aed6f1", label="engine RUL, 80 % interval")
-    bottom.plot(days, point, color="#1f618d", label="engine RUL (point)")
-    bottom.plot(days, true, color="#7f8c8d", linestyle="--", label="true RUL")
+    if _any(low) and _any(high):
+        bottom.fill_between(days, low, high, color="#aed6f1", label="engine RUL, 80 % interval")
+    if _any(point):
+        bottom.plot(days, point, color="#1f618d", label="engine RUL (point)")
+    if _any(true):
+        bottom.plot(days, true, color="#7f8c8d", linestyle="--", label="true RUL")
     shown = [h for h, p in zip(high, point, strict=True) if not math.isnan(p)]
     shown += [t for t, p in zip(true, point, strict=True) if not math.isnan(p)]
     bottom.set_ylim(0.0, min(max([50.0, *shown]), RUL_AXIS_MAX_H) * 1.05)
     bottom.set_ylabel("RUL, operating hours")
     bottom.set_xlabel("days since the start of the run")
+    drawn: set[str] = set()
     for axes in (top, bottom):
-        _mark_events(axes, trace, component, start_ts, t0, t1)
-    top.plot([], [], color="#27ae60", lw=4, alpha=0.5, label="planned job done")
-    top.plot([], [], color="#27ae60", lw=0.8, linestyle=":", label="job planned, then cancelled")
-    top.plot([], [], color="#c0392b", lw=1.6, label="failure")
+        drawn |= _mark_events(axes, trace, component, start_ts, t0, t1)
+    if "done" in drawn:
+        top.plot([], [], color="#27ae60", lw=4, alpha=0.5, label="planned job done")
+    if "cancelled" in drawn:
+        top.plot([], [], color="#27ae60", lw=0.8, linestyle=":", label="job planned, cancelled")
+    if "failure" in drawn:
+        top.plot([], [], color="#c0392b", lw=1.6, label="failure")
     top.legend(loc="lower left", fontsize="small", ncols=3)
-    bottom.legend(loc="upper right", fontsize="small")
+    if bottom.get_legend_handles_labels()[1]:
+        bottom.legend(loc="upper right", fontsize="small")
     figure.suptitle(title)
     _save(figure, path)
+    return [*top.get_legend_handles_labels()[1], *bottom.get_legend_handles_labels()[1]]
+
+
+def _any(values: list[float]) -> bool:
+    return any(not math.isnan(v) for v in values)
 
 
 def _mark_events(
     axes: Axes, trace: Trace, component: str, start_ts: float, t0: float, t1: float
-) -> None:
-    """Planned jobs (done: shaded; cancelled: dotted) and failures (red) inside [t0, t1]."""
+) -> set[str]:
+    """Planned jobs (done: shaded; cancelled: dotted) and failures (red) inside [t0, t1]; returns
+    which of ``done``, ``cancelled``, ``failure`` it drew."""
+    drawn: set[str] = set()
     for order in trace.orders:
         if order.component != component or not t0 <= order.start_ts <= t1:
             continue
@@ -160,8 +184,12 @@ def _mark_events(
         if order.state == "done":
             axes.axvspan(a, b, color="#27ae60", alpha=0.35, lw=0)
             axes.axvline(a, color="#27ae60", lw=1.2)
+            drawn.add("done")
         elif order.state == "cancelled":
             axes.axvline(a, color="#27ae60", lw=0.8, linestyle=":")
+            drawn.add("cancelled")
     for name, ts in trace.failures:
         if name == component and t0 <= ts <= t1:
             axes.axvline((ts - start_ts) / DAY_S, color="#c0392b", lw=1.6)
+            drawn.add("failure")
+    return drawn

@@ -31,6 +31,9 @@ same moments:
   median of the per-life terms;
 * ``rul_alpha_lambda`` — fraction of lives whose prediction at t_λ is within true RUL ± α·true
   RUL (α = 0.2, λ = 0.5); ``rul_alpha_lambda_ratio`` = engine / oracle;
+* ``rul_interval_coverage`` — fraction of scored predictions whose interval [low, high] holds
+  the true RUL, against ``rul_interval_nominal``, the coverage the engine's intervals claim
+  (``interval_coverage`` of the engine's configuration, 0.8 by default);
 * ``rul_lives`` — lives behind α-λ and PHM08, ``rul_lives_cut_short`` of them ended by planned
   work or by the run's end rather than by failure; ``rul_predictions`` — predictions scored.
 
@@ -66,11 +69,24 @@ Oracle = Callable[[str, ComponentTruthRecord], tuple[str, float]]
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """One prediction: the true RUL, the engine's and the oracle's, all at the same moment."""
+    """One prediction: the true RUL, the engine's and the oracle's, all at the same moment, and
+    the engine's interval with its nominal coverage (NaN when not known)."""
 
     true_h: float
     predicted_h: float
     oracle_h: float
+    low_h: float = math.nan
+    high_h: float = math.nan
+    nominal: float = math.nan
+
+    @property
+    def has_interval(self) -> bool:
+        return not (math.isnan(self.low_h) or math.isnan(self.high_h) or math.isnan(self.nominal))
+
+    @property
+    def covered(self) -> bool:
+        """Whether the interval holds the true RUL."""
+        return self.low_h <= self.true_h <= self.high_h
 
 
 @dataclass(slots=True)
@@ -140,7 +156,16 @@ class RulScorer:
             kind, oracle_h = self._oracle(robot, truth)
             if life is None:
                 life = self._open[key] = Life(robot, truth.name, kind, end_true_h=true_h)
-            life.scored.append(Scored(true_h, prognosis.rul_op_h, oracle_h))
+            life.scored.append(
+                Scored(
+                    true_h,
+                    prognosis.rul_op_h,
+                    oracle_h,
+                    prognosis.rul_low_op_h,
+                    prognosis.rul_high_op_h,
+                    prognosis.coverage,
+                )
+            )
 
     def on_event(self, robot: str, body: dict[str, Any]) -> None:
         kind = body["kind"]
@@ -195,6 +220,7 @@ def score_lives(lives: Sequence[Life]) -> dict[str, float | None]:
     rmse = _rmse((s.predicted_h, s.true_h) for s in scored)
     oracle_rmse = _rmse((s.oracle_h, s.true_h) for s in scored)
     hits = sum(in_alpha_band(s.predicted_h, s.true_h) for s in at_lambda) / len(lives)
+    with_interval = [s for s in scored if s.has_interval]
     oracle_hits = sum(in_alpha_band(s.oracle_h, s.true_h) for s in at_lambda) / len(lives)
     return {
         "rul_rmse_h": rmse,
@@ -208,6 +234,12 @@ def score_lives(lives: Sequence[Life]) -> dict[str, float | None]:
         "rul_alpha_lambda": hits,
         "rul_alpha_lambda_oracle": oracle_hits,
         "rul_alpha_lambda_ratio": _ratio(hits, oracle_hits),
+        "rul_interval_coverage": (
+            sum(s.covered for s in with_interval) / len(with_interval) if with_interval else None
+        ),
+        "rul_interval_nominal": (
+            statistics.fmean(s.nominal for s in with_interval) if with_interval else None
+        ),
         "rul_lives": float(len(lives)),
         "rul_lives_cut_short": float(sum(not life.failed for life in lives)),
         "rul_predictions": float(len(scored)),
@@ -226,6 +258,8 @@ METRIC_KEYS = (
     "rul_alpha_lambda",
     "rul_alpha_lambda_oracle",
     "rul_alpha_lambda_ratio",
+    "rul_interval_coverage",
+    "rul_interval_nominal",
     "rul_lives",
     "rul_lives_cut_short",
     "rul_predictions",
@@ -239,6 +273,8 @@ PER_KIND_KEYS = (
     "rul_alpha_lambda",
     "rul_alpha_lambda_oracle",
     "rul_alpha_lambda_ratio",
+    "rul_interval_coverage",
+    "rul_interval_nominal",
     "rul_lives",
 )
 

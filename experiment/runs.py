@@ -26,7 +26,8 @@ from pathlib import Path
 
 from contract.payloads import InjectFault
 from engine.config import PLAN_INTERVAL_S
-from engine.scoring import mtbf, mttr, oee
+from engine.kpis import Activity, robot_kpis
+from engine.scoring import mtbf, mttr
 from experiment.dataset import Dataset
 from experiment.loop import ClosedLoop
 from experiment.rul_scoring import life_left_metrics, rul_metrics
@@ -130,7 +131,10 @@ def plant_metrics(loop: ClosedLoop) -> Metrics:
         stats = robot.stats
         good, scrap = stats.parts_good, stats.parts_scrap
         ideal_s = scenario.robot(robot_id).kind.cycle_time_s
-        measured = oee(planned_s, stats.operating_s, ideal_s, good + scrap, good)
+        # The same computation as the service's GET /api/kpis (engine.kpis).
+        measured = robot_kpis(
+            Activity(planned_s, stats.operating_s, ideal_s, good, scrap, stats.breakdowns)
+        )
         availability.append(measured.availability)
         performance.append(measured.performance)
         quality.append(measured.quality)

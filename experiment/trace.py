@@ -8,6 +8,7 @@ added at the end of the run. Plain dataclasses, so a worker process can send a t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from engine import MaintenanceEngine
@@ -37,6 +38,27 @@ class TraceOrder:
     state: str
     start_ts: float
     end_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class TracedLife:
+    """One life of a traced component: ``[begin, end]`` and the engine's RUL RMSE over the
+    predictions made in it that have a true RUL (operating hours)."""
+
+    component: str
+    begin: float
+    end: float
+    first_prediction_ts: float
+    rmse_h: float
+    predictions: int
+
+    def window(self, before_s: float, after_s: float) -> tuple[float, float]:
+        """From ``before_s`` before its first scored prediction to ``after_s`` after its end."""
+        return max(self.begin, self.first_prediction_ts - before_s), self.end + after_s
+
+
+#: The rule :meth:`Trace.representative_life` follows, as the figure states it.
+REPRESENTATIVE_RULE = "the life with the median engine RUL RMSE of this robot's lives"
 
 
 @dataclass(slots=True)
@@ -98,14 +120,30 @@ class Trace:
             return first_ts, last_ts
         return max(first_ts, best[1] - before_s), min(last_ts, best[2] + after_s)
 
-    def busiest_component(self) -> str | None:
-        """The component with the most work orders and failures (first one on a tie)."""
-        if not self.points:
+    def lives(self, component: str) -> list[TracedLife]:
+        """Each life of ``component`` in which the engine made scored predictions."""
+        points = self.points.get(component, [])
+        if not points:
+            return []
+        found = []
+        begin = points[0].ts
+        for end in [*self.ends_of_life(component), points[-1].ts]:
+            scored = [
+                (p.ts, p.rul_op_h - p.true_rul_op_h)
+                for p in points
+                if begin <= p.ts <= end and p.rul_op_h is not None and p.true_rul_op_h is not None
+            ]
+            if scored:
+                rmse = math.sqrt(sum(e * e for _, e in scored) / len(scored))
+                found.append(TracedLife(component, begin, end, scored[0][0], rmse, len(scored)))
+            begin = end
+        return found
+
+    def representative_life(self) -> TracedLife | None:
+        """:data:`REPRESENTATIVE_RULE`: over every component's lives with scored predictions, the
+        one whose RMSE is the median (the lower middle one for an even count; ties by time)."""
+        lives = [life for name in sorted(self.points) for life in self.lives(name)]
+        if not lives:
             return None
-
-        def activity(name: str) -> int:
-            return sum(o.component == name for o in self.orders) + sum(
-                c == name for c, _ in self.failures
-            )
-
-        return max(self.points, key=activity)
+        ranked = sorted(lives, key=lambda life: (life.rmse_h, life.begin, life.component))
+        return ranked[(len(ranked) - 1) // 2]

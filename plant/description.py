@@ -85,6 +85,12 @@ class MaintenanceSpec(Spec):
     preventive_interval_h: Positive = Field(
         default=500.0, description="Operating hours between jobs under the preventive policy."
     )
+    currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of every cost in the file (components' costs); shown with "
+        "costs in the experiment's tables.",
+    )
 
 
 class Robot(BaseModel):

@@ -9,7 +9,8 @@ The rule: the scenario's robots, in file order, are the pattern. Robot ``i`` of 
 is pattern robot ``i mod P`` (``P`` robots in the file), in copy ``c = i div P``: copy 0 is the
 file as written; copy ``c > 0`` gets the id ``{id}-c{c}`` on the line ``{line}-c{c}`` (same area,
 same limits), so a line never grows past its designed size. Fewer robots than the file keeps the
-first N and drops lines left empty.
+first N and drops lines left empty. A scripted fault (``[[faults]]``) stays with its robot in
+copy 0, and is dropped with it.
 """
 
 from __future__ import annotations
@@ -80,4 +81,9 @@ def scale_fleet(data: dict[str, Any], robots: int) -> dict[str, Any]:
         line["robots"].append(member)
     out = dict(data)
     out["lines"] = [scaled[key] for key in sorted(scaled)]
+    faults = data.get("faults")
+    if isinstance(faults, list):
+        # A scripted fault stays with its robot (copy 0); one of a robot left out goes too.
+        kept = {m.get("id") for line in out["lines"] for m in line["robots"]}
+        out["faults"] = [f for f in faults if not isinstance(f, dict) or f.get("robot") in kept]
     return out

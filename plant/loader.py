@@ -26,7 +26,7 @@ _PATHED_RE = re.compile(r"^[A-Za-z_][\w.-]*: ")
 
 #: Keys a scenario file adds for the simulator, per section: the plant reader skips them.
 SIMULATION_KEYS: dict[str, frozenset[str]] = {
-    "scenario": frozenset({"start", "factor", "telemetry_batch", "heartbeat_s"}),
+    "scenario": frozenset({"start", "factor", "telemetry_batch", "heartbeat_s", "faults"}),
     "kind": frozenset({"cycle_time_cv", "scrap_probability", "initial_age_h_max", "physics"}),
     "component": frozenset({"onset_shape", "onset_scale_h", "pf_mean_h", "pf_cv", "threshold"}),
 }

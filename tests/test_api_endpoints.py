@@ -216,3 +216,27 @@ def test_every_api_response_is_documented_with_a_model(client: TestClient) -> No
     assert (
         "text/event-stream" in schema["paths"]["/api/stream"]["get"]["responses"]["200"]["content"]
     )
+
+
+def test_kpis_are_served_documented_and_exported_to_prometheus(client: TestClient) -> None:
+    # The seeded robot ran 119 s of production without a stop and reported no parts.
+    body = client.get("/api/kpis").json()
+    assert (body["since"], body["until"]) == (T0, T0 + 119)
+    weld = next(r for r in body["robots"] if r["robot"] == ROBOT)
+    assert weld["availability"] == 1.0
+    assert weld["planned_h"] == pytest.approx(119 / 3600)
+    assert weld["mtbf_h"] is None
+    assert {ln["line"] for ln in body["lines"]} >= {"line-1"}
+    assert client.get("/api/kpis", params={"hours": 0.01}).json()["since"] == pytest.approx(
+        T0 + 119 - 36
+    )
+    # Both: the shorter window; a since before the first message starts at the first message.
+    both = client.get("/api/kpis", params={"hours": 1, "since": T0 + 100}).json()
+    assert both["since"] == T0 + 100
+    assert client.get("/api/kpis", params={"since": T0 - 9999}).json()["since"] == T0
+    assert client.get("/api/kpis", params={"hours": -1}).status_code == 422
+    text = client.get("/metrics").text
+    assert 'factory_robot_availability{line="line-1",robot="weld-01"} 1.0' in text
+    assert 'factory_line_availability{line="line-1"}' in text
+    kpis = client.get("/openapi.json").json()["paths"]["/api/kpis"]["get"]
+    assert {"200", "400", "422"} <= set(kpis["responses"])  # 400: a non-finite since

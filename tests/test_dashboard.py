@@ -87,6 +87,25 @@ def test_the_floor_shows_every_robot_of_the_scenario_by_line(
     expect(tab.locator("#connection")).to_have_text("● live")
 
 
+def test_the_floor_shows_the_plant_kpis_per_line_from_the_service(
+    page: tuple[Page, PageLog], stack: Stack
+) -> None:
+    tab, _ = page
+    tab.goto(stack.url)
+    panel = tab.get_by_test_id("kpis")
+    rows = panel.locator("tbody tr")
+    expect(rows).to_have_count(len(stack.scenario.lines) + 1)
+    shown = rows.evaluate_all("rows => rows.map(r => r.dataset.kpi)")
+    assert shown == [line.id for line in stack.scenario.lines] + ["plant"]
+    # Percentages, as GET /api/kpis computes them (engine.kpis), one decimal.
+    availability = panel.locator('tr[data-kpi="plant"] td[data-field="availability"]')
+    expect(availability).to_have_text(re.compile(r"^\d{1,3}\.\d %$"))
+    expect(panel.locator('tr[data-kpi="plant"] td[data-field="oee"]')).to_have_text(
+        re.compile(r"^\d{1,3}\.\d %$")
+    )
+    expect(tab.locator(".kpi-note")).to_contain_text("of simulated time")
+
+
 def test_tiles_and_the_clock_update_live(page: tuple[Page, PageLog], stack: Stack) -> None:
     tab, _ = page
     tab.goto(stack.url)

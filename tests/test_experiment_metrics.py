@@ -213,6 +213,37 @@ def test_every_score_of_a_synthetic_life_by_hand() -> None:
     assert m["rul_lives.reducer"] == 1.0
 
 
+def test_interval_coverage_counts_predictions_whose_interval_holds_the_truth() -> None:
+    # Reducer: intervals [90, 120] ∋ 100, [50, 58] ∌ 60, [15, 30] ∋ 20 → 2 of 3.
+    # Gripper: [60, 90] ∋ 80 → 1 of 1; one prediction without an interval is not counted.
+    lives = [
+        Life(
+            "r1",
+            "reducer-j2",
+            "reducer",
+            [
+                Scored(100.0, 110.0, 95.0, 90.0, 120.0, 0.8),
+                Scored(60.0, 54.0, 62.0, 50.0, 58.0, 0.8),
+                Scored(20.0, 26.0, 18.0, 15.0, 30.0, 0.8),
+            ],
+            failed=True,
+        ),
+        Life(
+            "r1",
+            "gripper",
+            "gripper",
+            [Scored(80.0, 70.0, 84.0, 60.0, 90.0, 0.8), Scored(50.0, 75.0, 47.0)],
+            end_true_h=40.0,
+        ),
+    ]
+    m = rul_metrics(lives, ["gripper", "reducer"])
+    assert m["rul_interval_coverage"] == pytest.approx(3 / 4)
+    assert m["rul_interval_nominal"] == pytest.approx(0.8)
+    assert m["rul_interval_coverage.reducer"] == pytest.approx(2 / 3)
+    assert m["rul_interval_coverage.gripper"] == 1.0
+    assert rul_metrics([], ["servo"])["rul_interval_coverage.servo"] is None
+
+
 def test_rul_metrics_without_predictions_are_undefined_not_nan() -> None:
     m = rul_metrics([], ["servo"])
     assert m["rul_rmse_h"] is None

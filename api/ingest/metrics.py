@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from api.ingest.clock_guard import CLOCK
 from api.ingest.inbox import Inbox
+from api.kpis import KpiGauges
 from api.live import LiveState
 from contract.codec import RejectReason
 from contract.payloads import RobotStateName
@@ -112,6 +113,8 @@ class Metrics:
     def __init__(self, live: LiveState, inbox: Inbox) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        #: Plant KPIs, set by the ``/metrics`` route before it renders.
+        self.kpis = KpiGauges(r)
         self.messages = Counter(
             "factory_ingest_messages", "New messages stored, per channel.", ["channel"], registry=r
         )

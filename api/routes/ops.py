@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -9,9 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api.auth import HoldsKey, ReadAccess
-from api.deps import LiveDep, MetricsDep, StoreDep
+from api.deps import LiveDep, MaintenanceDep, MetricsDep, StoreDep
+from api.kpis import kpi_report
 from api.private_truth import HIDDEN, carries_truth
 from api.records import Rejects
+from api.routes.kpis import kpi_window
 
 router = APIRouter(tags=["operations"])
 
@@ -50,7 +53,12 @@ def rejects(
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
     summary="Prometheus metrics",
 )
-async def prometheus(metrics: MetricsDep) -> Response:
+async def prometheus(metrics: MetricsDep, store: StoreDep, maintenance: MaintenanceDep) -> Response:
+    # The KPI gauges cover the whole run (since the first stored message).
+    window = await asyncio.to_thread(kpi_window, store, None, None)
+    if window is not None:
+        plant = maintenance.engine.scenario
+        metrics.kpis.set(await asyncio.to_thread(kpi_report, store, plant, *window))
     # On the event loop, like every writer of live state: a scrape never sees it half-updated.
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

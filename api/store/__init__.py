@@ -26,6 +26,7 @@ from api.records.maintenance import Alarm, WorkOrder
 from contract.codec import Payload
 from contract.payloads import WILL_SEQ
 from contract.topics import Topic
+from engine.kpis import StoredEvent
 
 #: Payload bytes kept per dead letter.
 DEAD_LETTER_PAYLOAD_BYTES = 1024
@@ -192,6 +193,15 @@ class Store(Protocol):
 
     def clock(self) -> float | None:
         """The newest simulated time in any stored message, ``None`` when empty."""
+        ...
+
+    def kpi_events(self, since: float, until: float) -> dict[str, list[StoredEvent]]:
+        """Per robot, its failure, repair, maintenance and parts events in ``[since, until)``,
+        in time order (the live KPIs' input)."""
+        ...
+
+    def first_ts(self) -> float | None:
+        """The earliest simulated time of any stored reading or event, ``None`` when empty."""
         ...
 
     def recent_pace(self) -> float | None:

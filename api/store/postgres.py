@@ -29,6 +29,7 @@ from api.store import (
     TelemetryQuery,
     supersedes,
 )
+from api.store.kpi_queries import first_ts, kpi_events
 from api.store.postgres_clock import recent_pace, repair_robot_clock
 from api.store.postgres_history import history
 from api.store.postgres_maintenance import PostgresMaintenance
@@ -37,6 +38,7 @@ from api.store.sqlite import _METRIC_VALUES, _TS, _robot
 from api.store.sqlite_schema import METRIC_COLUMNS
 from contract.payloads import Birth, Reading, State, Telemetry
 from contract.topics import Channel
+from engine.kpis import StoredEvent
 
 #: Failures worth retrying the batch for (the server or the network, not the data).
 RETRYABLE = (
@@ -236,6 +238,12 @@ class PostgresStore(PostgresMaintenance):
     def reject_counts(self) -> dict[str, int]:
         rows = self._reader().execute("SELECT reason, count FROM reject_counts ORDER BY reason")
         return {reason: int(count) for reason, count in rows}
+
+    def kpi_events(self, since: float, until: float) -> dict[str, list[StoredEvent]]:
+        return kpi_events(self._reader(), since, until, mark="%s")
+
+    def first_ts(self) -> float | None:
+        return first_ts(self._reader())
 
     def clock(self) -> float | None:
         row = self._reader().execute("SELECT max(last_seen) FROM robots").fetchone()

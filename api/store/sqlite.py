@@ -30,6 +30,7 @@ from api.store import (
     TelemetryQuery,
     supersedes,
 )
+from api.store.kpi_queries import first_ts, kpi_events
 from api.store.sqlite_clock import recent_pace, repair_robot_clock
 from api.store.sqlite_history import history
 from api.store.sqlite_maintenance import MAINTENANCE_SCHEMA, MaintenanceTables
@@ -42,6 +43,7 @@ from api.store.sqlite_schema import (
 )
 from contract.payloads import Birth, Reading, State, Telemetry
 from contract.topics import Channel
+from engine.kpis import StoredEvent
 
 BUSY_TIMEOUT_MS = 10_000
 _METRIC_VALUES = operator.attrgetter(*METRIC_COLUMNS)
@@ -300,6 +302,12 @@ class SqliteStore(MaintenanceTables):
     def clock(self) -> float | None:
         (newest,) = self._reader().execute("SELECT max(last_seen) FROM robots").fetchone()
         return None if newest is None else float(newest)
+
+    def kpi_events(self, since: float, until: float) -> dict[str, list[StoredEvent]]:
+        return kpi_events(self._reader(), since, until)
+
+    def first_ts(self) -> float | None:
+        return first_ts(self._reader())
 
 
 def _add_readings(values: list[Any], payload: Telemetry) -> None:

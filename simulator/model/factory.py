@@ -19,6 +19,7 @@ from simulator.model.records import Record, Sink
 from simulator.model.robot import RobotModel
 from simulator.model.scenario import Scenario
 from simulator.model.stats import STATES, RobotStats
+from simulator.model.timeline import schedule_faults, scripted_commands
 
 
 class UnknownRobot(LookupError):
@@ -39,9 +40,14 @@ class Factory:
         }
 
     def start(self) -> None:
-        """Register every robot's process (records start flowing once ``env`` runs)."""
+        """Register every robot's process (records start flowing once ``env`` runs) and the
+        scenario's scripted faults (none: nothing registered, the run is unchanged)."""
         for robot in self.robots.values():
             robot.start()
+        if self.scenario.faults:
+            start_ts = self.scenario.start_ts
+            commands = scripted_commands(self.scenario.faults, start_ts)
+            schedule_faults(self.env, commands, start_ts, self.handle)
 
     @property
     def now_ts(self) -> float:

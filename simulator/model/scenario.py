@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from contract.faults import fault_problem
 from contract.payloads import MAX_BATCH
 from plant.description import (
     CalendarSpec,
@@ -41,12 +42,14 @@ from simulator.model.kinds import (
     SensorSpec,
     SensorsSpec,
 )
+from simulator.model.timeline import FaultSpec
 
 __all__ = [
     "DEFAULT_SCENARIO",
     "ISO10816_ZONES_MM_S",
     "CalendarSpec",
     "ComponentSpec",
+    "FaultSpec",
     "KindSpec",
     "LineSpec",
     "MaintenanceSpec",
@@ -89,6 +92,11 @@ class Scenario(Plant):
         "re-publishes its state: idle robots stay visibly alive.",
     )
     kinds: Mapping[Name, KindSpec] = Field(min_length=1)
+    faults: list[FaultSpec] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Scripted fault timeline (simulator.model.timeline), in any order.",
+    )
 
     robot_model: ClassVar[type[PlantRobot]] = Robot
 
@@ -98,6 +106,28 @@ class Scenario(Plant):
         if start.tzinfo is None or start.utcoffset() is None or start.utcoffset().total_seconds():  # type: ignore[union-attr]
             raise ValueError("start must be a UTC time, e.g. 2026-01-05T06:00:00Z")
         return start
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Scenario:
+        # One error naming every bad entry, as "faults.N.field: why", like the plant's checks.
+        problems: list[str] = []
+        robots = {r.id: r for r in self.robots}
+        for i, spec in enumerate(self.faults):
+            robot = robots.get(spec.robot)
+            if robot is None:
+                problems.append(
+                    f"faults.{i}.robot: unknown robot {spec.robot!r} (known: {', '.join(robots)})"
+                )
+                continue
+            if spec.at_ts(self.start_ts) < self.start_ts:
+                problems.append(f"faults.{i}.at: {spec.at} is before the start {self.start}")
+            components = [c.name for c in robot.kind.components]
+            problem = fault_problem(spec.fault, spec.component, spec.sensor, components)
+            if problem is not None:
+                problems.append(f"faults.{i}: {problem}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     def with_kind_overrides(self, **fields: Any) -> Scenario:
         """A copy with the given kind fields set on every kind, e.g. ``sample_interval_s=1.0``."""

@@ -103,6 +103,7 @@ const FEATURE_PATHS = {
   manualOrders: ["post", /^\/api\/work-orders$/],
   cancelOrders: ["post", /^\/api\/work-orders\/\{[^}]+\}\/cancel$/],
   faults: ["post", /^\/api\/robots\/\{[^}]+\}\/faults$/],
+  kpis: ["get", /^\/api\/kpis$/],
 };
 const STREAM_FEATURES = { raw: "raw", mqtt: "mqtt", alarmStream: "alarm", workOrderStream: "work_order" };
 

@@ -15,6 +15,7 @@ import {
 } from "./format.js";
 import { features } from "./api.js";
 import { onRender } from "./frame.js";
+import { kpiPanel } from "./kpis.js";
 import { activeAlarms, factory, robotZone } from "./state.js";
 
 const SIDE_ALARMS = 6;
@@ -60,6 +61,7 @@ export function mountFloor(section) {
       el(
         "aside",
         { class: "floor-side" },
+        kpiPanel(),
         el("h2", {}, "Active alarms"),
         alarmList,
         el("h2", {}, "Next work orders"),

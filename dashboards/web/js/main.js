@@ -10,6 +10,7 @@ import { HealthPoller } from "./health.js";
 import { mountPace } from "./pace.js";
 import { closeProtocol, mountProtocol, openProtocol } from "./protocol.js";
 import { closeInspector, mountInspector, openInspector } from "./inspector.js";
+import { refreshKpis, startKpis } from "./kpis.js";
 import { mountMaintenance } from "./maintenance.js";
 import { closeRobot, mountRobot, openRobot } from "./robot.js";
 import { recordHealth } from "./robot_health.js";
@@ -125,6 +126,7 @@ function start() {
   features.onChange(() => {
     invalidate("features", "floor", "alarms", "work-orders", "health");
     loadSnapshots();
+    refreshKpis();
     if (currentView === "inspector") {
       openInspector();
       openProtocol();
@@ -140,6 +142,7 @@ function start() {
   refreshFeatures().then(() => {
     live.start();
     poller.start();
+    startKpis();
   });
   setInterval(() => document.hidden || loadSnapshots(), SNAPSHOT_EVERY_MS);
   renderClock();
