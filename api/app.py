@@ -130,6 +130,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             ClockRule.of(settings), guarded(known), await asyncio.to_thread(store.recent_pace)
         )
         live = LiveState.from_robots(known, clock)
+        live.lag.max_s = settings.ingest_lag_max_s
         inbox = Inbox(settings.ingest_queue_max)
         metrics = Metrics(live, inbox)
         hub = StreamHub(settings.stream_client_queue, on_drop=metrics.stream_dropped.inc)

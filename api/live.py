@@ -1,5 +1,6 @@
 """What the service knows right now: the simulated clock, each robot's state and newest values,
-and whether the broker and the store are usable. Touched only on the event loop, after commits.
+whether the broker and the store are usable, and how far behind ingest is. Touched only on the
+event loop, after commits.
 
 The clock is the newest simulated time of any message ingested (``None`` before the first): the
 service reasons in message time, never its own, so it works at any real-time factor. Only times
@@ -12,6 +13,7 @@ import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from api.lag import IngestLag
 from api.records import Robot
 from api.store import Accepted
 from contract.payloads import State, Telemetry
@@ -37,6 +39,8 @@ class LiveState:
     broker_problem: str | None = "not connected to the broker yet"
     store_problem: str | None = None
     ingest_problem: str | None = None
+    #: How far behind ingest is, and its readiness bound (:mod:`api.lag`).
+    lag: IngestLag = field(default_factory=IngestLag)
 
     @classmethod
     def from_robots(cls, robots: Iterable[Robot], clock: float | None) -> LiveState:
@@ -72,4 +76,5 @@ class LiveState:
 
     def problems(self) -> list[str]:
         """Why the service is not ready; empty when it is."""
-        return [p for p in (self.broker_problem, self.store_problem, self.ingest_problem) if p]
+        lag = self.lag.problem()
+        return [p for p in (self.broker_problem, self.store_problem, self.ingest_problem, lag) if p]

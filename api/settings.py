@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     ingest_batch_max_wait_ms: float = Field(
         default=2.0, ge=0, description="How long a batch waits to fill before it is committed."
     )
+    ingest_lag_max_s: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="Wall seconds the oldest received message may wait to be committed before "
+        "/readyz reports the service as behind (factory_ingest_lag_seconds); unset: never.",
+    )
     dead_letter_max_rows: int = Field(default=10_000, ge=1, description="Oldest trimmed past it.")
 
     # --- clock guard (docs/contract.md, "Clock guard") -------------------------------------------

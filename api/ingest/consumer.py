@@ -72,7 +72,9 @@ class Consumer:
         while True:
             batch = await self._inbox.take_batch(self._max_messages, self._max_wait_s)
             self._busy = True
+            self._live.lag.taken(min(inbound.received_at for inbound in batch))
             result = await self._commit(batch)
+            self._live.lag.committed(result.committed_at, self._inbox.depth)
             self._ack(batch)
             self._after_commit(batch, result)
             if self._on_new is not None and result.new:

@@ -76,6 +76,18 @@ class _LiveCollector:
             "broker after the service reconnects (Mosquitto; amqtt 0.12 drops them).",
             value=self._inbox.overflow_total,
         )
+        yield GaugeMetricFamily(
+            "factory_ingest_lag_seconds",
+            "Wall seconds the oldest message received and not yet committed has waited (0 when "
+            "caught up); past FACTORY_INGEST_LAG_MAX_S it is a /readyz problem.",
+            value=live.lag.seconds(),
+        )
+        if live.lag.max_s is not None:
+            yield GaugeMetricFamily(
+                "factory_ingest_lag_max_seconds",
+                "The configured bound on factory_ingest_lag_seconds (FACTORY_INGEST_LAG_MAX_S).",
+                value=live.lag.max_s,
+            )
         if live.clock is not None:
             yield GaugeMetricFamily(
                 "factory_sim_clock_seconds",

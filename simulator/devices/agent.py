@@ -164,7 +164,15 @@ class DeviceAgent:
         self._client.loop_start()
 
     def stop(self) -> None:
-        """Publish OFFLINE (retained) ourselves, then disconnect cleanly."""
+        """Publish OFFLINE (retained) ourselves, then disconnect cleanly (one robot; a fleet
+        stops all at once with :func:`simulator.devices.fleet_links.stop_all`)."""
+        info = self.begin_stop()
+        self.await_offline(info, STOP_PUBLISH_TIMEOUT_S)
+        self.disconnect()
+        self.join()
+
+    def begin_stop(self) -> mqtt.MQTTMessageInfo | None:
+        """Stop making messages and publish OFFLINE if connected; the publish to wait for."""
         with self._lock:
             self._flush_batch()
             self._closing = True
@@ -179,11 +187,22 @@ class DeviceAgent:
             else:
                 info = None
         self._gate.set()  # a held robot must not sit in the gate while we stop
-        if info is not None:
+        return info
+
+    @staticmethod
+    def await_offline(info: mqtt.MQTTMessageInfo | None, timeout_s: float) -> None:
+        """Wait (bounded) for the broker to acknowledge OFFLINE."""
+        if info is not None and timeout_s > 0:
             # Not connected any more (RuntimeError/ValueError): the will reports OFFLINE instead.
             with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout=STOP_PUBLISH_TIMEOUT_S)
+                info.wait_for_publish(timeout=timeout_s)
+
+    def disconnect(self) -> None:
+        """Ask the network thread to end (it leaves any reconnect wait at once)."""
         self._client.disconnect()
+
+    def join(self) -> None:
+        """Wait for the network thread to end."""
         self._client.loop_stop()
 
     @property

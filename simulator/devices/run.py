@@ -43,6 +43,7 @@ from simulator.devices.broker_link import (
     connect_or_fail,
     why_nothing,
 )
+from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
 from simulator.devices.pace import PacedEnvironment
 from simulator.model.factory import Factory
 from simulator.model.records import Record
@@ -54,6 +55,8 @@ COMMAND_POLL_WALL_S = 0.05
 COMMAND_POLL_SIM_S = 60.0
 STATUS_EVERY_WALL_S = 1.0
 LOG_EVERY_WALL_S = 30.0
+#: At most this often a log line says that robots connected, were refused or lost the broker.
+LINKS_EVERY_WALL_S = 5.0
 #: Simulated seconds between the newest data of a previous run and a resumed clock.
 RESUME_GAP_S = 60.0
 #: How long ``--resume-from`` waits for the service to answer.
@@ -235,8 +238,7 @@ class LiveFactory:
             self.env.close()  # ends the run at once, even while paused
         if self._thread is not None:
             self._thread.join(timeout=10.0)
-        for agent in self.agents.values():
-            agent.stop()
+        stop_all(list(self.agents.values()))
 
     def published(self) -> int:
         return sum(agent.stats.published for agent in self.agents.values())
@@ -257,7 +259,10 @@ class LiveFactory:
             )
         sim_time = time.strftime("%a %Y-%m-%d %H:%M", time.gmtime(self.now_ts))
         pace = "paused" if self.paused else f"{self.factor:g}×"
-        table.caption = f"simulated {sim_time} UTC · {pace} · {rate_per_s:,.0f} messages/s"
+        table.caption = (
+            f"simulated {sim_time} UTC · {pace} · {rate_per_s:,.0f} messages/s · "
+            f"{link_counts(self.agents.values()).line()}"
+        )
         return table
 
 
@@ -310,16 +315,25 @@ def _show_progress(live: LiveFactory, console: Console) -> None:
     """Until the run ends: a live table on a terminal, a line now and then in a log file."""
     last_count, last_t = 0, time.monotonic()
     last_log = last_t
+    # The first tick says who is connected; after that, changes (throttled).
+    last_links_t, last_links = last_t - LINKS_EVERY_WALL_S, LinkCounts()
     with Live(console=console, auto_refresh=False, transient=False) as screen:
         while not live.wait(STATUS_EVERY_WALL_S):
             now, count = time.monotonic(), live.published()
             rate = (count - last_count) / max(now - last_t, 1e-9)
             last_count, last_t = count, now
+            links = link_counts(live.agents.values())
             if console.is_terminal:
                 screen.update(live.status_table(rate), refresh=True)
             elif now - last_log >= LOG_EVERY_WALL_S:
-                last_log = now
-                print(f"{count} messages sent, {rate:,.0f}/s", flush=True)
+                last_log = last_links_t = now
+                last_links = links
+                print(f"{count} messages sent, {rate:,.0f}/s; {links.line()}", flush=True)
+            elif links != last_links and now - last_links_t >= LINKS_EVERY_WALL_S:
+                # A change in who is connected is said soon (against what was last said),
+                # but at most every LINKS_EVERY_WALL_S.
+                last_links_t, last_links = now, links
+                print(links.line(), flush=True)
 
 
 def run_simulate(
