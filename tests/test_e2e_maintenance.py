@@ -173,7 +173,11 @@ def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
     broker: BrokerHandle, topic_site: str, tmp_path: Path
 ) -> None:
     factor = 8 * 3600.0
-    with factory_and_service(broker, topic_site, tmp_path / "f.db", factor) as (
+    # At this pace the default 6 simulated hours of a fault command's validity are 0.75 wall
+    # seconds, less than a QoS 1 hop between two nodes of the NATS cluster can take: the robot
+    # then rightly rejects it as expired. The expiry is not what this test is about.
+    lasting = {"fault_command_expiry_s": 30 * 86400.0}
+    with factory_and_service(broker, topic_site, tmp_path / "f.db", factor, **lasting) as (
         client,
         live,
         watcher,

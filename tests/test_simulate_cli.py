@@ -103,7 +103,7 @@ def test_robots_that_cannot_connect_are_reported_live_and_a_stop_takes_seconds(
     state_dir.mkdir()
     data = json.loads((mosquitto_broker.state_dir / "credentials.json").read_text())
     for robot in load_scenario("default?robots=120").robots:
-        data["users"].setdefault(robot.id, {"password": "unknown-to-the-broker"})
+        data["users"].setdefault(robot.id, {"password": "unknown to the broker"})
     (state_dir / "credentials.json").write_text(json.dumps(data))
     process = subprocess.Popen(
         [*SIMULATE, "--state-dir", str(state_dir), "--broker", mosquitto_broker.url,
