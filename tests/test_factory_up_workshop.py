@@ -61,13 +61,15 @@ def test_workshop_mode_starts_at_the_workshop_pace(tmp_path: Path) -> None:
         assert config["protocol_log"] is True
         assert config["broker_ws_url"].startswith("ws://127.0.0.1:")
         assert f"join http://127.0.0.1:{http_port}/join" in text
-        # The robots' packets, as the broker logged them, reach the inspector's channel.
+        # The robots' packets, as the broker logged them, reach the inspector's channel (the
+        # service publishes too — its pace and its hearing probe — so wait for a robot's).
         url = f"http://127.0.0.1:{http_port}/api/stream"
         with httpx.stream("GET", url, params={"channel": "mqtt"}, timeout=10.0) as response:
             for line in response.iter_lines():
                 if line.startswith("data: ") and '"direction":"in"' in line:
                     event = json.loads(line[len("data: ") :])
-                    break
+                    if str(event.get("client", "")).startswith("robot-"):
+                        break
                 assert time.monotonic() < deadline + START_TIMEOUT_S, "no PUBLISH on mqtt"
         assert event["kind"] == "publish"
         assert event["client"].startswith("robot-")
