@@ -1,0 +1,374 @@
+"""One network thread per process for every robot's paho client.
+
+paho's ``loop_start`` gives each client a thread that ``select()``s on its socket and paho's
+wake-up socket pair: a thousand robots were a thousand threads and three thousand descriptors,
+and ``select()`` cannot watch a descriptor numbered 1,024 or more — only ~340 of 1,000 robots
+ever connected (docs/performance.md). Here one thread drives them all through paho's
+external-loop API: each client's ``on_socket_open/close/register_write`` callbacks feed one
+``selectors.DefaultSelector`` (epoll on Linux, no descriptor ceiling); the loop calls
+``loop_read``/``loop_write`` on the clients whose sockets are ready and ``loop_misc`` on all of
+them every :data:`MISC_EVERY_S` (keepalive pings, and the end of a connection whose broker went
+silent). A robot costs one descriptor (:mod:`.descriptors`).
+
+What paho's own loop did for us is done here, per client (a :class:`Link`):
+
+- connect, and after a failed or lost connection reconnect with back-off doubling from
+  1 s to 30 s (:mod:`.net_link`; it starts over once a CONNACK accepts us);
+- a gate: :meth:`Link.hold` keeps a robot away until :meth:`Link.release` (paho's
+  ``on_pre_connect`` would block the one shared thread, so the gate lives here);
+- :meth:`Link.drop`: the socket shut down without DISCONNECT (the broker fires the will) and the
+  robot away for a given time; :meth:`Link.close`: a clean DISCONNECT and no more reconnects.
+
+A TCP connect (and a TLS handshake) blocks: done on the loop thread, a broker that drops SYNs
+would stall every robot of the process for paho's connect timeout, again for each robot. So
+connects run on :data:`CONNECT_WORKERS` connector threads (paho's ``reconnect()``, each bounded
+by :data:`CONNECT_TIMEOUT_S`) and hand the open socket to the loop. The loop thread itself only
+reads, writes and runs callbacks; it never waits on the network. Threads: one loop plus at most
+:data:`CONNECT_WORKERS`, whatever the number of robots.
+
+Thread safety: selectors are not thread-safe, so every change to the selector is made on the
+loop thread; other threads (the simulation publishing, a test holding a robot back) hand
+requests over through a queue and wake the loop through a socket pair. Whether a client has
+bytes to write is read from ``want_write()`` after each write, not from the order of paho's
+register/unregister callbacks, which can come from two threads at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import queue
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from simulator.devices.descriptors import ensure_descriptors
+from simulator.devices.net_link import Link, LinkState
+
+log = logging.getLogger(__name__)
+
+#: Connector threads: connects in parallel, bounded whatever the number of robots.
+CONNECT_WORKERS = 4
+#: paho's TCP connect and TLS handshake timeout on a connector thread.
+CONNECT_TIMEOUT_S = 5.0
+#: How often every client's keepalive is looked after.
+MISC_EVERY_S = 1.0
+#: How long :meth:`NetworkLoop.stop` waits for its threads (a connect in progress included).
+STOP_TIMEOUT_S = CONNECT_TIMEOUT_S + 2.0
+#: Reads that :meth:`NetworkLoop.kill` allows a shut-down socket to drain what was still
+#: buffered before paho sees its end.
+KILL_READS = 64
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class NetworkLoop:
+    """The network thread of a process; see the module docstring. ``clients``: how many links
+    it will carry, checked against the descriptor limit at once."""
+
+    def __init__(self, clients: int = 1, *, name: str = "mqtt-network") -> None:
+        ensure_descriptors(clients)
+        self._name = name
+        # Made when the thread starts: a loop never started holds no descriptor.
+        self._selector: selectors.BaseSelector
+        self._wake_r: socket.socket
+        self._wake_w: socket.socket
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._woken = False
+        self._connects: queue.SimpleQueue[Link | None] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Link]] = []
+        self._order = itertools.count()
+        self._links: list[Link] = []
+        self._open: set[Link] = set()
+        self._rereads: set[Link] = set()
+        self._writes: set[Link] = set()
+        self._lost: list[Link] = []
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._stopping = False
+
+    # --- any thread ----------------------------------------------------------------------
+
+    def link(
+        self, client: mqtt.Client, host: str, port: int, *, keepalive_s: int, name: str
+    ) -> Link:
+        """Put ``client`` on this loop (not connected yet: :meth:`Link.start`)."""
+        client.connect_timeout = CONNECT_TIMEOUT_S  # only while the client is new
+        client.connect_async(host, port, keepalive=keepalive_s)
+        link = Link(self, client, name)
+        self._links.append(link)
+        opened = client.on_socket_open  # e.g. TCP_NODELAY from contract.mqtt.new_client
+
+        def on_open(c: mqtt.Client, userdata: Any, sock: Any) -> None:
+            if opened is not None:
+                opened(c, userdata, sock)
+            if self._on_loop_thread():  # paho reconnected inside a read (protocol downgrade)
+                self._register(link)
+
+        client.on_socket_open = on_open
+        client.on_socket_close = lambda c, u, sock: self._socket_closed(link, sock)
+        client.on_socket_register_write = lambda c, u, sock: self.call(
+            lambda: self._writes.add(link)
+        )
+        return link
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop thread (at once if called there, else soon)."""
+        if self._on_loop_thread():
+            fn()
+            return
+        if not self._ensure_started():
+            return  # stopped before it ever ran: every link is closed already
+        self._calls.put(fn)
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                self._wake_w.send(b"\0")
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """End the loop: a link still open is shut down without DISCONNECT (its will fires);
+        every link counts as closed. Waits for the threads at most ``timeout_s``."""
+        with self._start_lock:
+            thread = self._thread
+            if thread is None:
+                self._stopping = True
+                for link in self._links:
+                    link.finish()
+                return
+        self.call(self._begin_stop)
+        thread.join(timeout_s)
+
+    # --- the loop thread -----------------------------------------------------------------
+
+    def _ensure_started(self) -> bool:
+        """Start the threads on first use; False if the loop was stopped before that."""
+        with self._start_lock:
+            if self._thread is not None or self._stopping:
+                return self._thread is not None
+            self._selector = selectors.DefaultSelector()
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self._selector.register(self._wake_r, _READ, None)
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+            for i in range(CONNECT_WORKERS):
+                worker = threading.Thread(
+                    target=self._connector, name=f"{self._name}-connect-{i}", daemon=True
+                )
+                worker.start()
+                self._workers.append(worker)
+            return True
+
+    def _on_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def _run(self) -> None:
+        next_misc = time.monotonic() + MISC_EVERY_S
+        while not self._stopping:
+            self._run_calls()
+            rereads, self._rereads = self._rereads, set()
+            for link in rereads:
+                self._read(link)
+            now = time.monotonic()
+            self._run_timers(now)
+            if now >= next_misc:
+                next_misc = now + MISC_EVERY_S
+                for link in list(self._open):
+                    self._guard(link, link.client.loop_misc)
+            self._flush_writes()
+            self._settle()
+            busy = self._rereads or self._writes or self._lost or self._calls.qsize()
+            timeout = max(0.0, min(next_misc, self._next_timer()) - time.monotonic())
+            for key, events in self._selector.select(0.0 if busy else timeout):
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                    continue
+                link = key.data
+                if events & _READ:
+                    self._read(link)
+                if events & _WRITE:
+                    self._writes.add(link)
+        self._shut_down()
+
+    def _read(self, link: Link) -> None:
+        self._guard(link, link.client.loop_read)
+        sock = link.sock
+        # TLS: paho may have left decrypted bytes in the SSL object that epoll cannot see.
+        if sock is not None and getattr(sock, "pending", lambda: 0)():
+            self._rereads.add(link)
+        if not link.established and link.client.is_connected():
+            link.established = True  # a CONNACK accepted us: back-off starts over
+
+    def _guard(self, link: Link, operation: Callable[[], Any]) -> None:
+        """Run a paho operation for ``link``; a failure in a callback ends that connection
+        (reconnecting as after a lost one), never the loop the other robots share."""
+        try:
+            operation()
+        except Exception:
+            log.exception("%s: the network loop caught an error; reconnecting", link.name)
+            self._kill(link)
+
+    def _run_calls(self) -> None:
+        self._woken = False  # before draining: a call put after this wakes us again
+        # (a lost race only costs one more wake-up byte)
+        while True:
+            try:
+                fn = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            fn()
+
+    def _flush_writes(self) -> None:
+        writes, self._writes = self._writes, set()
+        for link in writes:
+            if link not in self._open:
+                continue
+            self._guard(link, link.client.loop_write)
+            sock = link.sock
+            if sock is None:
+                continue
+            events = _READ | (_WRITE if link.client.want_write() else 0)
+            if events != link.events:
+                link.events = events
+                self._selector.modify(sock, events, link)
+
+    def _register(self, link: Link) -> None:
+        sock = link.client.socket()
+        if sock is None:
+            return
+        link.sock, link.events = sock, _READ
+        self._selector.register(sock, _READ, link)
+        self._open.add(link)
+        link.state = LinkState.OPEN
+        self._writes.add(link)  # the CONNECT paho queued
+
+    def _socket_closed(self, link: Link, sock: Any) -> None:
+        """paho is about to close ``sock`` (on this thread: a read, write or keepalive found the
+        connection gone): unregister it now, before the descriptor number can be reused."""
+        if not self._on_loop_thread():  # not done by this module; kept correct all the same
+            self.call(partial(self._socket_closed, link, sock))
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(sock)
+        if link.sock is sock:
+            link.sock = None
+            self._open.discard(link)
+            self._lost.append(link)
+
+    def _settle(self) -> None:
+        """Links whose connection ended in this round: closed for good, or reconnect later."""
+        lost, self._lost = self._lost, []
+        for link in lost:
+            if link.sock is not None:
+                continue  # paho opened a new one at once
+            if link.closing or self._stopping:
+                link.finish()
+                continue
+            self.schedule(link, link.next_backoff_s())
+
+    def _kill(self, link: Link) -> None:
+        """End ``link``'s connection now without DISCONNECT: shut the socket down, and paho's
+        read sees the end and closes it (with its usual callbacks)."""
+        sock = link.client.socket()
+        if not isinstance(sock, socket.socket):  # None: closed already (TLS sockets are one)
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        for _ in range(KILL_READS):
+            if link.client.socket() is not sock:
+                return
+            try:
+                link.client.loop_read()
+            except Exception:
+                log.exception("%s: error while closing", link.name)
+
+    # --- connecting ----------------------------------------------------------------------
+
+    def schedule(self, link: Link, delay_s: float) -> None:
+        """Connect ``link`` in ``delay_s`` (or once it may: held, away after a drop)."""
+        link.due = max(time.monotonic() + delay_s, link.away_until)
+        link.state = LinkState.WAITING
+        heapq.heappush(self._timers, (link.due, next(self._order), link))
+
+    def connect_now(self, link: Link) -> None:
+        if link.closing or self._stopping:
+            link.finish()
+        elif time.monotonic() < link.away_until:
+            self.schedule(link, 0.0)
+        elif link.held:
+            link.state = LinkState.HELD
+        else:
+            link.state = LinkState.CONNECTING
+            self._connects.put(link)
+
+    def kill(self, link: Link) -> None:
+        self._kill(link)
+
+    def _next_timer(self) -> float:
+        return self._timers[0][0] if self._timers else float("inf")
+
+    def _run_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            due, _, link = heapq.heappop(self._timers)
+            if link.state is LinkState.WAITING and link.due == due:
+                self.connect_now(link)
+
+    def _connector(self) -> None:
+        """A connector thread: paho's blocking ``reconnect()`` (TCP connect, TLS handshake,
+        CONNECT queued), then the socket goes to the loop."""
+        while (link := self._connects.get()) is not None:
+            try:
+                link.client.reconnect()
+            except (OSError, ValueError) as exc:  # refused, unreachable, timeout, TLS failure
+                reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+                self.call(partial(self._connect_failed, link, reason))
+            else:
+                self.call(partial(self._connected, link))
+
+    def _connect_failed(self, link: Link, reason: str) -> None:
+        link.last_error = reason
+        if link.closing or self._stopping:
+            link.finish()
+        else:
+            log.debug("%s: cannot connect (%s)", link.name, reason)
+            self.schedule(link, link.next_backoff_s())
+
+    def _connected(self, link: Link) -> None:
+        link.last_error = None
+        self._register(link)
+        if link.closing or self._stopping or time.monotonic() < link.away_until:
+            self._kill(link)  # stopped or dropped while the connect was under way
+
+    # --- stopping ------------------------------------------------------------------------
+
+    def _begin_stop(self) -> None:
+        self._stopping = True
+
+    def _shut_down(self) -> None:
+        for _ in self._workers:
+            self._connects.put(None)
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S + 1.0
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        self._run_calls()  # connects that finished meanwhile: closed below
+        for link in list(self._open):
+            self._kill(link)
+        self._settle()
+        for link in self._links:
+            link.finish()
+        self._close_selector()
+
+    def _close_selector(self) -> None:
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
