@@ -21,10 +21,11 @@ from brokers import BrokerHandle, handle_for, require_broker
 
 from broker_config.embedded import free_port, start_broker
 from contract.mqtt import new_client
+from simulator.devices.connectors import CONNECT_WORKERS
 from simulator.devices.descriptors import RESERVED_FDS
 from simulator.devices.fleet_links import link_counts
 from simulator.devices.net_link import LinkState
-from simulator.devices.net_loop import CONNECT_WORKERS, NetworkLoop
+from simulator.devices.net_loop import NetworkLoop
 from simulator.devices.run import LiveFactory
 from simulator.model.scenario import load_scenario
 

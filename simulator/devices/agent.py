@@ -34,7 +34,6 @@ while: an idle robot still says it is alive, and a reader's simulated clock keep
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections import deque
@@ -45,13 +44,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from broker_config.sessions import robot_client_id, session_client_id
-from contract.mqtt import new_client
 from contract.pace import Pace
 from contract.topics import Channel, Topic
 from simulator.devices.inbox import AgentStats, Command, Inbox
 from simulator.devices.net_loop import NetworkLoop
-from simulator.devices.wire import RETAINED, encode_fields, offline_will
+from simulator.devices.wire import (
+    RETAINED,
+    await_ack,
+    encode_fields,
+    offline_will,
+    robot_client,
+)
 from simulator.model.records import BirthRecord, NetworkDrop, Record, Sample, StateChange
 
 log = logging.getLogger(__name__)
@@ -118,16 +121,7 @@ class DeviceAgent:
         self._inbox = Inbox(topic, self.stats, on_command, on_pace)
         #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
         self.refused: str | None = None
-        self._client = new_client(
-            # A tag from the password: no one without it can name (and take over) this session.
-            session_client_id(robot_client_id(self.robot), password),
-            protocol=protocol,
-            clean_session=False,  # commands sent while we are away wait for us at the broker
-            username=username,
-            password=password,
-            tls=tls,
-            cafile=cafile,
-        )
+        self._client = robot_client(self.robot, username, password, protocol, tls, cafile)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._inbox.on_message
@@ -147,13 +141,13 @@ class DeviceAgent:
     def stop(self) -> None:
         """Publish OFFLINE (retained) ourselves, then disconnect cleanly (one robot; a fleet
         stops all at once with :func:`simulator.devices.fleet_links.stop_all`)."""
-        info = self.begin_stop()
-        self.await_offline(info, STOP_PUBLISH_TIMEOUT_S)
+        await_ack(self.begin_stop(), STOP_PUBLISH_TIMEOUT_S)
         self.disconnect()
         self.join(STOP_CLOSE_TIMEOUT_S)
 
     def begin_stop(self) -> mqtt.MQTTMessageInfo | None:
-        """Stop making messages and publish OFFLINE if connected; the publish to wait for."""
+        """Stop making messages and publish OFFLINE if connected; the publish to wait for
+        (:func:`~simulator.devices.wire.await_ack`)."""
         with self._lock:
             self._flush_batch()
             self._closing = True
@@ -168,14 +162,6 @@ class DeviceAgent:
             else:
                 info = None
         return info
-
-    @staticmethod
-    def await_offline(info: mqtt.MQTTMessageInfo | None, timeout_s: float) -> None:
-        """Wait (bounded) for the broker to acknowledge OFFLINE."""
-        if info is not None and timeout_s > 0:
-            # Not connected any more (RuntimeError/ValueError): the will reports OFFLINE instead.
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout=timeout_s)
 
     def disconnect(self) -> None:
         """Disconnect cleanly and never reconnect (a reconnect wait or a hold ends at once)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from simulator.devices.agent import STOP_CLOSE_TIMEOUT_S, STOP_PUBLISH_TIMEOUT_S, DeviceAgent
 from simulator.devices.net_loop import NetworkLoop
+from simulator.devices.wire import await_ack
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ def stop_all(
     pending = [agent.begin_stop() for agent in agents]
     deadline = time.monotonic() + offline_timeout_s
     for info in pending:
-        DeviceAgent.await_offline(info, deadline - time.monotonic())
+        await_ack(info, deadline - time.monotonic())
     for agent in agents:
         agent.disconnect()
     deadline = time.monotonic() + close_timeout_s

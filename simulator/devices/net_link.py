@@ -12,6 +12,9 @@ alone changes the state, the selector and the socket. The state, as the loop see
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +24,10 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
+log = logging.getLogger(__name__)
+
+#: Reads allowed to drain what a cut socket still held before paho sees its end.
+CUT_READS = 64
 #: Reconnect back-off after a failed or lost connection: doubling from the first to the second.
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1.0, 30.0
 
@@ -42,8 +49,6 @@ class Driver(Protocol):
     def connect_now(self, link: Link) -> None: ...
 
     def schedule(self, link: Link, delay_s: float) -> None: ...
-
-    def kill(self, link: Link) -> None: ...
 
 
 class Link:
@@ -114,7 +119,7 @@ class Link:
         now = time.monotonic()
         self.away_until = now + away_s
         if self.state is LinkState.OPEN:
-            self._loop.kill(self)
+            self.cut()
         elif self.state is LinkState.WAITING:
             self._loop.schedule(self, max(0.0, self.due - now))
 
@@ -124,6 +129,22 @@ class Link:
         elif self.state is LinkState.OPEN:
             self.client.disconnect()  # paho closes the socket once DISCONNECT is written
         # CONNECTING: finished when the attempt returns (NetworkLoop._connected).
+
+    def cut(self) -> None:
+        """End the connection now without DISCONNECT: shut the socket down, and paho's read
+        sees the end and closes it (with its usual callbacks, on the loop thread)."""
+        sock = self.client.socket()
+        if not isinstance(sock, socket.socket):  # None: closed already (TLS sockets are one)
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        for _ in range(CUT_READS):
+            if self.client.socket() is not sock:
+                return
+            try:
+                self.client.loop_read()
+            except Exception:
+                log.exception("%s: error while closing", self.name)
 
     def finish(self) -> None:
         self.state = LinkState.CLOSED

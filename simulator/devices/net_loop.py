@@ -10,21 +10,16 @@ external-loop API: each client's ``on_socket_open/close/register_write`` callbac
 them every :data:`MISC_EVERY_S` (keepalive pings, and the end of a connection whose broker went
 silent). A robot costs one descriptor (:mod:`.descriptors`).
 
-What paho's own loop did for us is done here, per client (a :class:`Link`):
-
-- connect, and after a failed or lost connection reconnect with back-off doubling from
-  1 s to 30 s (:mod:`.net_link`; it starts over once a CONNACK accepts us);
-- a gate: :meth:`Link.hold` keeps a robot away until :meth:`Link.release` (paho's
-  ``on_pre_connect`` would block the one shared thread, so the gate lives here);
-- :meth:`Link.drop`: the socket shut down without DISCONNECT (the broker fires the will) and the
-  robot away for a given time; :meth:`Link.close`: a clean DISCONNECT and no more reconnects.
-
-A TCP connect (and a TLS handshake) blocks: done on the loop thread, a broker that drops SYNs
-would stall every robot of the process for paho's connect timeout, again for each robot. So
-connects run on :data:`CONNECT_WORKERS` connector threads (paho's ``reconnect()``, each bounded
-by :data:`CONNECT_TIMEOUT_S`) and hand the open socket to the loop. The loop thread itself only
-reads, writes and runs callbacks; it never waits on the network. Threads: one loop plus at most
-:data:`CONNECT_WORKERS`, whatever the number of robots.
+What paho's own loop did for us is done here, per client (a :class:`~.net_link.Link`):
+connect, and after a failed or lost connection reconnect with back-off (1 s doubling to 30 s,
+starting over once a CONNACK accepts us); a gate that keeps a robot away until released (paho's
+``on_pre_connect`` would block the one shared thread, so the gate lives here); a drop (socket
+shut down without DISCONNECT, the robot away for a given time); a clean close. Connects block,
+so they run on a few connector threads (:mod:`.connectors`) and hand the open socket over: the
+loop thread only reads, writes and runs callbacks, it never waits on the network. A slow or
+unreachable broker delays only the robots connecting to it, and a callback only the robots
+behind it in one round. Threads: the loop plus :data:`~.connectors.CONNECT_WORKERS`, whatever
+the number of robots.
 
 Thread safety: selectors are not thread-safe, so every change to the selector is made on the
 loop thread; other threads (the simulation publishing, a test holding a robot back) hand
@@ -50,22 +45,16 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from simulator.devices.connectors import CONNECT_TIMEOUT_S, Connectors
 from simulator.devices.descriptors import ensure_descriptors
 from simulator.devices.net_link import Link, LinkState
 
 log = logging.getLogger(__name__)
 
-#: Connector threads: connects in parallel, bounded whatever the number of robots.
-CONNECT_WORKERS = 4
-#: paho's TCP connect and TLS handshake timeout on a connector thread.
-CONNECT_TIMEOUT_S = 5.0
 #: How often every client's keepalive is looked after.
 MISC_EVERY_S = 1.0
 #: How long :meth:`NetworkLoop.stop` waits for its threads (a connect in progress included).
 STOP_TIMEOUT_S = CONNECT_TIMEOUT_S + 2.0
-#: Reads that :meth:`NetworkLoop.kill` allows a shut-down socket to drain what was still
-#: buffered before paho sees its end.
-KILL_READS = 64
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
@@ -82,7 +71,6 @@ class NetworkLoop:
         self._wake_w: socket.socket
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._woken = False
-        self._connects: queue.SimpleQueue[Link | None] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, Link]] = []
         self._order = itertools.count()
         self._links: list[Link] = []
@@ -92,7 +80,7 @@ class NetworkLoop:
         self._lost: list[Link] = []
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._workers: list[threading.Thread] = []
+        self._connectors: Connectors
         self._stopping = False
 
     # --- any thread ----------------------------------------------------------------------
@@ -105,18 +93,9 @@ class NetworkLoop:
         client.connect_async(host, port, keepalive=keepalive_s)
         link = Link(self, client, name)
         self._links.append(link)
-        opened = client.on_socket_open  # e.g. TCP_NODELAY from contract.mqtt.new_client
-
-        def on_open(c: mqtt.Client, userdata: Any, sock: Any) -> None:
-            if opened is not None:
-                opened(c, userdata, sock)
-            if self._on_loop_thread():  # paho reconnected inside a read (protocol downgrade)
-                self._register(link)
-
-        client.on_socket_open = on_open
         client.on_socket_close = lambda c, u, sock: self._socket_closed(link, sock)
         client.on_socket_register_write = lambda c, u, sock: self.call(
-            lambda: self._writes.add(link)
+            partial(self._writes.add, link)
         )
         return link
 
@@ -160,12 +139,7 @@ class NetworkLoop:
             self._selector.register(self._wake_r, _READ, None)
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
-            for i in range(CONNECT_WORKERS):
-                worker = threading.Thread(
-                    target=self._connector, name=f"{self._name}-connect-{i}", daemon=True
-                )
-                worker.start()
-                self._workers.append(worker)
+            self._connectors = Connectors(self._name, self._connect_done)
             return True
 
     def _on_loop_thread(self) -> bool:
@@ -173,8 +147,10 @@ class NetworkLoop:
 
     def _run(self) -> None:
         next_misc = time.monotonic() + MISC_EVERY_S
-        while not self._stopping:
+        while True:
             self._run_calls()
+            if self._stopping:
+                break
             rereads, self._rereads = self._rereads, set()
             for link in rereads:
                 self._read(link)
@@ -216,7 +192,7 @@ class NetworkLoop:
             operation()
         except Exception:
             log.exception("%s: the network loop caught an error; reconnecting", link.name)
-            self._kill(link)
+            link.cut()
 
     def _run_calls(self) -> None:
         self._woken = False  # before draining: a call put after this wakes us again
@@ -255,7 +231,7 @@ class NetworkLoop:
     def _socket_closed(self, link: Link, sock: Any) -> None:
         """paho is about to close ``sock`` (on this thread: a read, write or keepalive found the
         connection gone): unregister it now, before the descriptor number can be reused."""
-        if not self._on_loop_thread():  # not done by this module; kept correct all the same
+        if not self._on_loop_thread():  # a connector's reconnect() closing what paho opened
             self.call(partial(self._socket_closed, link, sock))
             return
         with contextlib.suppress(KeyError, ValueError):
@@ -269,28 +245,10 @@ class NetworkLoop:
         """Links whose connection ended in this round: closed for good, or reconnect later."""
         lost, self._lost = self._lost, []
         for link in lost:
-            if link.sock is not None:
-                continue  # paho opened a new one at once
             if link.closing or self._stopping:
                 link.finish()
                 continue
             self.schedule(link, link.next_backoff_s())
-
-    def _kill(self, link: Link) -> None:
-        """End ``link``'s connection now without DISCONNECT: shut the socket down, and paho's
-        read sees the end and closes it (with its usual callbacks)."""
-        sock = link.client.socket()
-        if not isinstance(sock, socket.socket):  # None: closed already (TLS sockets are one)
-            return
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        for _ in range(KILL_READS):
-            if link.client.socket() is not sock:
-                return
-            try:
-                link.client.loop_read()
-            except Exception:
-                log.exception("%s: error while closing", link.name)
 
     # --- connecting ----------------------------------------------------------------------
 
@@ -309,10 +267,7 @@ class NetworkLoop:
             link.state = LinkState.HELD
         else:
             link.state = LinkState.CONNECTING
-            self._connects.put(link)
-
-    def kill(self, link: Link) -> None:
-        self._kill(link)
+            self._connectors.submit(link)
 
     def _next_timer(self) -> float:
         return self._timers[0][0] if self._timers else float("inf")
@@ -323,17 +278,12 @@ class NetworkLoop:
             if link.state is LinkState.WAITING and link.due == due:
                 self.connect_now(link)
 
-    def _connector(self) -> None:
-        """A connector thread: paho's blocking ``reconnect()`` (TCP connect, TLS handshake,
-        CONNECT queued), then the socket goes to the loop."""
-        while (link := self._connects.get()) is not None:
-            try:
-                link.client.reconnect()
-            except (OSError, ValueError) as exc:  # refused, unreachable, timeout, TLS failure
-                reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-                self.call(partial(self._connect_failed, link, reason))
-            else:
-                self.call(partial(self._connected, link))
+    def _connect_done(self, link: Link, failure: str | None) -> None:
+        """From a connector thread: the outcome of ``link``'s connect."""
+        if failure is None:
+            self.call(partial(self._connected, link))
+        else:
+            self.call(partial(self._connect_failed, link, failure))
 
     def _connect_failed(self, link: Link, reason: str) -> None:
         link.last_error = reason
@@ -347,7 +297,7 @@ class NetworkLoop:
         link.last_error = None
         self._register(link)
         if link.closing or self._stopping or time.monotonic() < link.away_until:
-            self._kill(link)  # stopped or dropped while the connect was under way
+            link.cut()  # stopped or dropped while the connect was under way
 
     # --- stopping ------------------------------------------------------------------------
 
@@ -355,14 +305,12 @@ class NetworkLoop:
         self._stopping = True
 
     def _shut_down(self) -> None:
-        for _ in self._workers:
-            self._connects.put(None)
-        deadline = time.monotonic() + CONNECT_TIMEOUT_S + 1.0
-        for worker in self._workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
+        self._connectors.stop()
         self._run_calls()  # connects that finished meanwhile: closed below
+        self._flush_writes()  # what can be written now goes out (a DISCONNECT queued, say)
+        self._settle()
         for link in list(self._open):
-            self._kill(link)
+            link.cut()
         self._settle()
         for link in self._links:
             link.finish()

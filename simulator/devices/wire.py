@@ -1,13 +1,18 @@
-"""What a robot puts on the wire: payload bytes of the model's records, which channels are
-retained, and the last will."""
+"""What a robot puts on the wire: its client, payload bytes of the model's records, which
+channels are retained, the last will, and the wait for an acknowledgement."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
 
+from broker_config.sessions import robot_client_id, session_client_id
 from contract.codec import encode
+from contract.mqtt import new_client
 from contract.payloads import WILL_SEQ, State
 from contract.topics import Channel
 
@@ -36,3 +41,32 @@ def offline_will(robot: str, boot: str, ts: float) -> bytes:
         reason="connection lost",
     )
     return encode(will)
+
+
+def robot_client(
+    robot: str,
+    username: str,
+    password: str,
+    protocol: MQTTProtocolVersion,
+    tls: bool,
+    cafile: str | None,
+) -> mqtt.Client:
+    """The robot's paho client, not connected yet."""
+    return new_client(
+        # A tag from the password: no one without it can name (and take over) this session.
+        session_client_id(robot_client_id(robot), password),
+        protocol=protocol,
+        clean_session=False,  # commands sent while we are away wait for us at the broker
+        username=username,
+        password=password,
+        tls=tls,
+        cafile=cafile,
+    )
+
+
+def await_ack(info: mqtt.MQTTMessageInfo | None, timeout_s: float) -> None:
+    """Wait (bounded) for the broker to acknowledge a publish (``None``: nothing to wait for)."""
+    if info is not None and timeout_s > 0:
+        # Not connected any more (RuntimeError/ValueError): the will reports OFFLINE instead.
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(timeout=timeout_s)
