@@ -131,8 +131,8 @@ class Link:
         # CONNECTING: finished when the attempt returns (NetworkLoop._connected).
 
     def cut(self) -> None:
-        """End the connection now without DISCONNECT: shut the socket down, and paho's read
-        sees the end and closes it (with its usual callbacks, on the loop thread)."""
+        """End the connection now without DISCONNECT (loop thread): shut the socket down, and
+        paho's read sees the end and closes it, with its usual callbacks."""
         sock = self.client.socket()
         if not isinstance(sock, socket.socket):  # None: closed already (TLS sockets are one)
             return

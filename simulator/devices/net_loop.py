@@ -4,8 +4,9 @@ paho's ``loop_start`` gives each client a thread that ``select()``s on its socke
 wake-up socket pair: a thousand robots were a thousand threads and three thousand descriptors,
 and ``select()`` cannot watch a descriptor numbered 1,024 or more — only ~340 of 1,000 robots
 ever connected (docs/performance.md). Here one thread drives them all through paho's
-external-loop API: each client's ``on_socket_open/close/register_write`` callbacks feed one
-``selectors.DefaultSelector`` (epoll on Linux, no descriptor ceiling); the loop calls
+external-loop API: each open socket is registered with one ``selectors.DefaultSelector``
+(epoll on Linux, no descriptor ceiling), paho's ``on_socket_close`` and
+``on_socket_register_write`` callbacks tell the loop when to forget one or write; the loop calls
 ``loop_read``/``loop_write`` on the clients whose sockets are ready and ``loop_misc`` on all of
 them every :data:`MISC_EVERY_S` (keepalive pings, and the end of a connection whose broker went
 silent). A robot costs one descriptor (:mod:`.descriptors`).
