@@ -1,7 +1,8 @@
 """One network thread drives many robots against a real broker: hundreds connect with a thread
-count that does not grow with them, a dropped robot comes back after its time away, a held one
-only when released, a refused login is said, a silent broker holds up no one else, a stop of
-hundreds takes seconds, and the descriptor limit is checked before the first connect."""
+count that does not grow with them and every reading they send arrives, a dropped robot comes
+back after its time away, a held one only when released, a refused login is said, a silent
+broker holds up no one else, a stop of hundreds takes seconds, and the descriptor limit is
+checked before the first connect."""
 
 from __future__ import annotations
 
@@ -27,11 +28,13 @@ from simulator.devices.fleet_links import link_counts
 from simulator.devices.net_link import LinkState
 from simulator.devices.net_loop import NetworkLoop
 from simulator.devices.run import LiveFactory
+from simulator.model.records import Sample
 from simulator.model.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
 
 FLEET = 300
+READINGS = 20
 #: Generous for two loaded shared cores; measured: 300 robots connect in about a second.
 CONNECT_WITHIN_S = 60.0
 #: A stop publishes OFFLINE for all (one 5 s deadline), closes all (one 2 s deadline).
@@ -149,7 +152,7 @@ def fleet_broker(tmp_path: Path) -> Iterator[BrokerHandle]:
 def test_hundreds_of_robots_on_one_thread_connect_and_stop_in_seconds(
     fleet_broker: BrokerHandle,
 ) -> None:
-    watcher = fleet_broker.capture("factory/+/+/+/+/state")
+    watcher = fleet_broker.capture("factory/+/+/+/+/state", "factory/+/+/+/+/telemetry")
     threads_before = threading.active_count()
     live = LiveFactory(
         load_scenario(f"default?robots={FLEET}"),
@@ -165,6 +168,16 @@ def test_hundreds_of_robots_on_one_thread_connect_and_stop_in_seconds(
         assert counts.online == FLEET, counts.line()
         # One network thread and its connectors, whatever the number of robots.
         assert threading.active_count() - threads_before <= 1 + CONNECT_WORKERS
+        # Rounds of readings sent from this thread (the simulation's part) while the loop
+        # writes, each once the last has arrived: none may be left in a client's queue (a lost
+        # write wake-up strands a robot's messages until its next publish, or for good).
+        start_ts = live.now_ts
+        for step in range(1, READINGS + 1):
+            for agent in live.agents.values():
+                agent.send(Sample(agent.robot, start_ts + step, {"current_a": 1.0}))
+            watcher.wait_for(
+                lambda m: m.topic.endswith("/telemetry"), count=FLEET * step, timeout_s=30.0
+            )
     finally:
         started = time.monotonic()
         live.stop()
@@ -172,7 +185,9 @@ def test_hundreds_of_robots_on_one_thread_connect_and_stop_in_seconds(
     assert stop_s < STOP_WITHIN_S, stop_s
     assert threading.active_count() <= threads_before
     offline = watcher.wait_for(
-        lambda m: orjson.loads(m.payload)["state"] == "OFFLINE", count=FLEET, timeout_s=30.0
+        lambda m: m.topic.endswith("/state") and orjson.loads(m.payload)["state"] == "OFFLINE",
+        count=FLEET,
+        timeout_s=30.0,
     )
     assert all(orjson.loads(m.payload)["seq"] > 0 for m in offline)  # said by the robots
 

@@ -96,7 +96,7 @@ class NetworkLoop:
         self._links.append(link)
         client.on_socket_close = lambda c, u, sock: self._socket_closed(link, sock)
         client.on_socket_register_write = lambda c, u, sock: self.call(
-            partial(self._writes.add, link)
+            partial(self._want_write, link)
         )
         return link
 
@@ -218,6 +218,11 @@ class NetworkLoop:
             if events != link.events:
                 link.events = events
                 self._selector.modify(sock, events, link)
+
+    def _want_write(self, link: Link) -> None:
+        # Not a partial of ``self._writes.add``: that would bind the set of the moment, which
+        # _flush_writes may have swapped for a new one before the call runs.
+        self._writes.add(link)
 
     def _register(self, link: Link) -> None:
         sock = link.client.socket()
