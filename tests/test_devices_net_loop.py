@@ -108,6 +108,16 @@ def test_a_refused_login_is_reported_and_retried(broker: BrokerHandle, loop: Net
     assert counted.link.wait_closed(5.0)
 
 
+def test_a_broker_not_listening_is_said_and_retried(loop: NetworkLoop) -> None:
+    link = loop.link(new_client("nobody-home"), "127.0.0.1", free_port(), keepalive_s=15, name="x")
+    link.start()
+    wait_until(lambda: link.state is LinkState.WAITING, 10.0, "the first failed attempt")
+    assert link.last_error is not None
+    assert "refused" in link.last_error.lower()
+    link.close()
+    assert link.wait_closed(5.0)  # a robot waiting to retry stops at once
+
+
 def test_a_silent_broker_holds_up_no_other_robot(broker: BrokerHandle, loop: NetworkLoop) -> None:
     """Robots whose broker accepts TCP and never answers wait for a CONNACK; on the same loop a
     robot of a real broker connects as fast as alone."""

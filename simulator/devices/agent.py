@@ -180,6 +180,12 @@ class DeviceAgent:
         return self._connected
 
     @property
+    def link_error(self) -> str | None:
+        """Why the last connect attempt failed below MQTT (e.g. "Connection refused",
+        "timed out"); None once one opened a connection."""
+        return self._link.last_error
+
+    @property
     def buffered(self) -> int:
         return len(self._buffer)
 

@@ -208,6 +208,8 @@ class LiveFactory:
             robot_id: (
                 f"the broker refused its login ({agent.refused})"
                 if agent.refused
+                else f"cannot connect ({agent.link_error})"
+                if agent.link_error
                 else "no answer from the broker yet"
             )
             for robot_id, agent in self.agents.items()
