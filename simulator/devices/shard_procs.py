@@ -117,7 +117,10 @@ class Worker:
         elif message["kind"] == "status":
             self.status = message
         elif message["kind"] == "done":
-            self.status = self.done = message
+            # The final counts; who was online is kept from while it ran (its robots have just
+            # gone offline on purpose: they are not "reconnecting").
+            self.done = message
+            self.status = {**message, "links": self.status.get("links", message["links"])}
         elif message["kind"] == "failed":
             self.failed = message
 
