@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
@@ -213,3 +214,21 @@ def test_a_worker_that_dies_fails_the_command_naming_it(
     assert error.startswith(f"error: process 2 of 2 (pid {second.pid}: lines line-1-c1 …"), error
     assert "ended without a report (exit code -9)" in error
     assert "process 1 of 2" not in error  # the other stopped as told
+
+
+def test_more_processes_than_lines_is_refused_naming_the_limit(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "factory.cli", "simulate", "--state-dir", str(tmp_path),
+         "--broker", f"mqtt://127.0.0.1:{free_port()}", "--processes", "4"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        start_new_session=True,
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "error: --processes 4: scenario 'default' has 3 line(s) and a line is never split "
+        "across processes (at most 3; --robots N adds lines)"
+    )

@@ -230,3 +230,19 @@ def test_up_with_a_broker_but_no_logins_says_how_to_make_them(tmp_path: Path) ->
     (line,) = result.stderr.strip().splitlines()
     assert "holds no logins yet" in line
     assert "factory broker --write-config DIR" in line
+
+
+def test_up_refuses_more_processes_than_lines_before_starting_anything(tmp_path: Path) -> None:
+    """``--processes`` goes on to ``factory simulate``; one the fleet cannot take (a line is
+    never split) is refused at once, not by the robots' process after the broker started."""
+    result = subprocess.run(
+        [*UP, "--state-dir", str(tmp_path), "--processes", "4", "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    (line,) = result.stderr.strip().splitlines()
+    assert "--processes 4: scenario 'default' has 3 line(s)" in line
+    assert not (tmp_path / "logs").exists()
