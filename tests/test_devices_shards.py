@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -232,3 +233,28 @@ def test_more_processes_than_lines_is_refused_naming_the_limit(tmp_path: Path) -
         "error: --processes 4: scenario 'default' has 3 line(s) and a line is never split "
         "across processes (at most 3; --robots N adds lines)"
     )
+
+
+def simulate_with(state_dir: Path, port: int, processes: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "factory.cli", "simulate", "--state-dir", str(state_dir),
+         "--broker", f"mqtt://127.0.0.1:{port}", "--robots", "24", "--processes", processes],
+        capture_output=True,
+        text=True,
+        timeout=START_S,
+        check=False,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def test_a_worker_that_cannot_start_says_why_as_one_process_would(tmp_path: Path) -> None:
+    """No logins in the state dir: each worker's LiveFactory refuses, and the command says so
+    in the same words and with the same exit code as without --processes."""
+    with socket.socket() as listener:  # something answers TCP where the broker should be
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        sharded, single = (simulate_with(tmp_path, port, p) for p in ("2", "1"))
+    assert sharded.returncode == single.returncode == 2, (sharded, single)
+    assert sharded.stderr.strip().splitlines()[-1] == single.stderr.strip().splitlines()[-1]
+    assert f"no credentials in {tmp_path}" in sharded.stderr

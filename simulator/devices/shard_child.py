@@ -117,7 +117,7 @@ def serve_shard(spec: dict[str, Any], stdin: IO[bytes], out: IO[str]) -> int:
             live.run(spec["duration_s"])
             while not stop.wait(STATUS_EVERY_WALL_S):
                 if live.wait(0):
-                    ended_by = "duration"
+                    ended_by = "end"  # its --duration, or the simulation stopped
                     break
                 report.send("status", **_status(live))
     except Stopped as stopped:

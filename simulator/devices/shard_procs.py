@@ -27,6 +27,8 @@ from broker_config.embedded import die_with_parent
 #: How long the workers get to stop (OFFLINE for every robot) before they are killed.
 STOP_WAIT_S = 30.0
 CHILD_MODULE = "simulator.devices.shard_child"
+#: How long a worker whose report pipe has closed may take to be gone.
+EXIT_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -127,18 +129,24 @@ class Worker:
     def problem(self, interrupted: bool) -> str | None:
         """Why this worker failed, if it did (``interrupted``: this process was told to stop,
         so a worker stopped by the same signal did not fail)."""
-        code = self.process.poll()
         if self.killed:
             return f"did not stop within {STOP_WAIT_S:g} s and was killed"
         if self.failed is not None:
             return str(self.failed["message"])
         if self.done is None:
-            return f"ended without a report (exit code {code})"
+            return f"ended without a report (exit code {self._exit_code()})"
         if self.done["error"] is not None:
             return f"the simulation stopped: {self.done['error']}"
-        if self.done["ended_by"] not in ("duration", "parent") and not interrupted:
+        if self.done["ended_by"] not in ("end", "parent") and not interrupted:
             return f"was stopped from outside ({self.done['ended_by']})"
         return None
+
+    def _exit_code(self) -> int | None:
+        """Its exit code; its report pipe closes as it exits, so the wait is short."""
+        try:
+            return self.process.wait(EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 def span(lines: list[str]) -> str:

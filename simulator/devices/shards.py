@@ -110,7 +110,7 @@ class ShardFleet:
         whether some robot got no answer at all. Raises :class:`WorkerFailed` if one worker
         could not start."""
         deadline = time.monotonic() + START_WAIT_S + CONNECT_WAIT_S
-        while not all(w.connected for w in self.workers):
+        while not all(w.connected is not None for w in self.workers):
             for worker in self.workers:
                 if worker.failed is not None:
                     raise WorkerFailed(str(worker.failed["message"]), int(worker.failed["code"]))
