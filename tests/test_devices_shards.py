@@ -70,11 +70,11 @@ def broker(fleet_broker: BrokerProcess) -> Iterator[BrokerHandle]:
 class Simulate:
     """``factory simulate`` as a process in its own group, its output read as it comes."""
 
-    def __init__(self, broker: BrokerHandle, *args: str) -> None:
+    def __init__(self, broker: BrokerHandle, *args: str, state_dir: Path | None = None) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "factory.cli", "simulate", "--state-dir",
-             str(broker.state_dir), "--broker", broker.url, "--robots", "24", *args],
+             str(state_dir or broker.state_dir), "--broker", broker.url, "--robots", "24", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -116,8 +116,8 @@ class Simulate:
 def run(broker: BrokerHandle) -> Iterator[Callable[..., Simulate]]:
     started: list[Simulate] = []
 
-    def start(*args: str) -> Simulate:
-        started.append(Simulate(broker, *args))
+    def start(*args: str, state_dir: Path | None = None) -> Simulate:
+        started.append(Simulate(broker, *args, state_dir=state_dir))
         return started[-1]
 
     yield start
@@ -258,3 +258,22 @@ def test_a_worker_that_cannot_start_says_why_as_one_process_would(tmp_path: Path
     assert sharded.returncode == single.returncode == 2, (sharded, single)
     assert sharded.stderr.strip().splitlines()[-1] == single.stderr.strip().splitlines()[-1]
     assert f"no credentials in {tmp_path}" in sharded.stderr
+
+
+def test_refused_robots_of_both_workers_are_counted_together(
+    broker: BrokerHandle, run: Callable[..., Simulate], tmp_path: Path
+) -> None:
+    """Every other robot's password is wrong: the warning and the live counts are the fleet's,
+    added up over both workers, with the broker's reason."""
+    data = json.loads((broker.state_dir / "credentials.json").read_text())
+    for robot in ROBOTS[::2]:
+        data["users"][robot]["password"] = "not-the-password"
+    state_dir = tmp_path / "half-wrong"
+    state_dir.mkdir()
+    (state_dir / "credentials.json").write_text(json.dumps(data))
+    simulate = run("--processes", "2", "--factor", "3600", "--duration", "7d", state_dir=state_dir)
+    simulate.said(f"12 of 24 robots connected to {broker.host}:{broker.port}", START_S)
+    simulate.said("12 of 24 robots online, 12 refused (", START_S)
+    os.kill(simulate.process.pid, signal.SIGTERM)
+    assert simulate.exit_code(STOP_WITHIN_S) == 0, simulate.output
+    assert "done:" in simulate.output
