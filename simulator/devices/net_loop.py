@@ -1,32 +1,27 @@
 """One network thread per process for every robot's paho client.
 
-paho's ``loop_start`` gives each client a thread that ``select()``s on its socket and paho's
-wake-up socket pair: a thousand robots were a thousand threads and three thousand descriptors,
-and ``select()`` cannot watch a descriptor numbered 1,024 or more — only ~340 of 1,000 robots
-ever connected (docs/performance.md). Here one thread drives them all through paho's
-external-loop API: each open socket is registered with one ``selectors.DefaultSelector``
-(epoll on Linux, no descriptor ceiling), paho's ``on_socket_close`` and
-``on_socket_register_write`` callbacks tell the loop when to forget one or write; the loop calls
-``loop_read``/``loop_write`` on the clients whose sockets are ready and ``loop_misc`` on all of
-them every :data:`MISC_EVERY_S` (keepalive pings, and the end of a connection whose broker went
-silent). A robot costs one descriptor (:mod:`.descriptors`).
+With paho's ``loop_start`` each client had a thread ``select()``ing on its socket and a wake-up
+socket pair: 1,000 robots were 1,000 threads and 3,000 descriptors, and ``select()`` cannot
+watch a descriptor numbered 1,024 or more, so only ~340 ever connected (docs/performance.md).
+Here one thread drives them all through paho's external-loop API: each open socket is registered
+with one ``selectors.DefaultSelector`` (epoll: no descriptor ceiling), paho's ``on_socket_close``
+and ``on_socket_register_write`` tell the loop when to forget one or write, and the loop calls
+``loop_read``/``loop_write`` on ready sockets and ``loop_misc`` on all every
+:data:`MISC_EVERY_S` (keepalive, and the end of a connection whose broker went silent). A robot
+costs one descriptor (:mod:`.descriptors`).
 
-What paho's own loop did for us is done here, per client (a :class:`~.net_link.Link`):
-connect, and after a failed or lost connection reconnect with back-off (1 s doubling to 30 s,
-starting over once a CONNACK accepts us); a gate that keeps a robot away until released (paho's
-``on_pre_connect`` would block the one shared thread, so the gate lives here); a drop (socket
-shut down without DISCONNECT, the robot away for a given time); a clean close. Connects block,
-so they run on a few connector threads (:mod:`.connectors`) and hand the open socket over: the
-loop thread only reads, writes and runs callbacks, it never waits on the network. A slow or
-unreachable broker delays only the robots connecting to it, and a callback only the robots
-behind it in one round. Threads: the loop plus :data:`~.connectors.CONNECT_WORKERS`, whatever
-the number of robots.
+What paho's own loop did is done here per client (:mod:`.net_link`): reconnect with back-off
+(1 s doubling to 30 s), a gate that keeps a robot away until released (paho's
+``on_pre_connect`` would block the shared thread), a drop (no DISCONNECT, away for a while), a
+clean close. Connects block, so a few connector threads make them (:mod:`.connectors`): the loop
+thread never waits on the network, and a slow or unreachable broker delays only connects.
+Threads: the loop plus :data:`~.connectors.CONNECT_WORKERS`, whatever the number of robots.
 
-Thread safety: selectors are not thread-safe, so every change to the selector is made on the
-loop thread; other threads (the simulation publishing, a test holding a robot back) hand
-requests over through a queue and wake the loop through a socket pair. Whether a client has
-bytes to write is read from ``want_write()`` after each write, not from the order of paho's
-register/unregister callbacks, which can come from two threads at once.
+Selectors are not thread-safe: every change to the selector is made on the loop thread; other
+threads (the simulation publishing, a test holding a robot back) hand requests over through a
+queue and wake the loop through a socket pair. Whether a client has bytes to write is read from
+``want_write()`` after each write, not from the order of paho's register/unregister callbacks,
+which can come from two threads at once.
 """
 
 from __future__ import annotations
@@ -105,7 +100,7 @@ class NetworkLoop:
         if self._on_loop_thread():
             fn()
             return
-        if not self._ensure_started():
+        if self._thread is None and not self._ensure_started():
             return  # stopped before it ever ran: every link is closed already
         self._calls.put(fn)
         if not self._woken:
@@ -138,9 +133,10 @@ class NetworkLoop:
             self._wake_r.setblocking(False)
             self._wake_w.setblocking(False)
             self._selector.register(self._wake_r, _READ, None)
+            self._connectors = Connectors(self._name, self._connect_done)
+            # Set last: a caller that sees the thread (without the lock) sees all of the above.
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
-            self._connectors = Connectors(self._name, self._connect_done)
             return True
 
     def _on_loop_thread(self) -> bool:
