@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 from brokers import CLUSTER_IMPLS, BrokerHandle, Capture, Message
+from lockstep import Lockstep
 
 from api.app import create_app
 from api.settings import Settings
@@ -52,6 +53,8 @@ HORIZON_DAYS = 7.0
 #: Wall-clock bound of a wait that is bounded in simulated time: only a stalled simulation
 #: reaches it (under the suite's 300 s per-test timeout).
 STALLED_S = 200.0
+STEP_S = 900.0
+HOLD_S = 60.0
 KEY = {"X-API-Key": "e2e-key"}
 T = TypeVar("T")
 
@@ -99,8 +102,14 @@ def event(kind: str, **fields: Any) -> Callable[[Message], bool]:
 
 @contextmanager
 def factory_and_service(
-    broker: BrokerHandle, site: str, db: Path, factor: float, **overrides: Any
-) -> Iterator[tuple[TestClient, LiveFactory, Capture]]:
+    broker: BrokerHandle,
+    site: str,
+    db: Path,
+    factor: float,
+    step_s: float | None = None,
+    **overrides: Any,
+) -> Iterator[tuple[TestClient, LiveFactory, Capture, Lockstep | None]]:
+    """The service, then the factory; with ``step_s``, in :class:`~lockstep.Lockstep` with it."""
     scenario = scenario_for(site)
     settings = Settings(
         **{
@@ -128,15 +137,20 @@ def factory_and_service(
             port=broker.port,
             state_dir=broker.state_dir,
         )
+        lockstep = None if step_s is None else Lockstep(live, client.app_state, step_s, HOLD_S)
         try:
+            if lockstep is not None:
+                lockstep.start()
             live.start()
             eventually(
                 lambda: client.get(f"/api/robots/{ROBOT}").status_code == 200,
                 "the service heard from the robot",
                 15.0,
             )
-            yield client, live, watcher
+            yield client, live, watcher, lockstep
         finally:
+            if lockstep is not None:
+                lockstep.stop()
             live.stop()
 
 
@@ -177,19 +191,20 @@ def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
     # seconds, less than a QoS 1 hop between two nodes of the NATS cluster can take: the robot
     # then rightly rejects it as expired. The expiry is not what this test is about.
     lasting = {"fault_command_expiry_s": 30 * 86400.0}
-    with factory_and_service(broker, topic_site, tmp_path / "f.db", factor, **lasting) as (
-        client,
-        live,
-        watcher,
-    ):
+    step = float(os.environ.get("E2E_STEP_S", STEP_S))
+    with factory_and_service(
+        broker, topic_site, tmp_path / "f.db", factor, step if step > 0 else None, **lasting
+    ) as (client, live, watcher, lockstep):
         fault = inject(client, fault="accelerated_wear", component=FAULTY, magnitude=MAGNITUDE)
         watcher.wait_for(event("ack", command_id=fault["command_id"], status="done"), 10.0)
 
         began_ts = live.now_ts
+        wall0 = time.monotonic()
 
         def done_order() -> dict[str, Any] | None:
             # Bounded in simulated time, which is what the outcome depends on: a loaded machine
             # only makes the simulation slower. The wall-clock bound is for a stalled one.
+            assert lockstep is None or lockstep.error is None, lockstep.error
             orders = client.get("/api/work-orders", params={"robot": ROBOT}).json()
             done = [o for o in orders if o["component"] == FAULTY and o["status"] == "done"]
             if done:
@@ -201,6 +216,13 @@ def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
             return None
 
         order = eventually(done_order, f"a work order on {FAULTY} done", STALLED_S)
+        print("DIAG wall", round(time.monotonic() - wall0, 2), "began", began_ts,
+              "now", live.now_ts, lockstep.line() if lockstep else "free")
+        for o in client.get("/api/work-orders", params={"robot": ROBOT}).json():
+            print("DIAG order", o["id"], o["source"], o["status"], "start-began h",
+                  round((o["start_ts"] - began_ts) / 3600, 2), "expires-start h",
+                  round((o["expires_ts"] - o["start_ts"]) / 3600, 2),
+                  [(h["status"], round((h["ts"] - began_ts) / 3600, 2)) for h in o["history"]])
         assert order["source"] == "predictive"
         assert "predicted failure" in order["reason"]
         assert [step["status"] for step in order["history"]] == [
@@ -262,6 +284,7 @@ def test_a_command_to_an_offline_robot_is_delivered_once_when_it_returns(
         client,
         live,
         watcher,
+        _,
     ):
         agent = live.agents[ROBOT]
         command = away_while_a_command_waits(
@@ -299,6 +322,7 @@ def test_a_command_that_expires_while_the_robot_is_away_is_refused_when_it_retur
         client,
         live,
         watcher,
+        _,
     ):
         command = away_while_a_command_waits(client, live, watcher, fault="overheat", magnitude=1)
         eventually(lambda: live.now_ts > command["expires_ts"], "the command expired", 30.0)

@@ -66,6 +66,9 @@ class MaintenanceLoop:
         self.lock = asyncio.Lock()
         self.robots = frozenset(engine.fleet.robots)
         self.last_plan_ts: float | None = None
+        #: The service clock of the newest step carried out in full (fed, planned, commands
+        #: handed to the MQTT client, persisted): how far in simulated time the engine has acted.
+        self.stepped_ts: float | None = None
         self.plans = 0
         #: Messages from robots the scenario does not have (the engine cannot follow them).
         self.skipped = 0
@@ -139,6 +142,8 @@ class MaintenanceLoop:
                 if decisions:
                     await self.carry_out(decisions, clock)
             await self.flush()
+            if clock is not None:
+                self.stepped_ts = clock
 
     # --- decisions and changes -------------------------------------------------------------
 

@@ -92,3 +92,10 @@ class MaintenanceCollector:
                 "Simulated time of the last planning run, Unix seconds.",
                 value=loop.last_plan_ts,
             )
+        if loop.stepped_ts is not None:
+            yield GaugeMetricFamily(
+                "factory_maintenance_stepped_sim_seconds",
+                "Service clock (simulated, Unix seconds) of the newest maintenance step carried "
+                "out in full: its commands are sent and its changes stored.",
+                value=loop.stepped_ts,
+            )

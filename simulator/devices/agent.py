@@ -194,6 +194,11 @@ class DeviceAgent:
         """The ``seq`` of the newest message made (published or buffered)."""
         return self._seq
 
+    @property
+    def made_ts(self) -> float:
+        """The simulated time of the newest message made (published or buffered)."""
+        return self._made_ts
+
     # --- from the simulation thread -------------------------------------------------------
 
     def send(self, record: Record) -> None:

@@ -1,0 +1,148 @@
+"""Lockstep: a paced live factory that never runs more than a step of simulated time ahead of the
+service it talks to, however busy the machine.
+
+Why: a test that runs :class:`~simulator.devices.run.LiveFactory` at thousands of simulated
+seconds per wall second against the real service turns every wall millisecond the service takes
+(ingest, the engine's step, a command's hop back over the broker, the robot's command poll) into
+simulated minutes. On a quiet machine the chain fits; on a machine with a load of 17 it costs
+simulated days, so an outcome that depends on simulated time (a job done before a part fails, a
+command received before it expires) becomes a race against the machine's load.
+
+How: a SimPy process pauses the factory's clock at every multiple of ``step_s`` — from inside
+the simulation thread, so it stops exactly there, with the same pause the retained
+``factory/{site}/pace`` drives (:class:`~simulator.devices.pace.PacedEnvironment`). A thread
+resumes it once the service has caught up:
+
+* the maintenance loop has carried out a step in full (fed, planned, its commands handed to the
+  MQTT client, its changes stored: ``stepped_ts``) through the newest message any robot made,
+  and has ingested each robot's newest message;
+* every command the service has sent has reached its robot (counted by the robot's inbox).
+
+Between pauses the factory runs at its factor, as usual; while it is paused no robot samples and
+no command is handled. So the service never acts on data more than ``step_s`` old, and a command
+it sends reaches its robot at most ``step_s`` plus one command poll (``factor`` × 0.05 s) of
+simulated time after it was decided — bounds in simulated time, whatever the load. A loaded
+machine only makes the run take longer in wall time.
+
+The service is the test's in-process app (``TestClient``): its lifespan state is read directly,
+the same objects ``/metrics`` reports on (``factory_maintenance_stepped_sim_seconds``,
+``factory_commands_sent_total``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import simpy
+
+from simulator.devices.pace import PacedEnvironment
+from simulator.devices.run import LiveFactory
+
+#: While waiting, the thread re-checks this often (wall seconds).
+PROBE_S = 0.002
+
+
+class Lockstep:
+    """See the module docstring. ``service`` is the app's lifespan state (``client.app_state``);
+    ``stalled_s`` bounds, in wall seconds, one wait for the service (only a stuck one reaches
+    it: :attr:`error` says so and the factory is left paused)."""
+
+    def __init__(
+        self, live: LiveFactory, service: Mapping[str, Any], step_s: float, stalled_s: float
+    ) -> None:
+        assert isinstance(live.env, PacedEnvironment), "lockstep needs a paced factory"
+        self.live = live
+        self.env: PacedEnvironment = live.env
+        self.service = service
+        self.step_s = step_s
+        self.stalled_s = stalled_s
+        self.error: str | None = None
+        #: Pauses so far; wall seconds spent waiting for the service in all and at most once.
+        self.steps = 0
+        self.held_s = 0.0
+        self.max_held_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._resume_loop, name="lockstep", daemon=True)
+
+    def start(self) -> None:
+        """Before the factory runs (SimPy is not thread-safe: the pausing process is added while
+        the simulation thread does not run yet)."""
+        self.env.process(self._pauses())
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10.0)
+
+    def line(self) -> str:
+        """What the lockstep did, for a failure message."""
+        return (
+            f"{self.steps} steps of {self.step_s:g} simulated s, {self.held_s:.1f} wall s "
+            f"waiting for the service (at most {self.max_held_s:.2f} s at once)"
+        )
+
+    # --- the simulation thread -------------------------------------------------------------
+
+    def _pauses(self) -> simpy.events.ProcessGenerator:
+        env = self.env
+        while True:
+            yield env.timeout(self.step_s)
+            env.set_pace(paused=True, sim_per_wall=env.sim_per_wall)
+
+    # --- the lockstep thread ----------------------------------------------------------------
+
+    def _resume_loop(self) -> None:
+        env = self.env
+        while not self._stop.is_set():
+            if not env.paused:
+                self._stop.wait(PROBE_S)
+                continue
+            start = time.monotonic()
+            while not self._caught_up():
+                if self._stop.wait(PROBE_S):
+                    return
+                if time.monotonic() - start > self.stalled_s:
+                    self.error = (
+                        f"the service did not catch up within {self.stalled_s:g} s: "
+                        f"{self.behind()}; {self.line()}"
+                    )
+                    return
+            held_s = time.monotonic() - start
+            self.steps += 1
+            self.held_s += held_s
+            self.max_held_s = max(self.max_held_s, held_s)
+            env.set_pace(paused=False, sim_per_wall=env.sim_per_wall)
+
+    def _caught_up(self) -> bool:
+        return self.behind() is None
+
+    def behind(self) -> str | None:
+        """What the service has not caught up with yet; ``None`` once it has."""
+        agents = self.live.agents
+        made = max(agent.made_ts for agent in agents.values())
+        stepped = self.service["maintenance"].stepped_ts
+        if made and (stepped is None or stepped < made):
+            return f"the engine stepped through {stepped}, the robots made up to {made}"
+        robots = self.service["live"].robots
+        for robot_id, agent in agents.items():
+            heard = robots.get(robot_id)
+            last_seen = None if heard is None else heard.last_seen
+            if agent.made_ts and (last_seen is None or last_seen < agent.made_ts):
+                return f"{robot_id} made up to {agent.made_ts}, the service has {last_seen}"
+        received = sum(agent.stats.commands for agent in agents.values())
+        sent = self._commands_sent()
+        if received < sent:
+            return f"the robots received {received} of the {sent:g} commands sent"
+        return None
+
+    def _commands_sent(self) -> float:
+        counter = self.service["metrics"].commands_sent
+        return sum(
+            sample.value
+            for metric in counter.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        )
