@@ -18,6 +18,9 @@ resumes it once the service has caught up:
   and has ingested each robot's newest message;
 * every command the service has sent has reached its robot (counted by the robot's inbox).
 
+A test that keeps a robot away (nothing it makes can be heard meanwhile) moves the clock on
+with :meth:`Lockstep.run_until`, to the first pause past a simulated time of its choosing.
+
 Between pauses the factory runs at its factor, as usual; while it is paused no robot samples and
 no command is handled. So the service never acts on data more than ``step_s`` old, and a command
 it sends reaches its robot at most ``step_s`` plus one command poll (``factor`` × 0.05 s) of
@@ -60,6 +63,8 @@ class Lockstep:
         self.step_s = step_s
         self.stalled_s = stalled_s
         self.error: str | None = None
+        #: While the factory's clock is at or before this, it runs on without waiting.
+        self.free_until: float | None = None
         #: Pauses so far; wall seconds spent waiting for the service in all and at most once.
         self.steps = 0
         self.held_s = 0.0
@@ -101,7 +106,7 @@ class Lockstep:
                 self._stop.wait(PROBE_S)
                 continue
             start = time.monotonic()
-            while not self._caught_up():
+            while not self._may_run():
                 if self._stop.wait(PROBE_S):
                     return
                 if time.monotonic() - start > self.stalled_s:
@@ -116,7 +121,14 @@ class Lockstep:
             self.max_held_s = max(self.max_held_s, held_s)
             env.set_pace(paused=False, sim_per_wall=env.sim_per_wall)
 
-    def _caught_up(self) -> bool:
+    def run_until(self, ts: float) -> None:
+        """Let the factory run on, without waiting for the service, up to the first pause after
+        simulated time ``ts`` (e.g. while a robot is away and what it makes cannot be heard)."""
+        self.free_until = ts
+
+    def _may_run(self) -> bool:
+        if self.free_until is not None and self.live.now_ts <= self.free_until:
+            return True
         return self.behind() is None
 
     def behind(self) -> str | None:
