@@ -226,7 +226,8 @@ class SignalTrack(Smoother):
 
     def _design_refit(self, ts: float) -> Prognosis | None:
         """The RUL from the design data and the wear the smoothed level shows now."""
-        assert self.trend is not None and self.design is not None
+        assert self.trend is not None
+        assert self.design is not None
         alpha = self.alpha
         rul = design_rul(
             self.design,

@@ -33,6 +33,7 @@ quadrature on each side.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -83,7 +84,7 @@ def mean_passage(x: float) -> float:
         return x + 0.5
     if x <= table[0][0]:
         return x + 0.5 + table[0][1]
-    for (x0, d0), (x1, d1) in zip(table, table[1:], strict=False):
+    for (x0, d0), (x1, d1) in itertools.pairwise(table):
         if x <= x1:
             return x + 0.5 + d0 + (d1 - d0) * (x - x0) / (x1 - x0)
     return x + 0.5  # not reached: the table ends at its last point

@@ -2,9 +2,9 @@
 update of the wear rate, and the engine's RUL on a life drawn by the simulator's own process.
 
 Tolerances: the mean within 2·10⁻³ scale units of the exact integral, quantiles within 0.02
-(0.04 below x = 0.5; Wilson–Hilferty), and on 4000 drawn lives the 80 % interval at the true wear holds the true RUL
-80 ± 3 % of the time (3 standard errors of a proportion over 4000 draws: ±1.9 %; the rest is
-the approximation).
+(0.04 below x = 0.5; Wilson–Hilferty), and on 4000 drawn lives the 80 % interval at the true
+wear holds the true RUL 80 ± 3 % of the time (3 standard errors of a proportion over 4000
+draws: ±1.9 %; the rest is the approximation).
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def test_uncertain_wear_and_rate_widen_the_interval_on_both_sides() -> None:
     mean, low, high = DESIGN.rul(0.5, 0.0, 1.0, 0.0, Z80)
     wide_mean, wide_low, wide_high = DESIGN.rul(0.5, 0.03**2, 1.0, 0.2**2, Z80)
     assert wide_mean == mean
-    assert wide_low < low and wide_high > high
+    assert wide_low < low
+    assert wide_high > high
     # Twice the rate: half the time.
     fast, _, _ = DESIGN.rul(0.5, 0.0, 2.0, 0.0, Z80)
     assert fast == pytest.approx(mean / 2.0)
@@ -134,7 +135,8 @@ def test_design_rul_reads_the_wear_through_the_square_law() -> None:
     )
     assert no_span is None
     failed = design_rul(DESIGN, excess=5.0, span=4.0, excess_var=1e-6, slope=None, lag_h=0.0, z=1.0)
-    assert failed is not None and failed[0] == 0.0
+    assert failed is not None
+    assert failed[0] == 0.0
 
 
 def test_the_engine_predicts_from_design_data_on_a_drawn_life() -> None:
