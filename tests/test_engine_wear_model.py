@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -150,11 +151,14 @@ def test_the_engine_predicts_from_design_data_on_a_drawn_life() -> None:
     life = draw_life(rng, REDUCER)
     base, span = 0.45, 4.5 - 0.45
     errors = []
+    reasons = []
     for i in range(int(life.fail_s / 300.0)):
         age_s = 300.0 * i
         r = life.wear_at(age_s)
         vibration = base + span * r * r + rng.gauss(0.0, 0.04)
         engine.on_reading("r11", START_TS + age_s, {**HEALTHY, "vibration_rms_mm_s": vibration})
+        if i % 12 == 0 and not reasons:
+            reasons += [d.reason for d in engine.plan(START_TS + age_s) if d.kind == "new"]
         prognosis = engine.prognosis("r11", "reducer-j2")
         if prognosis is not None and prognosis.as_of_ts == START_TS + age_s:
             assert prognosis.model == "gamma"
@@ -162,3 +166,10 @@ def test_the_engine_predicts_from_design_data_on_a_drawn_life() -> None:
     assert len(errors) > 50
     rms = math.sqrt(sum(e * e for e in errors) / len(errors))
     assert rms < 5.0, f"RMS difference from the oracle {rms:.1f} h"
+    # The advisory says what the prediction stands on.
+    assert reasons
+    assert re.search(
+        r"\(RUL \d+ operating h, 80 % interval \d+–\d+ h, gamma wear model of "
+        r"vibration_rms_mm_s\)",
+        reasons[0],
+    ), reasons[0]
