@@ -21,10 +21,12 @@ where the Birnbaum–Saunders approximation misses the median by a third of a sc
 **Rate.** A fault can make wear faster than designed. The rate multiplier m (1 = the design rate)
 has a two-part prior: the design, N(1, ``PRIOR_SD``²), with weight 1 − ``ANOMALY_PRIOR``, and a
 broad N(1, ``ANOMALY_SD``²) for "something is off". The observed rate m̂ of the degradation
-segment (its fitted slope, over Δt hours) has variance ≈ 1.2·c²·T·max(m̂, 1)/Δt (the least-squares
-slope of a gamma path; 1.2 for a slope fitted to a random walk rather than its end points). Each
-part updates as normal–normal; the parts are weighted by how well each predicts m̂. Data that
-fit the design move it little; a rate several times the design's soon takes over.
+segment (its fitted slope, over Δt hours) has variance ≈ 1.2·c²·T·m/Δt at a true rate m (the
+least-squares slope of a gamma path; 1.2 for a slope fitted to a random walk rather than its end
+points): m = 1 under the design part, m = max(m̂, 1) under the broad one. Each part updates as
+normal–normal; the parts are weighted by how well each predicts m̂. Data that fit the design move
+it little; a rate several times the design's is many of the design's standard deviations out
+within a few hours, and the broad part takes over.
 
 **Interval.** The first-passage quantiles at the present wear estimate, widened by the estimate's
 own uncertainty (sensor noise through the square law, and the rate's posterior spread), added in
@@ -117,15 +119,20 @@ def _normal_pdf(x: float, var: float) -> float:
     return math.exp(-0.5 * x * x / var) / math.sqrt(2.0 * math.pi * var)
 
 
-def rate_posterior(observed: float | None, observed_var: float) -> tuple[float, float]:
-    """(mean, variance) of the rate multiplier given an observed one (None: the prior alone)."""
-    if observed is None or not observed_var > 0.0 or math.isinf(observed_var):
+def rate_posterior(observed: float | None, unit_var: float) -> tuple[float, float]:
+    """(mean, variance) of the rate multiplier given an observed one (None: the prior alone);
+    ``unit_var`` is the observation's variance at the design rate, which grows with the rate."""
+    if observed is None or not unit_var > 0.0 or math.isinf(unit_var):
         design_var = PRIOR_SD * PRIOR_SD
         mixed = (1.0 - ANOMALY_PRIOR) * design_var + ANOMALY_PRIOR * ANOMALY_SD * ANOMALY_SD
         return 1.0, min(design_var, mixed)
     parts = []
-    for weight, sd in ((1.0 - ANOMALY_PRIOR, PRIOR_SD), (ANOMALY_PRIOR, ANOMALY_SD)):
+    for weight, sd, at_rate in (
+        (1.0 - ANOMALY_PRIOR, PRIOR_SD, 1.0),
+        (ANOMALY_PRIOR, ANOMALY_SD, max(observed, 1.0)),
+    ):
         prior_var = sd * sd
+        observed_var = unit_var * at_rate
         evidence = weight * _normal_pdf(observed - 1.0, prior_var + observed_var)
         var = 1.0 / (1.0 / prior_var + 1.0 / observed_var)
         mean = var * (1.0 / prior_var + observed / observed_var)
@@ -157,10 +164,9 @@ class DesignWear:
         return self.pf_cv * self.pf_cv
 
     def observed_rate(self, slope_per_h: float, span_h: float) -> tuple[float, float]:
-        """(m̂, its variance) from a wear slope (failure levels per hour) fitted over span_h."""
-        m_hat = slope_per_h * self.pf_mean_h
-        var = 1.2 * self.pf_cv**2 * self.pf_mean_h * max(m_hat, 1.0) / span_h
-        return m_hat, var
+        """(m̂, its variance at the design rate) from a wear slope (failure levels per hour)
+        fitted over span_h hours."""
+        return slope_per_h * self.pf_mean_h, 1.2 * self.pf_cv**2 * self.pf_mean_h / span_h
 
     def rul(
         self, wear: float, wear_var: float, rate: float, rate_var: float, z: float
@@ -203,10 +209,10 @@ def design_rul(
     floor = math.sqrt(math.sqrt(excess_var) / span)
     wear_var = excess_var / (4.0 * span * span * max(wear, floor) ** 2)
     observed: float | None = None
-    observed_var = math.inf
+    unit_var = math.inf
     if slope is not None:
-        observed, observed_var = design.observed_rate(slope[0] / math.sqrt(span), slope[1])
-    rate, rate_var = rate_posterior(observed, observed_var)
+        observed, unit_var = design.observed_rate(slope[0] / math.sqrt(span), slope[1])
+    rate, rate_var = rate_posterior(observed, unit_var)
     # The smoothed level trails the wear by the smoother's lag.
     wear = min(wear + rate * lag_h / design.pf_mean_h, 1.0)
     return design.rul(wear, wear_var, rate, rate_var, z)

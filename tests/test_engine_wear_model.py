@@ -115,8 +115,13 @@ def test_the_rate_prior_is_the_design_until_data_say_otherwise() -> None:
     assert mean == pytest.approx(1.0, abs=0.02)
     assert var < PRIOR_SD**2
     # Eight times the design rate, clearly observed: the broad part of the prior takes over.
-    mean, var = rate_posterior(8.0, 0.5)
+    mean, var = rate_posterior(8.0, 0.1)
     assert 7.0 < mean < 8.0
+    # Sixteen times the design rate over three hours of a reducer's segment: already many of the
+    # design's standard deviations out, so the broad part carries the posterior, and its spread.
+    mean, var = rate_posterior(*DESIGN.observed_rate(16.0 / 200.0, 3.0))
+    assert mean > 1.8
+    assert var > 4.0
     # Observed too briefly to tell: the design still dominates, with a wider spread.
     mean, var = rate_posterior(3.0, 4.0)
     assert 1.0 < mean < 1.2
