@@ -29,6 +29,8 @@ from engine.wear_model import (
     rate_posterior,
 )
 from experiment.oracle import mean_passage_direct, oracle_rul_h, regularized_lower_gamma
+from plant import ComponentSpec as PlantComponentSpec
+from plant import load_plant
 from simulator.model.degradation import draw_life
 from simulator.model.kinds import ComponentSpec
 
@@ -178,3 +180,13 @@ def test_the_engine_predicts_from_design_data_on_a_drawn_life() -> None:
         r"vibration_rms_mm_s\)",
         reasons[0],
     ), reasons[0]
+
+
+def test_the_plant_carries_design_data_in_pairs() -> None:
+    """The plant reader (the service's) keeps the design data the engine reads."""
+    reducer = load_plant().robots[0].kind.components[0]
+    assert (reducer.pf_mean_h, reducer.pf_cv) == (200.0, 0.3)
+    base = {k: getattr(REDUCER, k) for k in PlantComponentSpec.model_fields}
+    assert PlantComponentSpec(**{**base, "pf_mean_h": None, "pf_cv": None}).pf_cv is None
+    with pytest.raises(ValueError, match="give pf_mean_h and pf_cv together"):
+        PlantComponentSpec(**{**base, "pf_cv": None})
