@@ -71,7 +71,7 @@ _MEAN_CORRECTION = (
 )
 #: Prior of the rate multiplier: the design (sd 10 %), or with this chance something else.
 PRIOR_SD = 0.1
-ANOMALY_PRIOR = 0.02
+ANOMALY_PRIOR = 0.005
 ANOMALY_SD = 3.0
 #: Bisection steps for a first-passage quantile (relative precision ≈ 2⁻³⁰).
 _BISECTION_STEPS = 40
