@@ -1,0 +1,316 @@
+"""Robots at scale, end to end on this machine: N robots at 1 Hz, factor 1, for a duration.
+
+Mosquitto (the project's config, an ephemeral port), ``factory serve`` on SQLite and ``factory
+simulate --robots N`` run as processes, with the default scenario turned into a 1 s sampling,
+factor 1, one reading a message scenario (the issue's acceptance run) starting at the wall
+clock. An observer (paho, the ``service`` login, ``factory/#`` at QoS 1) is subscribed before
+the first robot connects and records every message's ``(robot, boot, seq)``, channel and arrival.
+Reported as JSON (``bench_scale.py robots`` calls :func:`run_fleet`):
+
+* ``all_online_s``: from starting the simulator until every robot's birth message arrived;
+* ``audit``: ``lost`` / ``duplicated`` / ``unseen`` readings, stored against published ``seq``
+  (:mod:`seq_audit`), counted once the simulator has stopped and the store has drained;
+* ``ingest_lag_s``: the service's ``factory_ingest_lag_seconds`` sampled every second (oldest
+  received message not yet committed) — p50 / p99 / max;
+* ``delivery_lag_s``: the observer's arrival wall time minus the reading's simulated ``ts`` (at
+  factor 1 the simulated clock runs with the wall clock), broker included. The simulated clock
+  starts at ``--start`` once the simulator is up, not when it was asked to: that constant offset
+  (``clock_offset_s``, the smallest arrival − ts of the run) is taken off every message;
+* ``simulator``: RSS (MiB, the process and its children) and threads, sampled every 5 s; first,
+  last and max after the warm-up (the first ``--warmup-s``), and the whole series.
+
+    .venv/bin/python bench/bench_scale.py robots --robots 300 --duration-s 120
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from seq_audit import audit, duplicated_rows, percentile, stored_keys
+
+from broker_config.credentials import load_credentials
+from broker_config.embedded import free_port, start_broker
+
+STARTUP_S = 60.0
+DRAIN_S = 120.0
+SAMPLE_RSS_S = 5.0
+_LAG_LINE = re.compile(r"^factory_ingest_lag_seconds(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def scenario_file(directory: Path) -> Path:
+    """The default scenario at 1 s sampling, factor 1, one reading a message."""
+    text = (resources.files("plant") / "scenarios" / "default.toml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^sample_interval_s = \d+", "sample_interval_s = 1", text)
+    text = re.sub(r"(?m)^factor = \d+", "factor = 1", text)
+    text = re.sub(r"(?m)^telemetry_batch = \d+", "telemetry_batch = 1", text)
+    path = directory / "fleet-1hz.toml"
+    path.write_text(f"# default at 1 s sampling, factor 1 (bench/bench_fleet.py)\n{text}")
+    return path
+
+
+class Observer:
+    """Records every robot message the broker routes: seq → channel per (robot, boot)."""
+
+    def __init__(self, host: str, port: int, login: tuple[str, str]) -> None:
+        self.published: dict[tuple[str, str], dict[int, str]] = {}
+        self.births: set[str] = set()
+        self.lags: list[float] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"bench-observer-{os.getpid()}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        client.username_pw_set(*login)
+        client.on_message = self._on_message
+        client.on_subscribe = lambda *args: self._subscribed.set()
+        client.connect(host, port)
+        client.loop_start()
+        client.subscribe("factory/#", qos=1)
+        if not self._subscribed.wait(15):
+            raise RuntimeError("the observer's SUBSCRIBE was not answered")
+        self.client = client
+
+    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        arrived = time.time()
+        levels = message.topic.split("/")
+        if len(levels) != 6:
+            return  # the pace
+        try:
+            body = orjson.loads(message.payload)
+            robot, boot, seq = body["robot"], body["boot"], int(body["seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return
+        if seq == 0:
+            return  # a will (OFFLINE after a lost connection) has no number of its own
+        channel = levels[5]
+        with self._lock:
+            self.published.setdefault((robot, boot), {})[seq] = channel
+            if channel == "birth":
+                self.births.add(robot)
+            elif channel == "telemetry":
+                self.lags.append(arrived - float(body["ts"]))
+
+    def snapshot(self) -> dict[tuple[str, str], dict[int, str]]:
+        with self._lock:
+            return {key: dict(seqs) for key, seqs in self.published.items()}
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def tree_usage(pid: int) -> tuple[float, int]:
+    """RSS (MiB) and threads of a process and its children."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0, 0
+    rss, threads = 0, 0
+    for process in processes:
+        try:
+            rss += process.memory_info().rss
+            threads += process.num_threads()
+        except psutil.NoSuchProcess:
+            continue
+    return rss / 2**20, threads
+
+
+def ingest_lag(url: str) -> float | None:
+    try:
+        match = _LAG_LINE.search(httpx.get(f"{url}/metrics", timeout=5).text)
+    except httpx.HTTPError:
+        return None
+    return float(match[1]) if match else None
+
+
+def spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "factory.cli", *command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait_s: float = 60) -> float:
+    """Signal the process group; the seconds until it exited."""
+    began = time.monotonic()
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return time.monotonic() - began
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"factory serve did not get ready; see {log}")
+
+
+def drained(db: Path, observer: Observer) -> tuple[list[tuple[str, str, int]], int]:
+    """The stored keys once the store holds what was published, or stopped growing (10 s)."""
+    wanted = sum(1 for seqs in observer.snapshot().values() for c in seqs.values() if c != "birth")
+    deadline, last, still_since = time.monotonic() + DRAIN_S, -1, time.monotonic()
+    while True:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            keys, dups = stored_keys(conn), duplicated_rows(conn)
+        if len(keys) != last:
+            last, still_since = len(keys), time.monotonic()
+        if len(keys) >= wanted or time.monotonic() - still_since > 10:
+            return keys, dups
+        if time.monotonic() > deadline:
+            return keys, dups
+        time.sleep(1.0)
+
+
+def rounded(values: list[float]) -> dict[str, float | None]:
+    def r(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "p50": r(percentile(values, 0.50)),
+        "p99": r(percentile(values, 0.99)),
+        "max": r(max(values) if values else None),
+        "samples": len(values),
+    }
+
+
+def run_fleet(robots: int, duration_s: float, warmup_s: float) -> dict[str, Any]:
+    with TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        state = Path(tmp)
+        scenario = f"{scenario_file(state)}?robots={robots}"
+        broker = start_broker("mosquitto", free_port(), state, scenario=scenario)
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            return _run(broker, state, scenario, robots, duration_s, warmup_s, processes)
+        finally:
+            for process in processes:
+                stop(process, signal.SIGKILL, 10)
+            broker.stop()
+
+
+def _run(
+    broker: Any,
+    state: Path,
+    scenario: str,
+    robots: int,
+    duration_s: float,
+    warmup_s: float,
+    processes: list[subprocess.Popen[bytes]],
+) -> dict[str, Any]:
+    port, db = free_port(), state / "fleet.db"
+    url = f"http://127.0.0.1:{port}"
+    serve = spawn(
+        [
+            *("serve", "--state-dir", str(state), "--scenario", scenario, "--broker", broker.url),
+            *("--db", str(db), "--port", str(port)),
+        ],
+        state / "serve.log",
+    )
+    processes.append(serve)
+    wait_ready(url, serve, state / "serve.log")
+    credentials = load_credentials(state)
+    assert credentials is not None
+    observer = Observer(broker.host, broker.port, credentials.get("service"))
+    start = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    say(f"{robots} robots for {duration_s:g} s (simulated start {start})")
+    began = time.monotonic()
+    simulate = spawn(
+        [
+            *(
+                "simulate",
+                "--state-dir",
+                str(state),
+                "--scenario",
+                scenario,
+                "--broker",
+                broker.url,
+            ),
+            *("--factor", "1", "--duration", f"{duration_s:g}s", "--start", start),
+        ],
+        state / "simulate.log",
+    )
+    processes.append(simulate)
+    all_online_s: float | None = None
+    usage: list[tuple[float, float, int]] = []
+    lags: list[float] = []
+    next_rss = began
+    while simulate.poll() is None:
+        now = time.monotonic()
+        if all_online_s is None and len(observer.births) >= robots:
+            all_online_s = round(now - began, 2)
+            say(f"all {robots} online after {all_online_s} s")
+        if now >= next_rss:
+            rss, threads = tree_usage(simulate.pid)
+            usage.append((round(now - began, 1), round(rss, 1), threads))
+            next_rss += SAMPLE_RSS_S
+        if (lag := ingest_lag(url)) is not None:
+            lags.append(lag)
+        if now - began > duration_s + STARTUP_S * 3:
+            say("the simulator overran its duration: stopping it")
+            stop(simulate)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
+    ran_s = time.monotonic() - began
+    keys, dups = drained(db, observer)
+    observer.stop()
+    stop_s = stop(serve)
+    offset = min(observer.lags, default=0.0)
+    after = [u for u in usage if u[0] >= warmup_s] or usage
+    sim_log = (state / "simulate.log").read_text(errors="replace").strip().splitlines()
+    return {
+        "robots": robots,
+        "duration_s": duration_s,
+        "simulator_wall_s": round(ran_s, 1),
+        "simulator_exit": simulate.returncode,
+        "all_online_s": all_online_s,
+        "robots_seen": len(observer.births),
+        "audit": audit(observer.snapshot(), keys, dups),
+        "ingest_lag_s": rounded(lags),
+        "clock_offset_s": round(offset, 3),
+        "delivery_lag_s": rounded([lag - offset for lag in observer.lags]),
+        "simulator": {
+            "warmup_s": warmup_s,
+            "rss_mib_first": after[0][1] if after else None,
+            "rss_mib_last": after[-1][1] if after else None,
+            "rss_mib_max": max(u[1] for u in after) if after else None,
+            "threads_max": max(u[2] for u in usage) if usage else None,
+            "series": [list(u) for u in usage],
+        },
+        "service_stop_s": round(stop_s, 2),
+        "simulator_log_tail": sim_log[-3:],
+    }
