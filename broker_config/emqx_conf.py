@@ -5,7 +5,7 @@ EMQX 5 reads both from files the compose ``init`` service writes next to Mosquit
 
 - ``users.csv``: the *bootstrap file* of the built-in database authenticator
   (``bootstrap_type = hash``): every login of ``credentials.json`` as PBKDF2-HMAC-SHA512 (the
-  parameters in :data:`PBKDF2`, which the compose file repeats), lowercase hex, with a random
+  parameters in :data:`PBKDF2`, which emqx.conf repeats), lowercase hex, with a random
   salt. EMQX imports it on every start and overwrites a user whose hash changed, so the file is
   the truth, as Mosquitto's password file is.
 - ``acl.conf``: the rules of :func:`broker_config.acl.acl_table` as an EMQX *file* authorization
@@ -38,8 +38,16 @@ from contract.topics import Channel, topic_filter
 EMQX_DIR = "emqx"
 EMQX_ACL_FILE = "acl.conf"
 EMQX_USERS_FILE = "users.csv"
-#: EMQX's ``password_hash_algorithm`` for the built-in database (the compose file sets the same).
-PBKDF2 = {"name": "pbkdf2", "mac_fun": "sha512", "iterations": 4096, "dk_length": 64}
+PBKDF2_MAC = "sha512"
+PBKDF2_ITERATIONS = 4096
+PBKDF2_DK_LENGTH = 64
+#: EMQX's ``password_hash_algorithm`` for the built-in database (``emqx.conf`` says the same).
+PBKDF2: dict[str, str | int] = {
+    "name": "pbkdf2",
+    "mac_fun": PBKDF2_MAC,
+    "iterations": PBKDF2_ITERATIONS,
+    "dk_length": PBKDF2_DK_LENGTH,
+}
 #: Every topic shape of the contract under ``factory/``: what a ``read`` with a ``deny`` inside
 #: it is spelled out as.
 CONTRACT_SHAPES: tuple[str, ...] = (
@@ -51,11 +59,7 @@ CONTRACT_SHAPES: tuple[str, ...] = (
 def pbkdf2_hex(password: str, salt: str) -> str:
     """The hash EMQX computes for ``password`` with :data:`PBKDF2` (salt used as its bytes)."""
     digest = hashlib.pbkdf2_hmac(
-        PBKDF2["mac_fun"],  # type: ignore[arg-type]
-        password.encode(),
-        salt.encode(),
-        int(PBKDF2["iterations"]),
-        int(PBKDF2["dk_length"]),
+        PBKDF2_MAC, password.encode(), salt.encode(), PBKDF2_ITERATIONS, PBKDF2_DK_LENGTH
     )
     return digest.hex()
 

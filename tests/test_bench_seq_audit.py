@@ -19,7 +19,7 @@ from contract.topics import Channel, Topic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from seq_audit import audit, duplicated_rows, percentile, stored_keys  # noqa: E402
+from seq_audit import audit, duplicated_rows, percentile, stored_keys
 
 
 def test_counts_lost_unseen_and_extra() -> None:
@@ -58,7 +58,7 @@ def test_reads_keys_and_duplicates_from_a_real_store(tmp_path: Path) -> None:
     store.write([telemetry("r", 2)], [])  # a replay: the store dedupes it
     store.close()
     with sqlite3.connect(db) as conn:
-        assert sorted(stored_keys(conn)) == [("r", "boot-1", 1), ("r", "boot-1", 2), ("r", "boot-1", 3)]
+        assert sorted(stored_keys(conn)) == [("r", "boot-1", seq) for seq in (1, 2, 3)]
         assert duplicated_rows(conn) == 0
     # The stores' own keys forbid a duplicate; a table without them shows the count works.
     bare = sqlite3.connect(":memory:")

@@ -90,15 +90,18 @@ def test_nodes_mount_the_config_and_what_init_writes_where_the_config_looks() ->
     for node in NODES:
         service = services[node]
         conf = service.mount_for(CONFIG_TARGET)
-        assert conf is not None and conf.kind == "bind" and conf.read_only
+        assert conf is not None
+        assert (conf.kind, conf.read_only) == ("bind", True)
         assert Path(conf.source) == EMQX_CONF
         for key, name in (("bootstrap_file", EMQX_USERS_FILE), ("path", EMQX_ACL_FILE)):
             mount = service.mount_for(paths[key])
-            assert mount is not None and mount.read_only, f"{node}: {key}"
+            assert mount is not None, f"{node}: {key}"
+            assert mount.read_only, f"{node}: {key}"
             assert mount.source == written.source, f"{node}: {key} is not where init writes"
             assert Path(paths[key]).relative_to(mount.target) == Path(EMQX_DIR) / name
         data = service.mount_for("/opt/emqx/data")
-        assert data is not None and data.kind == "volume" and not data.read_only
+        assert data is not None
+        assert (data.kind, data.read_only) == ("volume", False)
         data_volumes.add(data.source)
     assert len(data_volumes) == len(NODES), "each node needs its own data volume"
 
