@@ -10,11 +10,19 @@
   until the other is elected is taken, ``--failovers`` times, at the service's default poll.
   The whole take-over of a killed ``factory serve`` adds the restore and warm-up from the store;
   ``tests/test_workers.py`` holds it under 20 s on a loaded CI box.
+* ``ingest`` (:mod:`scale_ingest`): readings/s end to end, Mosquitto → ``factory serve``, with
+  1 worker on SQLite, 1 and 2 workers on PostgreSQL, each against the raw paho subscriber
+  ceiling on the same broker in the same run, with readings per service CPU-second; lost and
+  duplicated counted from ``seq``.
+* ``robots`` (:mod:`bench_fleet`, not in the default set: it takes minutes): ``--robots N`` at
+  1 Hz, factor 1, for ``--duration-s`` with Mosquitto, ``factory serve`` and ``factory
+  simulate``: time until all are online, lost / duplicated, ingest lag p50/p99, simulator RSS
+  and threads. The issue's acceptance run is ``robots --robots 1000 --duration-s 300``.
 
-What is not measured here (robots at scale, end-to-end lag on PostgreSQL) is said in
-``docs/scale.md``.
+The figures and what they say at 100 k robots: ``docs/scale.md``.
 
-    .venv/bin/python bench/bench_scale.py [--batches 40] [--batch 500]
+    .venv/bin/python bench/bench_scale.py [store failover ingest robots] [--batches 40]
+        [--batch 500] [--failovers 5] [--messages 20000] [--robots 1000] [--duration-s 300]
 """
 
 from __future__ import annotations
