@@ -17,7 +17,9 @@ Reported as JSON (``bench_scale.py robots`` calls :func:`run_fleet`):
   starts at ``--start`` once the simulator is up, not when it was asked to: that constant offset
   (``clock_offset_s``, the smallest arrival − ts of the run) is taken off every message;
 * ``simulator``: RSS (MiB, the process and its children) and threads, sampled every 5 s; first,
-  last and max after the warm-up (the first ``--warmup-s``), and the whole series.
+  last and max after the warm-up (the first ``--warmup-s``), and the whole series; with the
+  service's, its CPU seconds per wall second after the warm-up (what N robots cost, whatever
+  the machine's load).
 
     .venv/bin/python bench/bench_scale.py robots --robots 300 --duration-s 120
 """
@@ -122,21 +124,30 @@ class Observer:
         self.client.loop_stop()
 
 
-def tree_usage(pid: int) -> tuple[float, int]:
-    """RSS (MiB) and threads of a process and its children."""
+def tree_usage(pid: int) -> tuple[float, int, float]:
+    """RSS (MiB), threads and CPU seconds (user + system) of a process and its children."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0, 0
-    rss, threads = 0, 0
+        return 0.0, 0, 0.0
+    rss, threads, cpu = 0, 0, 0.0
     for process in processes:
         try:
             rss += process.memory_info().rss
             threads += process.num_threads()
+            times = process.cpu_times()
+            cpu += times.user + times.system
         except psutil.NoSuchProcess:
             continue
-    return rss / 2**20, threads
+    return rss / 2**20, threads, cpu
+
+
+def cpu_share(samples: list[tuple[float, float]]) -> float | None:
+    """CPU seconds per wall second between the first and the last ``(t, cpu_s)`` sample."""
+    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+        return None
+    return round((samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]), 3)
 
 
 def ingest_lag(url: str) -> float | None:
@@ -268,6 +279,7 @@ def _run(
     processes.append(simulate)
     all_online_s: float | None = None
     usage: list[tuple[float, float, int]] = []
+    cpu: dict[str, list[tuple[float, float]]] = {"simulator": [], "service": []}
     lags: list[float] = []
     next_rss = began
     while simulate.poll() is None:
@@ -276,8 +288,11 @@ def _run(
             all_online_s = round(now - began, 2)
             say(f"all {robots} online after {all_online_s} s")
         if now >= next_rss:
-            rss, threads = tree_usage(simulate.pid)
+            rss, threads, sim_cpu = tree_usage(simulate.pid)
             usage.append((round(now - began, 1), round(rss, 1), threads))
+            if now - began >= warmup_s:
+                cpu["simulator"].append((now, sim_cpu))
+                cpu["service"].append((now, tree_usage(serve.pid)[2]))
             next_rss += SAMPLE_RSS_S
         if (lag := ingest_lag(url)) is not None:
             lags.append(lag)
@@ -309,8 +324,10 @@ def _run(
             "rss_mib_last": after[-1][1] if after else None,
             "rss_mib_max": max(u[1] for u in after) if after else None,
             "threads_max": max(u[2] for u in usage) if usage else None,
+            "cpu_s_per_wall_s": cpu_share(cpu["simulator"]),
             "series": [list(u) for u in usage],
         },
+        "service_cpu_s_per_wall_s": cpu_share(cpu["service"]),
         "service_stop_s": round(stop_s, 2),
         "simulator_log_tail": sim_log[-3:],
     }
