@@ -31,7 +31,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -43,21 +42,16 @@ from typing import Any
 import httpx
 import orjson
 import paho.mqtt.client as mqtt
-import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from procs import STARTUP_S, cpu_share, say, spawn, stop, tree_usage, wait_ready
 from seq_audit import audit, duplicated_rows, percentile, stored_keys
 
 from broker_config.credentials import load_credentials
 from broker_config.embedded import free_port, start_broker
 
-STARTUP_S = 60.0
 DRAIN_S = 120.0
 SAMPLE_RSS_S = 5.0
 _LAG_LINE = re.compile(r"^factory_ingest_lag_seconds(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def scenario_file(directory: Path) -> Path:
@@ -124,73 +118,12 @@ class Observer:
         self.client.loop_stop()
 
 
-def tree_usage(pid: int) -> tuple[float, int, float]:
-    """RSS (MiB), threads and CPU seconds (user + system) of a process and its children."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0, 0, 0.0
-    rss, threads, cpu = 0, 0, 0.0
-    for process in processes:
-        try:
-            rss += process.memory_info().rss
-            threads += process.num_threads()
-            times = process.cpu_times()
-            cpu += times.user + times.system
-        except psutil.NoSuchProcess:
-            continue
-    return rss / 2**20, threads, cpu
-
-
-def cpu_share(samples: list[tuple[float, float]]) -> float | None:
-    """CPU seconds per wall second between the first and the last ``(t, cpu_s)`` sample."""
-    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
-        return None
-    return round((samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]), 3)
-
-
 def ingest_lag(url: str) -> float | None:
     try:
         match = _LAG_LINE.search(httpx.get(f"{url}/metrics", timeout=5).text)
     except httpx.HTTPError:
         return None
     return float(match[1]) if match else None
-
-
-def spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "factory.cli", *command],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait_s: float = 60) -> float:
-    """Signal the process group; the seconds until it exited."""
-    began = time.monotonic()
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=wait_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    return time.monotonic() - began
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"factory serve did not get ready; see {log}")
 
 
 def drained(db: Path, observer: Observer) -> tuple[list[tuple[str, str, int]], int]:

@@ -18,11 +18,8 @@ duplicated readings are counted from ``seq`` (:mod:`seq_audit`).
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,12 +28,12 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 import psutil
 import psycopg
 from bench_ingest import Publisher, payload
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from procs import say, spawn, stop, wait_ready
 from psycopg import sql
 from seq_audit import audit, duplicated_rows, stored_keys
 
@@ -48,12 +45,7 @@ T0 = 1_767_592_800.0
 STEP_S = 0.01  # 10 readings 1 ms apart fit in it
 INFLIGHT = 1000
 PUBLISHERS = 2
-STARTUP_S = 60.0
 DRAIN_S = 300.0
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def publish_run(
@@ -139,38 +131,14 @@ def raw_ceiling(
 
 def serve(
     broker: Any, state: Path, db: str, name: str | None, log: Path
-) -> tuple[subprocess.Popen[bytes], str]:
+) -> subprocess.Popen[bytes]:
+    """``factory serve`` (a ``--worker`` if named), once ready."""
     port = free_port()
-    command = [sys.executable, "-m", "factory.cli", "serve", "--state-dir", str(state)]
-    command += ["--broker", broker.url, "--db", db, "--port", str(port)]
-    if name:
-        command += ["--worker", name]
-    env = os.environ | {"FACTORY_MQTT_PROTOCOL": "mqtt5"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop(process)
-    raise RuntimeError(f"factory serve did not get ready; see {log}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    command = ["serve", "--state-dir", str(state), "--broker", broker.url, "--db", db]
+    command += ["--port", str(port), *(("--worker", name) if name else ())]
+    process = spawn(command, log, {"FACTORY_MQTT_PROTOCOL": "mqtt5"})
+    wait_ready(f"http://127.0.0.1:{port}", process, log)
+    return process
 
 
 def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
@@ -235,7 +203,7 @@ def one_configuration(label: str, url: str, workers: int, count: int, tmp: Path)
         raw, raw_per_cpu = raw_ceiling(broker, publishers, credentials.get("service"), count)
         if workers == 0:
             db_path = state / "ingest.db"
-            services.append(serve(broker, state, str(db_path), None, state / "serve.log")[0])
+            services.append(serve(broker, state, str(db_path), None, state / "serve.log"))
 
             def connect() -> Any:
                 return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -245,7 +213,7 @@ def one_configuration(label: str, url: str, workers: int, count: int, tmp: Path)
             scoped = f"{url}?options=-csearch_path%3D{schema}"
             for w in range(workers):
                 name = f"w{w}"
-                services.append(serve(broker, state, scoped, name, state / f"{name}.log")[0])
+                services.append(serve(broker, state, scoped, name, state / f"{name}.log"))
 
             def connect() -> Any:
                 return psycopg.connect(scoped)
