@@ -1,7 +1,8 @@
 """Robots at scale, end to end on this machine: N robots at 1 Hz, factor 1, for a duration.
 
 Mosquitto (the project's config, an ephemeral port), ``factory serve`` on SQLite and ``factory
-simulate --robots N`` run as processes, with the default scenario turned into a 1 s sampling,
+simulate --robots N`` (``--processes P`` when given: the simulator's workers are its children,
+counted with it) run as processes, with the default scenario turned into a 1 s sampling,
 factor 1, one reading a message scenario (the issue's acceptance run) starting at the wall
 clock. An observer (paho, the ``service`` login, ``factory/#`` at QoS 1) is subscribed before
 the first robot connects and records every message's ``(robot, boot, seq)``, channel and arrival.
@@ -154,16 +155,20 @@ def rounded(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def run_fleet(robots: int, duration_s: float, warmup_s: float) -> dict[str, Any]:
+def run_fleet(
+    robots: int, duration_s: float, warmup_s: float, processes: int | None = None
+) -> dict[str, Any]:
+    """The run (see the module docstring); ``processes``: ``factory simulate --processes``
+    (``None``: its default)."""
     with TemporaryDirectory(prefix="bench-fleet-") as tmp:
         state = Path(tmp)
         scenario = f"{scenario_file(state)}?robots={robots}"
         broker = start_broker("mosquitto", free_port(), state, scenario=scenario)
-        processes: list[subprocess.Popen[bytes]] = []
+        started: list[subprocess.Popen[bytes]] = []
         try:
-            return _run(broker, state, scenario, robots, duration_s, warmup_s, processes)
+            return _run(broker, state, scenario, robots, (duration_s, warmup_s), processes, started)
         finally:
-            for process in processes:
+            for process in started:
                 stop(process, signal.SIGKILL, 10)
             broker.stop()
 
@@ -173,10 +178,11 @@ def _run(
     state: Path,
     scenario: str,
     robots: int,
-    duration_s: float,
-    warmup_s: float,
+    times: tuple[float, float],
+    workers: int | None,
     processes: list[subprocess.Popen[bytes]],
 ) -> dict[str, Any]:
+    duration_s, warmup_s = times
     port, db = free_port(), state / "fleet.db"
     url = f"http://127.0.0.1:{port}"
     serve = spawn(
@@ -242,6 +248,7 @@ def _run(
     sim_log = (state / "simulate.log").read_text(errors="replace").strip().splitlines()
     return {
         "robots": robots,
+        "processes": workers,
         "duration_s": duration_s,
         "simulator_wall_s": round(ran_s, 1),
         "simulator_exit": simulate.returncode,

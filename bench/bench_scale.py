@@ -23,6 +23,7 @@ The figures and what they say at 100 k robots: ``docs/scale.md``.
 
     .venv/bin/python bench/bench_scale.py [store failover ingest robots] [--batches 40]
         [--batch 500] [--failovers 5] [--messages 20000] [--robots 1000] [--duration-s 300]
+        [--processes P]
 """
 
 from __future__ import annotations
@@ -226,6 +227,9 @@ def main() -> None:
     parser.add_argument("--robots", type=int, default=1_000)
     parser.add_argument("--duration-s", type=float, default=300.0, help="robots: wall seconds")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="robots: RSS after this")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="robots: factory simulate --processes P"
+    )
     args = parser.parse_args()
     sections = args.sections or DEFAULT_SECTIONS
     if unknown := set(sections) - set(SECTIONS):
@@ -246,7 +250,7 @@ def main() -> None:
         say("end-to-end ingest …")
         report["ingest"] = ingest_rates(url, args.messages)
     if "robots" in sections:
-        report["robots"] = run_fleet(args.robots, args.duration_s, args.warmup_s)
+        report["robots"] = run_fleet(args.robots, args.duration_s, args.warmup_s, args.processes)
     report["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 
