@@ -32,7 +32,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import threading
 import time
 from datetime import UTC, datetime
 from importlib import resources
@@ -43,7 +42,7 @@ from typing import Any
 import httpx
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion
 from procs import STARTUP_S, cpu_share, say, spawn, stop, tree_usage, wait_ready
 from seq_audit import STORED_CHANNELS, audit, duplicated_rows, percentile, stored_keys
 
@@ -67,56 +66,89 @@ def scenario_file(directory: Path) -> Path:
 
 
 class Observer:
-    """Records every robot message the broker routes: seq → channel per (robot, boot)."""
+    """Records every robot message the broker routes: seq → channel per (robot, boot).
 
-    def __init__(self, host: str, port: int, login: tuple[str, str]) -> None:
+    Mosquitto's own C client (``mosquitto_sub``, QoS 1, the service's login) writes each message
+    with its arrival time to a file, which :meth:`read` parses as it grows: a Python subscriber
+    in the bench's process could not keep up with 1,000 robots on a loaded machine, and the
+    broker would drop what it could not take (``unseen``), measuring the observer instead."""
+
+    def __init__(self, host: str, port: int, login: tuple[str, str], out: Path) -> None:
         self.published: dict[tuple[str, str], dict[int, str]] = {}
         self.births: set[str] = set()
         self.lags: list[float] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"bench-observer-{os.getpid()}",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
+        self._out, self._offset, self._partial = out, 0, b""
+        command = ["mosquitto_sub", "-h", host, "-p", str(port), "-u", login[0], "-P", login[1]]
+        command += ["-i", f"bench-observer-{os.getpid()}", "-q", "1", "-V", "mqttv5"]
+        command += ["-t", "factory/#", "-F", "%U %t %p"]
+        with out.open("wb") as sink:
+            self.process = subprocess.Popen(command, stdout=sink, start_new_session=True)
+        self.probe_topic = f"factory/bench/observer/probe/p{os.getpid()}/cmd"
+        self._probed = False
+
+    def wait_subscribed(self, host: str, port: int, login: tuple[str, str]) -> None:
+        """Publish a probe (the service may publish commands) until the observer has it."""
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{os.getpid()}")
         client.username_pw_set(*login)
-        client.on_message = self._on_message
-        client.on_subscribe = lambda *args: self._subscribed.set()
         client.connect(host, port)
         client.loop_start()
-        client.subscribe("factory/#", qos=1)
-        if not self._subscribed.wait(15):
-            raise RuntimeError("the observer's SUBSCRIBE was not answered")
-        self.client = client
+        deadline = time.monotonic() + STARTUP_S
+        try:
+            while not self._probed:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"mosquitto_sub did not subscribe; see {self._out}")
+                client.publish(self.probe_topic, b"probe", qos=1).wait_for_publish(10)
+                time.sleep(0.5)
+                self.read()
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
-    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        arrived = time.time()
-        levels = message.topic.split("/")
+    def settle(self) -> None:
+        """Read until nothing more arrives for 3 s (what the broker still had queued for it)."""
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 3:
+            before = self._offset
+            self.read()
+            if self._offset != before:
+                quiet_since = time.monotonic()
+            time.sleep(0.5)
+
+    def read(self) -> None:
+        """Take in what arrived since the last call."""
+        with self._out.open("rb") as source:
+            source.seek(self._offset)
+            data = source.read()
+        self._offset += len(data)
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            self._take(line)
+
+    def _take(self, line: bytes) -> None:
+        arrived, topic, payload = line.split(b" ", 2)
+        if topic.decode() == self.probe_topic:
+            self._probed = True
+            return
+        levels = topic.split(b"/")
         if len(levels) != 6:
             return  # the pace
         try:
-            body = orjson.loads(message.payload)
+            body = orjson.loads(payload)
             robot, boot, seq = body["robot"], body["boot"], int(body["seq"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return
         if seq == 0:
             return  # a will (OFFLINE after a lost connection) has no number of its own
-        channel = levels[5]
-        with self._lock:
-            self.published.setdefault((robot, boot), {})[seq] = channel
-            if channel == "birth":
-                self.births.add(robot)
-            elif channel == "telemetry":
-                self.lags.append(arrived - float(body["ts"]))
-
-    def snapshot(self) -> dict[tuple[str, str], dict[int, str]]:
-        with self._lock:
-            return {key: dict(seqs) for key, seqs in self.published.items()}
+        channel = levels[5].decode()
+        self.published.setdefault((robot, boot), {})[seq] = channel
+        if channel == "birth":
+            self.births.add(robot)
+        elif channel == "telemetry":
+            self.lags.append(float(arrived) - float(body["ts"]))
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop(self.process, signal.SIGTERM, 10)
+        self.read()
 
 
 def ingest_lag(url: str) -> float | None:
@@ -132,7 +164,7 @@ def drained(db: Path, url: str, observer: Observer) -> tuple[list[tuple[str, str
     has not grown for 10 s while the service reports no ingest lag (it has caught up: what is
     missing then is lost, not late); at most ``DRAIN_S``."""
     wanted = sum(
-        1 for seqs in observer.snapshot().values() for c in seqs.values() if c in STORED_CHANNELS
+        1 for seqs in observer.published.values() for c in seqs.values() if c in STORED_CHANNELS
     )
     deadline, last, still_since = time.monotonic() + DRAIN_S, -1, time.monotonic()
     while True:
@@ -144,6 +176,15 @@ def drained(db: Path, url: str, observer: Observer) -> tuple[list[tuple[str, str
         if len(keys) >= wanted or settled or time.monotonic() > deadline:
             return keys, dups
         time.sleep(1.0)
+
+
+def dropping(log: Path) -> dict[str, int]:
+    """Mosquitto's "Outgoing messages are being dropped for client X" warnings, per client: a
+    subscriber's queue was full (``max_queued_messages``) and messages to it were lost."""
+    found = re.findall(
+        r"being dropped for client (\S+?)\.?$", log.read_text(errors="replace"), re.M
+    )
+    return {client: found.count(client) for client in sorted(set(found))}
 
 
 def rounded(values: list[float]) -> dict[str, float | None]:
@@ -199,7 +240,10 @@ def _run(
     wait_ready(url, serve, state / "serve.log")
     credentials = load_credentials(state)
     assert credentials is not None
-    observer = Observer(broker.host, broker.port, credentials.get("service"))
+    login = credentials.get("service")
+    observer = Observer(broker.host, broker.port, login, state / "observed.txt")
+    processes.append(observer.process)
+    observer.wait_subscribed(broker.host, broker.port, login)
     start = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     say(f"{robots} robots for {duration_s:g} s (simulated start {start})")
     began = time.monotonic()
@@ -227,6 +271,7 @@ def _run(
     next_rss = began
     while simulate.poll() is None:
         now = time.monotonic()
+        observer.read()
         if all_online_s is None and len(observer.births) >= robots:
             all_online_s = round(now - began, 2)
             say(f"all {robots} online after {all_online_s} s")
@@ -244,6 +289,7 @@ def _run(
             stop(simulate)
         time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
     ran_s = time.monotonic() - began
+    observer.settle()
     keys, dups = drained(db, url, observer)
     observer.stop()
     stop_s = stop(serve)
@@ -258,7 +304,7 @@ def _run(
         "simulator_exit": simulate.returncode,
         "all_online_s": all_online_s,
         "robots_seen": len(observer.births),
-        "audit": audit(observer.snapshot(), keys, dups),
+        "audit": audit(observer.published, keys, dups),
         "ingest_lag_s": rounded(lags),
         "clock_offset_s": round(offset, 3),
         "delivery_lag_s": rounded([lag - offset for lag in observer.lags]),
@@ -273,5 +319,6 @@ def _run(
         },
         "service_cpu_s_per_wall_s": cpu_share(cpu["service"]),
         "service_stop_s": round(stop_s, 2),
+        "broker_dropping": dropping(broker.files.log_file),
         "simulator_log_tail": sim_log[-3:],
     }
