@@ -4,8 +4,9 @@ Mosquitto (the project's config, an ephemeral port), ``factory serve`` on SQLite
 simulate --robots N`` (``--processes P`` when given: the simulator's workers are its children,
 counted with it) run as processes, with the default scenario turned into a 1 s sampling,
 factor 1, one reading a message scenario (the issue's acceptance run) starting at the wall
-clock. An observer (paho, the ``service`` login, ``factory/#`` at QoS 1) is subscribed before
-the first robot connects and records every message's ``(robot, boot, seq)``, channel and arrival.
+clock. An observer (``mosquitto_sub``, the ``service`` login, ``factory/#`` at QoS 1) is
+subscribed before the first robot connects and records every message's ``(robot, boot, seq)``,
+channel and arrival.
 Reported as JSON (``bench_scale.py robots`` calls :func:`run_fleet`):
 
 * ``all_online_s``: from starting the simulator until every robot's birth message arrived;
@@ -20,7 +21,9 @@ Reported as JSON (``bench_scale.py robots`` calls :func:`run_fleet`):
 * ``simulator``: RSS (MiB, the process and its children) and threads, sampled every 5 s; first,
   last and max after the warm-up (the first ``--warmup-s``), and the whole series; with the
   service's, its CPU seconds per wall second after the warm-up (what N robots cost, whatever
-  the machine's load).
+  the machine's load);
+* ``broker_dropping``: Mosquitto's "messages are being dropped" warnings per client (a full
+  queue: where ``lost`` or ``unseen`` come from).
 
     .venv/bin/python bench/bench_scale.py robots --robots 300 --duration-s 120
 """
