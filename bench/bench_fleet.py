@@ -19,7 +19,7 @@ Reported as JSON (``bench_scale.py robots`` calls :func:`run_fleet`):
   starts at ``--start`` once the simulator is up, not when it was asked to: that constant offset
   (``clock_offset_s``, the smallest arrival − ts of the run) is taken off every message;
 * ``simulator``: RSS (MiB, the process and its children) and threads, sampled every 5 s; first,
-  last and max after the warm-up (the first ``--warmup-s``), and the whole series; with the
+  last and max between the warm-up (the first ``--warmup-s``) and the stop, and the series; with the
   service's, its CPU seconds per wall second after the warm-up (what N robots cost, whatever
   the machine's load);
 * ``broker_dropping``: Mosquitto's "messages are being dropped" warnings per client (a full
@@ -297,7 +297,7 @@ def _run(
     observer.stop()
     stop_s = stop(serve)
     offset = min(observer.lags, default=0.0)
-    after = [u for u in usage if u[0] >= warmup_s] or usage
+    after = [u for u in usage if warmup_s <= u[0] <= duration_s] or usage  # not the stop
     sim_log = (state / "simulate.log").read_text(errors="replace").strip().splitlines()
     return {
         "robots": robots,
