@@ -58,9 +58,10 @@ HORIZON_DAYS = 7.0
 #: reaches it (under the suite's 300 s per-test timeout).
 STALLED_S = 200.0
 #: Lockstep (:mod:`lockstep`): the factory pauses every this many simulated seconds until the
-#: service has caught up — far less than a schedule command's hour of validity. Then a robot
-#: that must stay away is held paused within a step; at 3600× 10 minutes are a sixth of a second.
-STEP_S = 900.0
+#: service has caught up. A command then reaches its robot within two steps (one if no wait was
+#: cut short), one 300 s sample gap and one 24-minute command poll: 49 minutes, within a
+#: schedule command's hour. A robot that must stay away is held within a step.
+STEP_S = 600.0
 AWAY_STEP_S = 600.0
 #: Wall-clock bound of one wait for the service to catch up: only a stuck service reaches it.
 HOLD_S = 60.0
@@ -202,10 +203,10 @@ def test_accelerated_wear_is_caught_by_a_predictive_work_order_before_it_fails(
     quiet machine it did (acknowledged 0.2–0.5 simulated hours after dispatch); at a load of
     15–40 the robot, hours ahead of the service, refused order after order as expired (e.g.
     dispatched at 58.2 h, rejected at 59.9 h; one run needed nine orders, the last done at
-    90.4 h), and when the retries outlasted the reducer it failed first. In steps of 15 simulated
-    minutes the robot gets every command within 15 min + one 24 min command poll of the service's
-    decision: acknowledged 0.1–0.7 h after dispatch at any load; the load only costs wall time
-    (0.1 s of holds on a quiet machine, 3–16 s at a load of 10–17)."""
+    90.4 h), and when the retries outlasted the reducer it failed first. In lockstep the robot
+    gets every command within a bound in simulated time (:data:`STEP_S`): acknowledged 0.1–0.7 h
+    after dispatch at any load, the first order always done; the load only costs wall time
+    (0.1 s of holds on a quiet machine, 3–16 s at a load of 10–17, in steps of 15 minutes)."""
     factor = 8 * 3600.0
     with factory_and_service(broker, topic_site, tmp_path / "f.db", factor, STEP_S) as (
         client,
