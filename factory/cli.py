@@ -210,6 +210,14 @@ def simulate(
         ),
     ] = None,
     cafile: CafileOpt = None,
+    flow_window: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Flow control: at most this many messages made and not yet stored by the "
+            "service (it reports on factory/{site}/ingest) before the robots wait; 0: off.",
+        ),
+    ] = 20_000,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
     scenario = _scaled(scenario, robots)
@@ -225,6 +233,7 @@ def simulate(
         start=start,
         resume_from=resume_from,
         cafile=None if cafile is None else str(cafile),
+        flow_window=flow_window,
     )
 
 

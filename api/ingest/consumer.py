@@ -34,6 +34,8 @@ Acker = Callable[[Iterable[Inbound]], object]
 OnNew = Callable[[Sequence[Accepted], float | None], Awaitable[None]]
 #: Offered every ignored message's topic and payload (the pace desk takes the fleet's pace).
 OnIgnored = Callable[[str, bytes], object]
+#: Told of every committed batch (the ingest progress report, :mod:`api.ingest.progress`).
+OnCommitted = Callable[[BatchResult], None]
 
 
 class Consumer:
@@ -51,6 +53,7 @@ class Consumer:
         max_wait_s: float,
         on_new: OnNew | None = None,
         on_ignored: OnIgnored | None = None,
+        on_committed: OnCommitted | None = None,
         live_and_stream: bool = True,
     ) -> None:
         self._inbox = inbox
@@ -64,6 +67,7 @@ class Consumer:
         self._max_wait_s = max_wait_s
         self._on_new = on_new
         self._on_ignored = on_ignored
+        self._on_committed = on_committed
         #: False where a view (:mod:`api.ingest.view`) applies live state and streams instead.
         self._live_and_stream = live_and_stream
         self._busy = False
@@ -76,6 +80,8 @@ class Consumer:
             result = await self._commit(batch)
             self._live.lag.committed(result.committed_at, self._inbox.depth)
             self._ack(batch)
+            if self._on_committed is not None:
+                self._on_committed(result)
             self._after_commit(batch, result)
             if self._on_new is not None and result.new:
                 try:

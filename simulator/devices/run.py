@@ -7,6 +7,11 @@ which the retained ``factory/{site}/pace`` message pauses, resumes and re-paces 
 the model's sink to one :class:`~simulator.devices.agent.DeviceAgent` per robot. The simulation
 runs in its own thread; commands from the broker are queued and handed to the model inside that
 thread by a small SimPy process, so the model is only ever touched by one thread.
+
+Flow control (:mod:`.flow`): another SimPy process notes checkpoints of what the robots made and,
+while the service reports that more than ``flow_window`` of them are not yet stored, holds the
+simulation thread until it catches up. One :class:`~.ingest_watch.IngestWatch` per site hears
+those reports.
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ from simulator.devices.broker_link import (
     why_nothing,
 )
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
+from simulator.devices.flow import DEFAULT_WINDOW, FlowGate
+from simulator.devices.ingest_watch import IngestWatch
 from simulator.devices.pace import PacedEnvironment
 from simulator.model.factory import Factory
-from simulator.model.records import Record
+from simulator.model.records import Record, Sample
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 #: How often (wall seconds) queued commands are handed to the model when running paced.
@@ -57,6 +64,11 @@ STATUS_EVERY_WALL_S = 1.0
 LOG_EVERY_WALL_S = 30.0
 #: At most this often a log line says that robots connected, were refused or lost the broker.
 LINKS_EVERY_WALL_S = 5.0
+#: Flow-control checkpoints: every this many simulated seconds at first, then as many as make
+#: about an eighth of the window, within these bounds.
+FLOW_TICK_S, FLOW_TICK_MIN_S, FLOW_TICK_MAX_S = 1.0, 1e-3, 60.0
+#: How long the start waits for a first ingest-progress report (the retained one comes at once).
+FLOW_HEARD_WAIT_S = 1.0
 #: Simulated seconds between the newest data of a previous run and a resumed clock.
 RESUME_GAP_S = 60.0
 #: How long ``--resume-from`` waits for the service to answer.
@@ -87,6 +99,7 @@ class LiveFactory:
         state_dir: Path,
         tls: bool = False,
         cafile: str | None = None,
+        flow_window: int = DEFAULT_WINDOW,
     ) -> None:
         credentials = load_credentials(state_dir)
         if credentials is None:
@@ -106,6 +119,17 @@ class LiveFactory:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.agents: dict[str, DeviceAgent] = {}
+        self._newest_ts = float("-inf")
+        #: Sensor readings the model made (each is sent, or buffered and sent later).
+        self.readings_made = 0
+        sites = {robot.site for robot in scenario.robots}
+        self.flow = (
+            FlowGate(flow_window, sites, self.made, lambda: self._newest_ts)
+            if flow_window > 0
+            else None
+        )
+        self.watches: list[IngestWatch] = []
+        unheard = set(sites)  # each site's first robot's login hears its progress
         for robot in scenario.robots:
             if robot.id not in credentials.passwords:
                 raise CredentialsError(
@@ -129,6 +153,21 @@ class LiveFactory:
                 tls=tls,
                 cafile=cafile,
             )
+            if self.flow is not None and robot.site in unheard:
+                unheard.discard(robot.site)
+                self.watches.append(
+                    IngestWatch(
+                        self.flow,
+                        robot.site,
+                        robot=robot.id,
+                        host=host,
+                        port=port,
+                        username=username,
+                        password=password,
+                        tls=tls,
+                        cafile=cafile,
+                    )
+                )
 
     @property
     def now_ts(self) -> float:
@@ -149,7 +188,33 @@ class LiveFactory:
                 agent.wall_s_per_sim_s = 1.0 / pace.factor
 
     def _emit(self, record: Record) -> None:
+        self._newest_ts = max(self._newest_ts, record.ts)
+        if isinstance(record, Sample):
+            self.readings_made += 1
         self.agents[record.robot].send(record)
+
+    def made(self) -> int:
+        """Messages the robots have made so far (published or buffered)."""
+        return sum(agent.last_seq for agent in self.agents.values())
+
+    def _pump(self) -> None:
+        for agent in self.agents.values():
+            agent.pump()
+
+    def _flow(self, gate: FlowGate) -> simpy.events.ProcessGenerator:
+        """Note what was made, and wait while too much of it is not stored yet (:mod:`.flow`)."""
+        tick_s = FLOW_TICK_S
+        last_made = self.made()
+        while True:
+            yield self.env.timeout(tick_s)
+            gate.checkpoint(self.factory.now_ts)
+            if gate.wait_while_ahead(self._pump) and isinstance(self.env, PacedEnvironment):
+                self.env.reanchor()
+            made = self.made()
+            rate = (made - last_made) / tick_s
+            last_made = made
+            wanted = gate.window / (8 * rate) if rate > 0 else FLOW_TICK_MAX_S
+            tick_s = min(FLOW_TICK_MAX_S, max(FLOW_TICK_MIN_S, wanted))
 
     def _command_pump(self) -> simpy.events.ProcessGenerator:
         while True:
@@ -186,6 +251,8 @@ class LiveFactory:
     def connect(self, timeout_s: float) -> None:
         """Start every robot's connection; wait until each is connected or refused, or for
         ``timeout_s`` at most."""
+        for watch in self.watches:
+            watch.start()
         for agent in self.agents.values():
             agent.start()
         deadline = time.monotonic() + timeout_s
@@ -193,6 +260,8 @@ class LiveFactory:
             a.connected or a.refused for a in self.agents.values()
         ):
             time.sleep(0.01)
+        if self.flow is not None:  # a service's retained report comes right after subscribing
+            self.flow.wait_heard(max(0.0, min(FLOW_HEARD_WAIT_S, deadline - time.monotonic())))
 
     def connection_problems(self) -> dict[str, str]:
         """Why each robot that is not connected is not: robot id → reason."""
@@ -211,6 +280,8 @@ class LiveFactory:
         self.factory.start()
         pump = self.env.process(self._command_pump())
         self.env.process(self._heartbeat())
+        if self.flow is not None:
+            self.env.process(self._flow(self.flow))
         until: simpy.Event = pump
         if duration_s is not None:
             until = self.env.any_of([pump, self.env.timeout(duration_s)])
@@ -236,9 +307,13 @@ class LiveFactory:
         self._stop.set()
         if isinstance(self.env, PacedEnvironment):
             self.env.close()  # ends the run at once, even while paused
+        if self.flow is not None:
+            self.flow.close()  # ends a hold at once
         if self._thread is not None:
             self._thread.join(timeout=10.0)
         stop_all(list(self.agents.values()))
+        for watch in self.watches:
+            watch.stop()
 
     def published(self) -> int:
         return sum(agent.stats.published for agent in self.agents.values())
@@ -261,9 +336,16 @@ class LiveFactory:
         pace = "paused" if self.paused else f"{self.factor:g}×"
         table.caption = (
             f"simulated {sim_time} UTC · {pace} · {rate_per_s:,.0f} messages/s · "
-            f"{link_counts(self.agents.values()).line()}"
+            f"{link_counts(self.agents.values()).line()} · {self.flow_line(markup=True)}"
         )
         return table
+
+    def flow_line(self, markup: bool = False) -> str:
+        """Whether the robots follow the service's ingest, and whether they wait for it now."""
+        if self.flow is None:
+            return "flow control off"
+        line = self.flow.line()
+        return f"[yellow]{line}[/]" if markup and self.flow.held else line
 
 
 def resume_ts(
@@ -323,12 +405,15 @@ def _show_progress(live: LiveFactory, console: Console) -> None:
             rate = (count - last_count) / max(now - last_t, 1e-9)
             last_count, last_t = count, now
             links = link_counts(live.agents.values())
+            for news in [] if live.flow is None else live.flow.news():
+                console.print(news)
             if console.is_terminal:
                 screen.update(live.status_table(rate), refresh=True)
             elif now - last_log >= LOG_EVERY_WALL_S:
                 last_log = last_links_t = now
                 last_links = links
-                print(f"{count} messages sent, {rate:,.0f}/s; {links.line()}", flush=True)
+                flow = live.flow_line()
+                print(f"{count} messages sent, {rate:,.0f}/s; {links.line()}; {flow}", flush=True)
             elif links != last_links and now - last_links_t >= LINKS_EVERY_WALL_S:
                 # A change in who is connected is said soon (against what was last said),
                 # but at most every LINKS_EVERY_WALL_S.
@@ -347,6 +432,7 @@ def run_simulate(
     start: str | None = None,
     resume_from: str | None = None,
     cafile: str | None = None,
+    flow_window: int = DEFAULT_WINDOW,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
     try:
@@ -381,6 +467,7 @@ def run_simulate(
             state_dir=state_dir,
             tls=tls,
             cafile=ca,
+            flow_window=flow_window,
         )
     except CredentialsError as exc:
         _fail(str(exc))
@@ -409,4 +496,5 @@ def run_simulate(
     sent = live.published()
     if sent == 0 and not interrupted:
         _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
-    console.print(f"done: {sent} messages sent")
+    flow = "" if live.flow is None else f"; {live.flow.summary()}"
+    console.print(f"done: {sent} messages sent, {live.readings_made} readings made{flow}")
