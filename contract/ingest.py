@@ -47,7 +47,7 @@ class IngestProgress(BaseModel):
     through: Timestamp | None = Field(
         default=None,
         description="Newest simulated time of this site's messages in the newest batch this "
-        "worker committed; absent before its first."
+        "worker committed; absent before its first.",
     )
     committed: int = Field(
         ge=0, description="This site's messages committed by this worker since it started."

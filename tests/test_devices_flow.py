@@ -38,9 +38,11 @@ class Fleet:
         )
 
 
-def report(through: float | None, worker: str = "factory-service", **more: object) -> IngestProgress:
-    fields: dict[str, object] = {"committed": 0, "waiting": 0, "lag_s": 0.0} | more
-    return IngestProgress(v=1, ts=5000.0, worker=worker, through=through, **fields)  # type: ignore[arg-type]
+def report(through: float | None, worker: str = "factory-service", **more: float) -> IngestProgress:
+    fields = {"committed": 0, "waiting": 0, "lag_s": 0.0} | more
+    return IngestProgress.model_validate(
+        {"v": 1, "ts": 5000.0, "worker": worker, "through": through, **fields}
+    )
 
 
 def test_the_report_round_trips_and_its_topic_is_no_robots() -> None:
@@ -61,7 +63,8 @@ def test_without_a_service_it_runs_free_and_says_so_once() -> None:
     assert not gate.wait_while_ahead()
     assert not gate.wait_while_ahead()
     (news,) = gate.news()
-    assert "running free" in news and "factory/plant-1/ingest" in news
+    assert "running free" in news
+    assert "factory/plant-1/ingest" in news
     assert gate.line() == "flow: free (no ingest progress heard)"
 
 
@@ -127,7 +130,8 @@ def test_a_held_simulation_goes_on_when_the_service_catches_up() -> None:
     assert "held back, 500 messages not yet stored" in gate.line()
     gate.observe(SITE, report(10.0, committed=500), retained=False)
     worker.join(10.0)
-    assert done == [True] and not gate.held
+    assert done == [True]
+    assert not gate.held
     assert gate.max_outstanding == 500
     assert "at most 500 messages" in gate.summary()
 
@@ -163,5 +167,5 @@ def test_close_ends_a_hold() -> None:
 
 
 def test_the_window_must_hold_a_message() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1 message"):
         Fleet().gate(window=0)

@@ -1,4 +1,4 @@
-"""The robots' store-and-forward spool: order, spilling to disk and back, the disk bound, cleanup."""
+"""The robots' store-and-forward spool: order, spill to disk and back, the disk bound, cleanup."""
 
 from __future__ import annotations
 
@@ -76,14 +76,17 @@ def test_close_removes_the_files_and_a_directory_made_for_them(tmp_path: Path) -
     queue = spool(given, memory_items=1, segment_items=1)
     for seq in range(5):
         queue.append({"seq": seq})
-    assert given.is_dir() and queue.files == 4
+    assert given.is_dir()
+    assert queue.files == 4
     queue.close()
-    assert not given.exists() and len(queue) == 0
+    assert not given.exists()
+    assert len(queue) == 0
     private = spool(None, memory_items=1, segment_items=1)
     private.append({"seq": 1})
     private.append({"seq": 2})
     made = private._made_directory
-    assert made is not None and made.is_dir()
+    assert made is not None
+    assert made.is_dir()
     private.close()
     assert not made.exists()
 
@@ -97,5 +100,5 @@ def test_no_file_is_made_while_memory_suffices(tmp_path: Path) -> None:
 
 
 def test_bounds_must_leave_room() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="room for at least one"):
         spool(None, memory_items=0)
