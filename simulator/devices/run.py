@@ -41,7 +41,7 @@ from broker_config.credentials import CredentialsError, load_credentials
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.pace import Pace
 from contract.topics import Channel, Topic
-from simulator.devices.agent import Command, DeviceAgent
+from simulator.devices.agent import DEFAULT_BUFFER_MESSAGES, Command, DeviceAgent
 from simulator.devices.broker_link import (
     BrokerUnreachable,
     check_reachable,
@@ -100,7 +100,11 @@ class LiveFactory:
         tls: bool = False,
         cafile: str | None = None,
         flow_window: int = DEFAULT_WINDOW,
+        buffer_messages: int = DEFAULT_BUFFER_MESSAGES,
+        spool_dir: Path | None = None,
     ) -> None:
+        """``buffer_messages`` per robot wait in memory, more on disk under ``spool_dir/ROBOT``
+        (default: a private temporary directory per robot), removed when it stops."""
         credentials = load_credentials(state_dir)
         if credentials is None:
             raise CredentialsError(
@@ -152,6 +156,8 @@ class LiveFactory:
                 on_pace=self.set_pace if factor > 0 else None,
                 tls=tls,
                 cafile=cafile,
+                buffer_messages=buffer_messages,
+                spool_dir=None if spool_dir is None else spool_dir / robot.id,
             )
             if self.flow is not None and robot.site in unheard:
                 unheard.discard(robot.site)
