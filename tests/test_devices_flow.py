@@ -3,13 +3,15 @@ a clock the test moves), and a held simulation released by a report from another
 
 from __future__ import annotations
 
+import inspect
 import threading
 
 import pytest
 
 from contract.codec import encode
 from contract.ingest import IngestProgress, decode_progress, ingest_topic, is_ingest_topic
-from simulator.devices.flow import STALE_S, FlowGate
+from factory import cli
+from simulator.devices.flow import DEFAULT_WINDOW, STALE_S, FlowGate
 
 SITE = "plant-1"
 
@@ -169,3 +171,8 @@ def test_close_ends_a_hold() -> None:
 def test_the_window_must_hold_a_message() -> None:
     with pytest.raises(ValueError, match="at least 1 message"):
         Fleet().gate(window=0)
+
+
+def test_the_command_line_default_is_the_gate_default() -> None:
+    default = inspect.signature(cli.simulate).parameters["flow_window"].default
+    assert default == DEFAULT_WINDOW

@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 DEFAULT_MEMORY_ITEMS = 1_000
 DEFAULT_SEGMENT_ITEMS = 1_000
-#: Per robot: about 200,000 messages of telemetry (a batch of ten readings is ~330 bytes).
+#: Per robot: about 350,000 messages (one reading is ~190 bytes on disk).
 DEFAULT_DISK_BYTES = 64 * 1024 * 1024
 
 
