@@ -22,6 +22,7 @@ from api.ingest.pipeline import BatchResult, Pipeline
 from api.live import LiveState
 from api.store import Accepted, StoreUnavailable
 from api.stream import STREAM_CHANNELS, StreamEvent, StreamHub
+from contract.ingest import is_ingest_topic
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,8 @@ class Consumer:
         if hub.wants_raw:
             rejected = result.rejections()
             for position, inbound in enumerate(batch):
+                if is_ingest_topic(inbound.topic):
+                    continue  # our own progress report, a few a second: noise in the inspector
                 hub.publish(StreamEvent.raw(inbound, rejected.get(position)))
         if not self._live_and_stream:
             return
