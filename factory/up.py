@@ -322,7 +322,7 @@ def run_up(
             # The protocol inspector follows the broker's packet log (api/protocol_log.py).
             service_env["FACTORY_BROKER_LOG_PATH"] = str(embedded.files.log_file)
         if embedded is not None and embedded.ws_port is not None:
-            service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
+            service_env["FACTORY_BROKER_WS_URL"] = broker_ws_url(embedded.ws_port, profile.tls)
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         serve_args += ["--tls"] if profile.tls else []
         serve_args += ["--db", db] if db is not None else []
@@ -433,6 +433,12 @@ def room_address(bind: str) -> str:
         probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks a route
         return str(probe.getsockname()[0])
     return "127.0.0.1"
+
+
+def broker_ws_url(ws_port: int, tls: bool) -> str:
+    """The broker's WebSocket address the service gives ``/join`` (the page puts in the host it
+    was reached at): ``wss://`` on the ``tls`` profile, whose WebSocket listener speaks TLS."""
+    return f"{'wss' if tls else 'ws'}://127.0.0.1:{ws_port}"
 
 
 def _workshop_banner(
