@@ -15,11 +15,10 @@ same spool holds what paho will not take while connected: paho's queue per clien
 in the spool, in order, until acknowledgements make room. Each message takes its ``seq`` when it
 is made, so a reader sees a gapless sequence unless the spool's disk bound was reached. State
 changes made while disconnected are not buffered: the current state is re-published on
-reconnect. QoS 1 messages in flight when the link drops are
-re-sent by paho itself (with the DUP flag); the service's ``(robot, boot, seq)`` dedupe absorbs
-any duplicate. A link that dies silently is only noticed by the keepalive; what is published
-until then waits in paho's queue (then the spool) and goes out after the reconnect unflagged
-(docs/contract.md).
+reconnect. QoS 1 messages in flight when the link drops are re-sent by paho itself (with the DUP
+flag); the service's ``(robot, boot, seq)`` dedupe absorbs any duplicate. A link that dies
+silently is only noticed by the keepalive; what is published until then waits in paho's queue
+(then the spool) and goes out after the reconnect unflagged (docs/contract.md).
 
 Pace: an agent given ``on_pace`` also reads its site's retained ``factory/{site}/pace`` and hands
 every valid pace to it (the runner pauses or re-paces the simulation, :mod:`.pace`).
