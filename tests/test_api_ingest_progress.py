@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from api.inbound import Inbound
 from api.ingest.pipeline import BatchResult, classify
 from api.ingest.progress import ProgressReport
@@ -66,3 +69,37 @@ def test_what_is_published_is_a_valid_report_no_robot_topic_matches() -> None:
     assert topic == "factory/plant-1/ingest"
     # The service's own copy, heard back through factory/#, is ignored by ingest.
     assert classify(Inbound(topic, encode(progress), 0.0, qos=0, retain=True)) is None
+
+
+def test_reports_go_out_while_batches_come_and_rarely_when_idle() -> None:
+    asyncio.run(reports_while_batches_come())
+
+
+async def reports_while_batches_come() -> None:
+    published: list[str] = []
+    report = ProgressReport(
+        "factory-service",
+        ["plant-1"],
+        lambda t, *rest: published.append(t) is None,
+        IngestLag(),
+        int,
+    )
+    task = asyncio.create_task(report.run(0.001))
+    try:
+        await wait_for(lambda: len(published) == 1)  # the first report at once
+        report.committed(BatchResult(ignored=[Inbound("factory/plant-1/ingest", b"{}", 0.0)]))
+        report.committed(BatchResult(new=[message("plant-1", "weld-01", 1, T0)]))
+        await wait_for(lambda: len(published) == 2)
+        for _ in range(50):  # our own report heard back changes nothing: no second one
+            report.committed(BatchResult(ignored=[Inbound("factory/plant-1/ingest", b"{}", 0.0)]))
+            await asyncio.sleep(0.002)
+        assert len(published) == 2
+    finally:
+        task.cancel()
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.001)

@@ -72,7 +72,8 @@ class ProgressReport:
                 self._sites[parts[1]].committed += 1
         for site, ts in newest.items():
             self._sites[site].through = ts
-        self._changed = True
+        if newest or result.refused:  # not for a batch of ignored ones: our own report, heard back
+            self._changed = True
 
     def reports(self, now: float) -> list[tuple[str, IngestProgress]]:
         """Every site's topic and report as of ``now`` (wall time)."""
