@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 
 import pytest
+from brokers import CLUSTER_IMPLS, BrokerHandle
 
 from contract.codec import encode
 from contract.ingest import IngestProgress, decode_progress, ingest_topic, is_ingest_topic
 from factory import cli
 from simulator.devices.flow import DEFAULT_WINDOW, STALE_S, FlowGate
+from simulator.devices.ingest_watch import IngestWatch
 
 SITE = "plant-1"
 
@@ -176,3 +179,58 @@ def test_the_window_must_hold_a_message() -> None:
 def test_the_command_line_default_is_the_gate_default() -> None:
     default = inspect.signature(cli.simulate).parameters["flow_window"].default
     assert default == DEFAULT_WINDOW
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("broker", CLUSTER_IMPLS, indirect=True)
+def test_the_watch_hears_the_service_under_a_robots_login(
+    broker: BrokerHandle, topic_site: str
+) -> None:
+    """Mosquitto's ACL file, amqtt's plugins (which also reserve client ids per login) and the
+    NATS permissions all let a robot's login, under its ``…-flow`` client id, read its site's
+    progress, which only the service may publish."""
+    fleet = Fleet()
+    gate = FlowGate(10, {topic_site}, lambda: fleet.made, lambda: fleet.newest)
+    robot = broker.robot_ids[0]
+    username, password = broker.credentials(robot)
+    watch = IngestWatch(
+        gate,
+        topic_site,
+        robot=robot,
+        host=broker.host,
+        port=broker.port,
+        username=username,
+        password=password,
+    )
+    watch.start()
+    try:
+        service = broker.client("service")
+        progress = IngestProgress(
+            v=1,
+            ts=time.time(),
+            worker="factory-service",
+            through=1.0,
+            committed=1,
+            waiting=0,
+            lag_s=0.0,
+        )
+        deadline = time.monotonic() + 30.0
+        while not gate.wait_heard(0.5):  # published again until the watch is subscribed
+            assert time.monotonic() < deadline, f"{broker.impl}: the watch heard nothing"
+            broker.publish(service, ingest_topic(topic_site), encode(progress), qos=0)
+        assert gate.outstanding() == 0
+        assert watch.refused == 0
+        # A robot may not publish progress: the broker acknowledges and drops its forgery (the
+        # service's next report, published after it, comes; the forgery never does).
+        forger = broker.client(robot)
+        forged = progress.model_copy(update={"worker": "forger", "through": 0.5})
+        broker.publish(forger, ingest_topic(topic_site), encode(forged))
+        marker = progress.model_copy(update={"worker": "marker"})
+        broker.publish(service, ingest_topic(topic_site), encode(marker))
+        deadline = time.monotonic() + 30.0
+        while "marker" not in gate.workers():
+            assert time.monotonic() < deadline, f"{broker.impl}: the marker never came"
+            time.sleep(0.02)
+        assert "forger" not in gate.workers()
+    finally:
+        watch.stop()

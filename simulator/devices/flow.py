@@ -164,6 +164,12 @@ class FlowGate:
         with self._changed:
             return self._outstanding_locked()
 
+    def workers(self) -> set[str]:
+        """The ingest workers heard from within :data:`STALE_S`."""
+        with self._changed:
+            now = self._clock()
+            return {w for (_, w), h in self._heard.items() if now - h.at <= STALE_S}
+
     def line(self) -> str:
         """The flow control in a few words, for the status line and table."""
         out = self.outstanding()
