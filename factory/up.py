@@ -58,6 +58,7 @@ from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
 from broker_config.tls import tls_files
 from contract.mqtt import parse_broker_url
 from simulator.devices.run import resume_ts
+from simulator.devices.shard_plan import choose_processes
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
@@ -239,6 +240,7 @@ def run_up(
     bind: str = DEFAULT_BIND,
     db: str | None = None,
     workshop: bool = False,
+    processes: int | None = None,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
     if workshop and factor is None:
@@ -260,6 +262,7 @@ def run_up(
             parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port or DEFAULT_MQTT_PORT)
         )
         resuming = store_has_data(state_dir, db)
+        choose_processes(loaded, processes)  # a --processes the fleet cannot take fails here
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if factor is not None and factor < 0:
@@ -333,6 +336,8 @@ def run_up(
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
+        if processes is not None:
+            sim_args += ["--processes", str(processes)]
         resume = resume_ts(api.base_url, cafile=api.cafile)
         if resume is not None:
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]

@@ -237,3 +237,19 @@ def test_the_join_page_is_given_wss_on_the_tls_profile() -> None:
     every participant's browser."""
     assert broker_ws_url(9001, tls=True) == "wss://127.0.0.1:9001"
     assert broker_ws_url(9001, tls=False) == "ws://127.0.0.1:9001"
+
+
+def test_up_refuses_more_processes_than_lines_before_starting_anything(tmp_path: Path) -> None:
+    """``--processes`` goes on to ``factory simulate``; one the fleet cannot take (a line is
+    never split) is refused at once, not by the robots' process after the broker started."""
+    result = subprocess.run(
+        [*UP, "--state-dir", str(tmp_path), "--processes", "4", "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    (line,) = result.stderr.strip().splitlines()
+    assert "--processes 4: scenario 'default' has 3 line(s)" in line
+    assert not (tmp_path / "logs").exists()
