@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import simpy
+
 from contract.ingest import IngestProgress
 
 #: A report older than this (wall seconds since it was heard) is from a service that is gone.
@@ -42,6 +44,9 @@ PROBE_S = 0.5
 #: ``max_queued_messages 100000`` (and ``max_queued_bytes`` 64 MiB: 20,000 messages of at most
 #: 3.3 KiB), so the broker never has to drop; see docs/broker.md.
 DEFAULT_WINDOW = 20_000
+#: Checkpoints: every this many simulated seconds at first, then as many as make about an eighth
+#: of the window, within these bounds.
+TICK_S, TICK_MIN_S, TICK_MAX_S = 1.0, 1e-3, 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,10 @@ class FlowGate:
             self._changed.notify_all()
 
     # --- the simulation thread ------------------------------------------------------------
+
+    def made(self) -> int:
+        """Messages made so far."""
+        return self._made()
 
     def checkpoint(self, now_ts: float) -> None:
         """Note how much was made by simulated time ``now_ts``."""
@@ -251,3 +260,28 @@ class FlowGate:
                 f"flow control: no service reports its ingest progress on {sites}: running "
                 "free (if the service falls behind, the broker's queue for it may overflow)"
             )
+
+
+def checkpoints(
+    env: simpy.Environment,
+    gate: FlowGate,
+    now_ts: Callable[[], float],
+    on_wait: Callable[[], object],
+    after_hold: Callable[[], None] | None = None,
+) -> simpy.events.ProcessGenerator:
+    """The SimPy process of the gate: a checkpoint every tick, then wait while ahead (the
+    simulation thread stands still meanwhile). ``after_hold`` re-anchors a realtime environment
+    so its clock does not race to catch up; the tick adapts so that one holds about an eighth of
+    the window."""
+    tick_s = TICK_S
+    last_made = gate.made()
+    while True:
+        yield env.timeout(tick_s)
+        gate.checkpoint(now_ts())
+        if gate.wait_while_ahead(on_wait) and after_hold is not None:
+            after_hold()
+        made = gate.made()
+        rate = (made - last_made) / tick_s
+        last_made = made
+        wanted = gate.window / (8 * rate) if rate > 0 else TICK_MAX_S
+        tick_s = min(TICK_MAX_S, max(TICK_MIN_S, wanted))

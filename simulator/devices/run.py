@@ -48,7 +48,7 @@ from simulator.devices.broker_link import (
     why_nothing,
 )
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
-from simulator.devices.flow import DEFAULT_WINDOW, FlowGate
+from simulator.devices.flow import DEFAULT_WINDOW, FlowGate, checkpoints
 from simulator.devices.ingest_watch import IngestWatch
 from simulator.devices.pace import PacedEnvironment
 from simulator.devices.progress import show_progress
@@ -63,9 +63,6 @@ from simulator.model.scenario import Scenario, ScenarioError, load_scenario, par
 COMMAND_POLL_WALL_S = 0.05
 #: How often (simulated seconds) they are handed over when running as fast as possible.
 COMMAND_POLL_SIM_S = 60.0
-#: Flow-control checkpoints: every this many simulated seconds at first, then as many as make
-#: about an eighth of the window, within these bounds.
-FLOW_TICK_S, FLOW_TICK_MIN_S, FLOW_TICK_MAX_S = 1.0, 1e-3, 60.0
 #: How long the start waits for a first ingest-progress report (the retained one comes at once).
 FLOW_HEARD_WAIT_S = 1.0
 #: Simulated seconds between the newest data of a previous run and a resumed clock.
@@ -206,21 +203,6 @@ class LiveFactory:
         for agent in self.agents.values():
             agent.pump()
 
-    def _flow(self, gate: FlowGate) -> simpy.events.ProcessGenerator:
-        """Note what was made, and wait while too much of it is not stored yet (:mod:`.flow`)."""
-        tick_s = FLOW_TICK_S
-        last_made = self.made()
-        while True:
-            yield self.env.timeout(tick_s)
-            gate.checkpoint(self.factory.now_ts)
-            if gate.wait_while_ahead(self._pump) and isinstance(self.env, PacedEnvironment):
-                self.env.reanchor()
-            made = self.made()
-            rate = (made - last_made) / tick_s
-            last_made = made
-            wanted = gate.window / (8 * rate) if rate > 0 else FLOW_TICK_MAX_S
-            tick_s = min(FLOW_TICK_MAX_S, max(FLOW_TICK_MIN_S, wanted))
-
     def _command_pump(self) -> simpy.events.ProcessGenerator:
         while True:
             # Read each round: the pace may have changed the factor.
@@ -286,7 +268,12 @@ class LiveFactory:
         pump = self.env.process(self._command_pump())
         self.env.process(self._heartbeat())
         if self.flow is not None:
-            self.env.process(self._flow(self.flow))
+            after_hold = self.env.reanchor if isinstance(self.env, PacedEnvironment) else None
+            self.env.process(
+                checkpoints(
+                    self.env, self.flow, lambda: self.factory.now_ts, self._pump, after_hold
+                )
+            )
         until: simpy.Event = pump
         if duration_s is not None:
             until = self.env.any_of([pump, self.env.timeout(duration_s)])
