@@ -20,7 +20,10 @@ of every site the fleet has robots in, fresh within :data:`STALE_S` — the slow
 fleet. With no fresh report (``factory simulate`` alone, or the service stopped) the fleet runs
 free, as before; :meth:`FlowGate.news` says so once per change. Messages a robot replays after a
 disconnection carry their old time, so the gate counts them only while they are made, not when
-replayed: a reconnect can put at most what the robot made while away on top of the window.
+replayed: a reconnect can put at most what the robot made while away on top of the window. A
+service that stores nothing for :data:`STALE_S` while nothing waits at it, with messages out,
+never got them (lost on the way): the gate says so and counts them as done, so the fleet never
+waits forever. :func:`checkpoints` is the SimPy process that drives the gate.
 """
 
 from __future__ import annotations
