@@ -4,8 +4,10 @@
 :class:`~simulator.devices.pace.PacedEnvironment` at ``factor`` simulated seconds per wall second,
 which the retained ``factory/{site}/pace`` message pauses, resumes and re-paces live, or a plain
 ``simpy.Environment`` for ``factor = 0`` (as fast as possible; it ignores the pace) — and wires
-the model's sink to one :class:`~simulator.devices.agent.DeviceAgent` per robot. The simulation
-runs in its own thread; commands from the broker are queued and handed to the model inside that
+the model's sink to one :class:`~simulator.devices.agent.DeviceAgent` per robot, all driven by
+one :class:`~simulator.devices.net_loop.NetworkLoop` (one network thread for the whole fleet; the
+descriptor limit is checked for the fleet before any robot connects). The simulation runs in
+its own thread; commands from the broker are queued and handed to the model inside that
 thread by a small SimPy process, so the model is only ever touched by one thread.
 
 Flow control (:mod:`.flow`): another SimPy process notes checkpoints of what the robots made and,
@@ -40,16 +42,19 @@ from broker_config.credentials import CredentialsError, load_credentials
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.pace import Pace
 from contract.topics import Channel, Topic
-from simulator.devices.agent import DEFAULT_BUFFER_MESSAGES, Command, DeviceAgent
+from simulator.devices.agent import DEFAULT_BUFFER_MESSAGES, DeviceAgent
 from simulator.devices.broker_link import (
     BrokerUnreachable,
     check_reachable,
     connect_or_fail,
     why_nothing,
 )
+from simulator.devices.descriptors import DescriptorLimit
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
 from simulator.devices.flow import DEFAULT_WINDOW, FlowGate, checkpoints
+from simulator.devices.inbox import Command
 from simulator.devices.ingest_watch import IngestWatch
+from simulator.devices.net_loop import NetworkLoop
 from simulator.devices.pace import PacedEnvironment
 from simulator.devices.progress import show_progress
 from simulator.devices.shard_plan import choose_processes
@@ -136,6 +141,8 @@ class LiveFactory:
                     f"no credentials for robot {robot.id!r} in {state_dir}; restart the broker "
                     "with this scenario (`factory broker --scenario …`) to generate them"
                 )
+        self.network = NetworkLoop(clients=len(scenario.robots))
+        for robot in scenario.robots:
             username, password = credentials.get(robot.id)
             model = self.factory.robots[robot.id]
             self.agents[robot.id] = DeviceAgent(
@@ -154,6 +161,7 @@ class LiveFactory:
                 cafile=cafile,
                 buffer_messages=buffer_messages,
                 spool_dir=None if spool_dir is None else spool_dir / robot.id,
+                network=self.network,
             )
             if self.flow is not None and robot.site in unheard:
                 unheard.discard(robot.site)
@@ -256,6 +264,8 @@ class LiveFactory:
             robot_id: (
                 f"the broker refused its login ({agent.refused})"
                 if agent.refused
+                else f"cannot connect ({agent.link_error})"
+                if agent.link_error
                 else "no answer from the broker yet"
             )
             for robot_id, agent in self.agents.items()
@@ -303,7 +313,7 @@ class LiveFactory:
             self.flow.close()  # ends a hold at once
         if self._thread is not None:
             self._thread.join(timeout=10.0)
-        stop_all(list(self.agents.values()))
+        stop_all(list(self.agents.values()), self.network)
         for watch in self.watches:
             watch.stop()
 
@@ -448,7 +458,7 @@ def run_simulate(
             cafile=ca,
             flow_window=flow_window,
         )
-    except CredentialsError as exc:
+    except (CredentialsError, DescriptorLimit) as exc:
         _fail(str(exc))
     for signum in (signal.SIGINT, signal.SIGTERM):  # also if started with SIGINT ignored
         signal.signal(signum, _interrupt)
