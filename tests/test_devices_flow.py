@@ -15,6 +15,7 @@ from contract.ingest import IngestProgress, decode_progress, ingest_topic, is_in
 from factory import cli
 from simulator.devices.flow import DEFAULT_WINDOW, STALE_S, FlowGate
 from simulator.devices.ingest_watch import IngestWatch
+from simulator.devices.net_loop import NetworkLoop
 
 SITE = "plant-1"
 
@@ -193,6 +194,7 @@ def test_the_watch_hears_the_service_under_a_robots_login(
     gate = FlowGate(10, {topic_site}, lambda: fleet.made, lambda: fleet.newest)
     robot = broker.robot_ids[0]
     username, password = broker.credentials(robot)
+    network = NetworkLoop()
     watch = IngestWatch(
         gate,
         topic_site,
@@ -201,6 +203,7 @@ def test_the_watch_hears_the_service_under_a_robots_login(
         port=broker.port,
         username=username,
         password=password,
+        network=network,
     )
     watch.start()
     try:
@@ -234,3 +237,4 @@ def test_the_watch_hears_the_service_under_a_robots_login(
         assert "forger" not in gate.workers()
     finally:
         watch.stop()
+        network.stop()

@@ -6,7 +6,8 @@ a robot's simulated network drop does not blind the flow control. The client log
 the site's robots — a robot may read its site's ``factory/{site}/ingest`` and nothing else new
 (:mod:`broker_config.acl`) — under a client id of its own, derived from the robot's session id
 (so a broker that reserves ids per login, amqtt here, lets it in) and without a persistent
-session: a report missed while away is replaced by the next one.
+session: a report missed while away is replaced by the next one. It rides the process's one
+network thread with the robots (:mod:`.net_loop`; reconnects with the same back-off).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from contract.codec import Rejected
 from contract.ingest import decode_progress, ingest_topic
 from contract.mqtt import new_client
 from simulator.devices.flow import FlowGate
+from simulator.devices.net_loop import NetworkLoop
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 15
 SUFFIX = "-flow"
+#: How long a stop waits for the DISCONNECT to be written.
+CLOSE_TIMEOUT_S = 2.0
 
 
 class IngestWatch:
@@ -42,6 +46,7 @@ class IngestWatch:
         port: int,
         username: str,
         password: str,
+        network: NetworkLoop,
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         tls: bool = False,
         cafile: str | None = None,
@@ -49,7 +54,6 @@ class IngestWatch:
         self._gate = gate
         self.site = site
         self._topic = ingest_topic(site)
-        self._host, self._port = host, port
         self.refused = 0
         client_id = session_client_id(robot_client_id(robot), password) + SUFFIX
         self._client = new_client(
@@ -62,14 +66,17 @@ class IngestWatch:
         )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
+        self._link = network.link(
+            self._client, host, port, keepalive_s=KEEPALIVE_S, name=f"{site}{SUFFIX}"
+        )
 
     def start(self) -> None:
-        self._client.connect_async(self._host, self._port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._link.start()
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        """Disconnect cleanly (bounded wait); the loop's own stop cuts it otherwise."""
+        self._link.close()
+        self._link.wait_closed(CLOSE_TIMEOUT_S)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any

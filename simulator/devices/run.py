@@ -141,7 +141,8 @@ class LiveFactory:
                     f"no credentials for robot {robot.id!r} in {state_dir}; restart the broker "
                     "with this scenario (`factory broker --scenario …`) to generate them"
                 )
-        self.network = NetworkLoop(clients=len(scenario.robots))
+        # The robots, and a flow-control watch per site (simulator.devices.ingest_watch).
+        self.network = NetworkLoop(clients=len(scenario.robots) + len(sites))
         for robot in scenario.robots:
             username, password = credentials.get(robot.id)
             model = self.factory.robots[robot.id]
@@ -174,6 +175,7 @@ class LiveFactory:
                         port=port,
                         username=username,
                         password=password,
+                        network=self.network,
                         tls=tls,
                         cafile=cafile,
                     )
@@ -313,9 +315,9 @@ class LiveFactory:
             self.flow.close()  # ends a hold at once
         if self._thread is not None:
             self._thread.join(timeout=10.0)
-        stop_all(list(self.agents.values()), self.network)
-        for watch in self.watches:
+        for watch in self.watches:  # before the loop they ride on stops
             watch.stop()
+        stop_all(list(self.agents.values()), self.network)
 
     def published(self) -> int:
         return sum(agent.stats.published for agent in self.agents.values())
