@@ -9,10 +9,11 @@ itself, because a broker does not send the will then.
 
 Store and forward: while disconnected, telemetry, events and truth go into a spool
 (:mod:`.spool`: bounded in memory, then on disk up to a stated bound past which the oldest are
-dropped, counted) and are sent after the reconnect, telemetry with ``historical = true``. The
-same spool holds what paho will not take while connected: paho's queue per client is bounded
-(:data:`MAX_QUEUED_MESSAGES`, of which :data:`MAX_INFLIGHT_MESSAGES` in flight), and messages wait
-in the spool, in order, until acknowledgements make room. Each message takes its ``seq`` when it
+dropped, counted) and are sent after the reconnect, telemetry with ``historical = true``.
+While connected, paho's queue per client is bounded (:data:`MAX_QUEUED_MESSAGES`, of which
+:data:`MAX_INFLIGHT_MESSAGES` in flight); when it is full the simulation waits for the broker's
+acknowledgements to make room (back-pressure), and a replay after a reconnect is handed over
+the same way, in order. Each message takes its ``seq`` when it
 is made, so a reader sees a gapless sequence unless the spool's disk bound was reached. State
 changes made while disconnected are not buffered: the current state is re-published on
 reconnect. QoS 1 messages in flight when the link drops are re-sent by paho itself (with the DUP
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BUFFER_MESSAGES = DEFAULT_MEMORY_ITEMS
 #: paho's own queue per client (in flight and waiting), and how many of those in flight.
 MAX_QUEUED_MESSAGES, MAX_INFLIGHT_MESSAGES = 1_000, 20
+#: While paho's queue is full, the simulation re-checks at least this often (wall seconds).
+ROOM_WAIT_S = 0.05
 KEEPALIVE_S = 15
 #: How long a clean stop waits for the broker to acknowledge the OFFLINE state, then for the
 #: DISCONNECT to be written.
@@ -125,6 +128,7 @@ class DeviceAgent:
         #: Wall seconds per simulated second (how long a simulated network drop lasts).
         self.wall_s_per_sim_s = wall_s_per_sim_s
         self._lock = threading.Lock()
+        self._room = threading.Event()  # set by every acknowledgement (see _wait_for_room)
         self._seq = 0
         self._connected = False
         self._closing = False
@@ -175,8 +179,8 @@ class DeviceAgent:
         """Stop making messages and publish OFFLINE if connected; the publish to wait for
         (:func:`~simulator.devices.wire.await_ack`)."""
         with self._lock:
+            self._closing = True  # from here _make never waits for room
             self._flush_batch()
-            self._closing = True
             if self._connected:
                 # Everything that waits goes out before OFFLINE. paho's setter refuses while
                 # connected ("not tested"); its publish only reads the bound, so lift it directly.
@@ -329,6 +333,7 @@ class DeviceAgent:
         paho calls this holding its outgoing-message lock, which :meth:`send` takes (inside ours)
         to publish: waiting for our lock here could deadlock, so a busy lock skips this turn (the
         next acknowledgement, :meth:`_make` or :meth:`pump` sends it)."""
+        self._room.set()
         if self._buffer and self._lock.acquire(blocking=False):
             try:
                 if self._connected:
@@ -347,8 +352,8 @@ class DeviceAgent:
     # --- internals ------------------------------------------------------------------------
 
     def _make(self, channel: Channel, ts: float, fields: dict[str, Any]) -> None:
-        """Take the next ``seq`` and publish, or spool while disconnected, while older messages
-        wait, or when paho's queue is full (lock held)."""
+        """Take the next ``seq`` and publish, or spool while disconnected; while connected,
+        wait until paho has taken it and everything older (lock held)."""
         seq = self._next_seq()
         self._made_ts = max(self._made_ts, ts)
         if self._connected and not self._buffer:
@@ -359,8 +364,24 @@ class DeviceAgent:
             fields = {**fields, "historical": False}  # only waits for room: not replayed late
         self.stats.dropped += self._buffer.append(_Pending(channel, ts, seq, fields))
         self.stats.buffered += 1
-        if self._connected:
+        while self._connected and not self._closing:
             self._send_buffered()
+            if not self._buffer or not self._wait_for_room():
+                return
+
+    def _wait_for_room(self) -> bool:
+        """Back-pressure (lock held, released while waiting): wait, bounded, for paho to take
+        more; True while still connected. A connected robot thus hands everything to paho
+        before the simulation goes on: no robot's messages lag behind the others' in its
+        spool (the service's clock guard and the flow control count on robots' messages
+        arriving roughly in simulated-time order); only a disconnected robot spools."""
+        self._room.clear()
+        self._lock.release()
+        try:
+            self._room.wait(ROOM_WAIT_S)
+        finally:
+            self._lock.acquire()
+        return self._connected and not self._closing
 
     def _send_buffered(self) -> None:
         """Hand the spool to paho, oldest first, while it takes them (lock held, connected).
