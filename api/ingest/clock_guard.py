@@ -82,10 +82,11 @@ class _Pace:
     _wall: float | None = None
     _clock: float | None = None
     _sampled: bool = False
+    _resumed: float = 0.0  # the pace known before the first observation (a resumed run's)
 
     def observe(self, clock: float, wall: float) -> None:
         if self._wall is None or self._clock is None:
-            self._wall, self._clock = wall, clock
+            self._wall, self._clock, self._resumed = wall, clock, self.per_wall_s
             return
         elapsed = wall - self._wall
         if elapsed >= PACE_SAMPLE_WALL_S:
@@ -94,7 +95,7 @@ class _Pace:
             self._wall, self._clock = wall, clock
             self._sampled = True
         elif not self._sampled and elapsed >= PACE_FIRST_WALL_S:
-            self.per_wall_s = max(self.per_wall_s, max(0.0, clock - self._clock) / elapsed)
+            self.per_wall_s = max(self._resumed, max(0.0, clock - self._clock) / elapsed)
 
 
 @dataclass(slots=True)

@@ -47,6 +47,10 @@ PROBE_S = 0.5
 #: ``max_queued_messages 100000`` (and ``max_queued_bytes`` 64 MiB: 20,000 messages of at most
 #: 3.3 KiB), so the broker never has to drop; see docs/broker.md.
 DEFAULT_WINDOW = 20_000
+#: Slow start: the window begins this small when a service is first followed and doubles with
+#: every report of progress, so the first burst is small: the service's clock guard measures the
+#: fleet's pace before messages a whole window apart can arrive (docs/contract.md, Clock guard).
+INITIAL_WINDOW = 64
 #: Checkpoints: every this many simulated seconds at first, then as many as make about an eighth
 #: of the window, within these bounds.
 TICK_S, TICK_MIN_S, TICK_MAX_S = 1.0, 1e-3, 60.0
@@ -89,6 +93,8 @@ class FlowGate:
         self._news: list[str] = []
         self._closed = False
         self._moved_at = clock()  # the last time a report said more was committed
+        #: The window now: from INITIAL_WINDOW, doubling with every report of progress.
+        self.limit = min(window, INITIAL_WINDOW)
         #: True while the simulation is held; wall seconds held so far; largest backlog seen.
         self.held = False
         self.held_s = 0.0
@@ -108,6 +114,7 @@ class FlowGate:
             old = self._heard.get((site, report.worker))
             if old is None or old.report.committed != report.committed:
                 self._moved_at = now
+                self.limit = min(self.window, self.limit * 2)
             self._heard[(site, report.worker)] = _Heard(report, now)
             self._changed.notify_all()
 
@@ -148,7 +155,7 @@ class FlowGate:
                 if out is not None:
                     self.max_outstanding = max(self.max_outstanding, out)
                 self._say(out is not None)
-                if out is None or out <= self.window:
+                if out is None or out <= self.limit:
                     break
                 if self._stalled():
                     self._news.append(
@@ -190,9 +197,9 @@ class FlowGate:
         if self.held:
             return (
                 f"flow: held back, {out:,} messages not yet stored "
-                f"(window {self.window:,}; held {self.held_s:,.0f} s so far)"
+                f"(window {self.limit:,}; held {self.held_s:,.0f} s so far)"
             )
-        return f"flow: {out:,} of {self.window:,} messages not yet stored"
+        return f"flow: {out:,} of {self.limit:,} messages not yet stored"
 
     def summary(self) -> str:
         """What the flow control did over the run, for the last line of the command."""
@@ -252,6 +259,8 @@ class FlowGate:
         if following == self._said:
             return
         self._said = following
+        if following:  # slow start again: a service (re)appeared
+            self.limit = min(self.window, INITIAL_WINDOW)
         sites = ", ".join(f"factory/{s}/ingest" for s in sorted(self._sites))
         if following:
             self._news.append(
