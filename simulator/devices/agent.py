@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 #: Messages waiting to be sent that are kept in memory; more go to disk (:mod:`.spool`).
 DEFAULT_BUFFER_MESSAGES = DEFAULT_MEMORY_ITEMS
 #: paho's own queue per client (in flight and waiting), and how many of those in flight.
-MAX_QUEUED_MESSAGES, MAX_INFLIGHT_MESSAGES = 1_000, 20
+MAX_QUEUED_MESSAGES, MAX_INFLIGHT_MESSAGES = 100, 20
 #: While paho's queue is full, the simulation re-checks at least this often (wall seconds).
 ROOM_WAIT_S = 0.05
 KEEPALIVE_S = 15
