@@ -86,6 +86,10 @@ class RobotModel:
             self.components[spec.name] = ComponentState(spec, rng, index, age_s)
         self._comps = tuple(self.components.values())
         self._slots = tuple(WEAR_SLOT[c.kind] for c in self._comps)
+        self._grippers = tuple(c for c in self._comps if c.kind == "gripper")
+        #: Each component's wear as of the last accounting while RUNNING (None: not known).
+        #: Accounting works it out once for the work cycle and the sample that follow it.
+        self._wears: list[float] | None = None
         self.state: str | None = None
         self._since_ts = self._start_ts
         self._op_s = 0.0
@@ -176,8 +180,10 @@ class RobotModel:
         if dop <= 0.0 or self.state != RUNNING:
             return
         self._op_s += dop
-        for c in self._comps:
+        comps = self._comps
+        for c in comps:
             c.age_s += c.rate * dop
+        self._wears = [c.life.wear_at(c.age_s) for c in comps]
         if self._setup_s:
             product = self.load.product_at(self._start_ts + now)
             if product != self._product:
@@ -282,9 +288,10 @@ class RobotModel:
         ratios = [0.0, 0.0, 0.0]
         truths = []
         make = tuple.__new__
-        for c, slot, life, name, threshold, fail_ts in self._stretch_plan:
+        for (c, slot, life, name, threshold, fail_ts), wear in zip(
+            self._stretch_plan, self._current_wears(), strict=True
+        ):
             age_s = c.age_s
-            wear = life.wear_at(age_s)
             if wear > ratios[slot] * threshold:
                 ratios[slot] = wear / threshold
             if fail_ts == fail_ts:  # noqa: PLR0124 - not NaN: normal rate, failure time fixed
@@ -326,6 +333,7 @@ class RobotModel:
         if self.state is not None:
             self.counters.state_s[self.state] += ts - self._since_ts
         self.state = state
+        self._wears = None  # out of RUNNING a part may be replaced: work wear out afresh
         self._since_ts = ts
         self._acct_t = self.env.now
         self._emit(StateChange(self.id, ts, state, reason))
@@ -340,19 +348,25 @@ class RobotModel:
         if report is not None:
             self.event({"kind": "parts", "good": report[0], "scrap": report[1]})
 
+    def _current_wears(self) -> list[float]:
+        """Each component's wear now (as the last accounting found it, if it did)."""
+        wears = self._wears
+        if wears is None:
+            wears = self._wears = [c.life.wear_at(c.age_s) for c in self._comps]
+        return wears
+
     def _worst_ratio(self) -> float:
         """Wear ratio of the robot's most worn component."""
         ratio = 0.0
-        for c in self._comps:
-            life = c.life
-            r = life.wear_at(c.age_s) / life.threshold
+        for c, wear in zip(self._comps, self._current_wears(), strict=True):
+            r = wear / c.life.threshold
             ratio = max(ratio, r)
         return ratio
 
     def _gripper_ratio(self) -> float:
         """Wear ratio of the most worn gripper (0 if the kind has none)."""
         ratio = 0.0
-        for c in self._comps:
-            if c.kind == "gripper":
-                ratio = max(ratio, c.life.wear_at(c.age_s) / c.life.threshold)
+        for c in self._grippers:
+            r = c.life.wear_at(c.age_s) / c.life.threshold
+            ratio = max(ratio, r)
         return ratio
