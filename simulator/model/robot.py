@@ -103,7 +103,7 @@ class RobotModel:
         self.counters.replacements = dict.fromkeys(self.components, 0)
         self.work = WorkCycle(
             kind,
-            random.Random(f"{base}:work"),
+            f"{base}:work",
             self._gripper_ratio,
             self.counters,
             self._worst_ratio,
@@ -268,13 +268,17 @@ class RobotModel:
             parts_at = self._acct_t + (self._next_parts_op - self._op_s)
             stop = stop_at if stop_at <= parts_at else parts_at
             sample_at = self._acct_t + (self._next_sample_op - self._op_s)
+            # A step due now is taken without a zero-length timeout: a parts report falls on
+            # every third sample, and each SimPy event costs more than the report itself.
             if sample_at <= stop:
-                yield timeout(max(sample_at - env.now, 0.0))
+                if sample_at > env.now:
+                    yield timeout(sample_at - env.now)
                 self.account()
                 self._next_sample_op += interval
                 self._sample()
                 continue
-            yield timeout(max(stop - env.now, 0.0))
+            if stop > env.now:
+                yield timeout(stop - env.now)
             self.account()
             if stop < stop_at:
                 self._next_parts_op += PARTS_REPORT_OP_S
