@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from operator import truediv
 from typing import Any
 
 import simpy
@@ -86,7 +87,9 @@ class RobotModel:
             self.components[spec.name] = ComponentState(spec, rng, index, age_s)
         self._comps = tuple(self.components.values())
         self._slots = tuple(WEAR_SLOT[c.kind] for c in self._comps)
-        self._grippers = tuple(c for c in self._comps if c.kind == "gripper")
+        self._grippers = tuple(i for i, c in enumerate(self._comps) if c.kind == "gripper")
+        #: Every life of a component ends at its spec's threshold: wear ratio = wear / this.
+        self._thresholds = tuple(c.spec.threshold for c in self._comps)
         #: Each component's wear as of the last accounting while RUNNING (None: not known).
         #: Accounting works it out once for the work cycle and the sample that follow it.
         self._wears: list[float] | None = None
@@ -104,9 +107,8 @@ class RobotModel:
         self.work = WorkCycle(
             kind,
             f"{base}:work",
-            self._gripper_ratio,
+            self._loss_ratios,
             self.counters,
-            self._worst_ratio,
         )
         #: Set-up at product changes: seconds, and the product the robot is set up for.
         self._setup_s = physics.setup_min * 60.0
@@ -180,10 +182,12 @@ class RobotModel:
         if dop <= 0.0 or self.state != RUNNING:
             return
         self._op_s += dop
-        comps = self._comps
-        for c in comps:
-            c.age_s += c.rate * dop
-        self._wears = [c.life.wear_at(c.age_s) for c in comps]
+        wears = []
+        for c in self._comps:
+            age_s = c.age_s + c.rate * dop
+            c.age_s = age_s
+            wears.append(c.life.wear_at(age_s))
+        self._wears = wears
         if self._setup_s:
             product = self.load.product_at(self._start_ts + now)
             if product != self._product:
@@ -359,18 +363,9 @@ class RobotModel:
             wears = self._wears = [c.life.wear_at(c.age_s) for c in self._comps]
         return wears
 
-    def _worst_ratio(self) -> float:
-        """Wear ratio of the robot's most worn component."""
-        ratio = 0.0
-        for c, wear in zip(self._comps, self._current_wears(), strict=True):
-            r = wear / c.life.threshold
-            ratio = max(ratio, r)
-        return ratio
-
-    def _gripper_ratio(self) -> float:
-        """Wear ratio of the most worn gripper (0 if the kind has none)."""
-        ratio = 0.0
-        for c in self._grippers:
-            r = c.life.wear_at(c.age_s) / c.life.threshold
-            ratio = max(ratio, r)
-        return ratio
+    def _loss_ratios(self) -> tuple[float, float]:
+        """Wear ratios of the most worn gripper (0 if the kind has none) and of the most worn
+        component: what the work cycle's losses follow."""
+        ratios = list(map(truediv, self._current_wears(), self._thresholds))
+        gripper = max([ratios[i] for i in self._grippers], default=0.0)  # ratios are ≥ 0
+        return gripper, max(0.0, *ratios)

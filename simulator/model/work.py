@@ -44,9 +44,9 @@ class WorkCycle:
         "_exponent",
         "_factors",
         "_generator",
-        "_gripper",
         "_next",
         "_nominal_s",
+        "_ratios",
         "_rise",
         "_scrap_p",
         "_scrap_rise",
@@ -54,7 +54,6 @@ class WorkCycle:
         "_stop_rise",
         "_stop_s",
         "_uniforms",
-        "_worst",
         "counters",
         "cycle_left_s",
         "good",
@@ -65,10 +64,11 @@ class WorkCycle:
         self,
         kind: KindSpec,
         seed_text: str,
-        gripper_ratio: Callable[[], float],
+        loss_ratios: Callable[[], tuple[float, float]],
         counters: RobotStats,
-        worst_ratio: Callable[[], float] | None = None,
     ) -> None:
+        """``loss_ratios()`` gives the wear ratios the losses follow now: the most worn
+        gripper's (0 without one) and the most worn component's."""
         self._nominal_s = kind.cycle_time_s
         self._cv = kind.cycle_time_cv
         self._rise = kind.physics.cycle_time_rise
@@ -79,17 +79,16 @@ class WorkCycle:
         self._stop_p = physics.micro_stop_probability
         self._stop_rise = physics.micro_stop_rise
         self._stop_s = physics.micro_stop_s
-        self._worst = worst_ratio if worst_ratio is not None else gripper_ratio
         seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:16], "big")
         self._generator = np.random.Generator(np.random.PCG64(seed))
         self._factors: list[float] = []
         self._uniforms: list[float] = []
         self._next = 0
-        self._gripper = gripper_ratio
+        self._ratios = loss_ratios
         self.counters = counters
         self.good = self.scrap = 0  # since the last report
         self._draw()
-        slowdown = 1.0 + self._rise * gripper_ratio() ** self._exponent
+        slowdown = 1.0 + self._rise * loss_ratios()[0] ** self._exponent
         self.cycle_left_s = self._nominal_s * slowdown * self._factors[0]
         self._next = 1
 
@@ -111,14 +110,15 @@ class WorkCycle:
         # date before this call and does not move within it, so every part finished here sees
         # the same slowdown, scrap and micro-stop odds: worked out once.
         exponent = self._exponent
-        gripper = self._gripper() ** exponent  # once: slowdown and scrap share it
+        gripper_ratio, worst_ratio = self._ratios()
+        gripper = gripper_ratio**exponent  # once: slowdown and scrap share it
         scale = self._nominal_s * (1.0 + self._rise * gripper)
         scrap_p = self._scrap_p
         if self._scrap_rise:
             scrap_p += self._scrap_rise * gripper
         stop_p = self._stop_p
         if self._stop_rise:
-            stop_p += self._stop_rise * self._worst() ** exponent
+            stop_p += self._stop_rise * worst_ratio**exponent
         stop_from, stop_s = 1.0 - stop_p, self._stop_s
         factors, uniforms, i = self._factors, self._uniforms, self._next
         good = scrap = 0
