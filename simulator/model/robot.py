@@ -294,40 +294,36 @@ class RobotModel:
         """Telemetry and truth at a sample time of a running stretch (the hot path)."""
         ts = self._start_ts + self.env.now
         ratios = [0.0, 0.0, 0.0]
-        truths = []
+        truths: list[ComponentTruthRecord] = []
+        append = truths.append
         make = tuple.__new__
         for (c, slot, life, name, threshold, fail_ts), wear in zip(
             self._stretch_plan, self._current_wears(), strict=True
         ):
-            age_s = c.age_s
             if wear > ratios[slot] * threshold:
                 ratios[slot] = wear / threshold
             if fail_ts == fail_ts:  # noqa: PLR0124 - not NaN: normal rate, failure time fixed
-                rul_op = life.fail_s - age_s
-                rul_s = fail_ts - ts
-                truths.append(
+                rul_op = life.fail_s - c.age_s
+                left_s = fail_ts - ts
+                rul_s = None if left_s > HORIZON_MAX_S else (left_s if left_s > 0.0 else 0.0)
+                append(
                     make(
                         ComponentTruthRecord,
-                        (
-                            name,
-                            wear,
-                            threshold,
-                            (rul_s if rul_s > 0.0 else 0.0) if rul_s <= HORIZON_MAX_S else None,
-                            rul_op if rul_op > 0.0 else 0.0,
-                        ),
+                        (name, wear, threshold, rul_s, rul_op if rul_op > 0.0 else 0.0),
                     )
                 )
             else:
-                truths.append(c.truth(ts, self._production, self._production.position(ts)))
+                append(c.truth(ts, self._production, self._production.position(ts)))
         values = self._physics.readings(
             ratios[0], ratios[1], ratios[2], self._noise.take4(), self.load.level_at(ts)
         )
         if self.sensor_faults:
             apply_sensor_faults(values, self.sensor_faults, ts, self._spans, self.rng_fault)
+        emit, robot = self._emit, self.id
         if values:
-            self._emit(Sample(self.id, ts, values))
+            emit(Sample(robot, ts, values))
             self.counters.samples += 1
-        self._emit(TruthRecord(self.id, ts, tuple(truths)))
+        emit(TruthRecord(robot, ts, tuple(truths)))
 
     # --- bookkeeping ----------------------------------------------------------------------
 
