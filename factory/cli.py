@@ -72,6 +72,15 @@ CafileOpt = Annotated[
         envvar="FACTORY_MQTT_CAFILE",
     ),
 ]
+ProcessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        help="Run the robots as P worker processes, each a shard of whole lines (default: one "
+        "per 500 robots, at most one per core and per line: 1 for the 12-robot default).",
+        envvar="FACTORY_PROCESSES",
+    ),
+]
 BrokerUrlOpt = Annotated[
     str,
     typer.Option(
@@ -155,6 +164,7 @@ def up(
             "inspector, and the join address printed."
         ),
     ] = False,
+    processes: ProcessesOpt = None,
 ) -> None:
     """Run the whole demo: embedded broker, simulated robots and the service with its dashboard."""
     scenario = _scaled(scenario, robots)
@@ -174,6 +184,7 @@ def up(
         participants=WORKSHOP_PARTICIPANTS if participants is None and workshop else participants,
         bind=bind or (WORKSHOP_BIND if workshop else DEFAULT_BIND),
         workshop=workshop,
+        processes=processes,
     )
 
 
@@ -210,6 +221,7 @@ def simulate(
         ),
     ] = None,
     cafile: CafileOpt = None,
+    processes: ProcessesOpt = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
     scenario = _scaled(scenario, robots)
@@ -225,6 +237,7 @@ def simulate(
         start=start,
         resume_from=resume_from,
         cafile=None if cafile is None else str(cafile),
+        processes=processes,
     )
 
 

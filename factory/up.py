@@ -58,6 +58,7 @@ from broker_config.profiles import DEFAULT_TLS_PORT, Security, parse_security
 from broker_config.tls import tls_files
 from contract.mqtt import parse_broker_url
 from simulator.devices.run import resume_ts
+from simulator.devices.shard_plan import choose_processes
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_MQTT_PORT, DEFAULT_HTTP_PORT = 1883, 8000
@@ -239,6 +240,7 @@ def run_up(
     bind: str = DEFAULT_BIND,
     db: str | None = None,
     workshop: bool = False,
+    processes: int | None = None,
 ) -> None:
     """The ``factory up`` command; see the module docstring."""
     if workshop and factor is None:
@@ -260,6 +262,7 @@ def run_up(
             parse_broker_url(broker) if broker else ("127.0.0.1", mqtt_port or DEFAULT_MQTT_PORT)
         )
         resuming = store_has_data(state_dir, db)
+        choose_processes(loaded, processes)  # a --processes the fleet cannot take fails here
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if factor is not None and factor < 0:
@@ -322,7 +325,7 @@ def run_up(
             # The protocol inspector follows the broker's packet log (api/protocol_log.py).
             service_env["FACTORY_BROKER_LOG_PATH"] = str(embedded.files.log_file)
         if embedded is not None and embedded.ws_port is not None:
-            service_env["FACTORY_BROKER_WS_URL"] = f"ws://127.0.0.1:{embedded.ws_port}"
+            service_env["FACTORY_BROKER_WS_URL"] = broker_ws_url(embedded.ws_port, profile.tls)
         serve_args = ["serve", *common, "--port", str(http_port), "--host", bind]
         serve_args += ["--tls"] if profile.tls else []
         serve_args += ["--db", db] if db is not None else []
@@ -333,6 +336,8 @@ def run_up(
         sim_args = ["simulate", *common, "--seed", str(seed)]
         if factor is not None:
             sim_args += ["--factor", str(factor)]
+        if processes is not None:
+            sim_args += ["--processes", str(processes)]
         resume = resume_ts(api.base_url, cafile=api.cafile)
         if resume is not None:
             sim_args += ["--start", datetime.fromtimestamp(resume, UTC).isoformat()]
@@ -433,6 +438,12 @@ def room_address(bind: str) -> str:
         probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks a route
         return str(probe.getsockname()[0])
     return "127.0.0.1"
+
+
+def broker_ws_url(ws_port: int, tls: bool) -> str:
+    """The broker's WebSocket address the service gives ``/join`` (the page puts in the host it
+    was reached at): ``wss://`` on the ``tls`` profile, whose WebSocket listener speaks TLS."""
+    return f"{'wss' if tls else 'ws'}://127.0.0.1:{ws_port}"
 
 
 def _workshop_banner(

@@ -253,6 +253,9 @@ def _connect_and_ping(host: str, port: int, client_id: str) -> bool:
     return True
 
 
+PROBES = 25
+
+
 def test_clients_connecting_while_others_come_and_go_are_not_dropped(
     broker: BrokerHandle, topic_site: str
 ) -> None:
@@ -287,8 +290,11 @@ def test_clients_connecting_while_others_come_and_go_are_not_dropped(
         worker.start()
     answered = []
     try:
-        deadline = time.monotonic() + 2.5  # long enough for amqtt's 1 s session cleanup to run
-        while time.monotonic() < deadline:
+        # At least PROBES probes, and for at least 2.5 s (amqtt's 1 s session cleanup must run
+        # while they connect): a slow machine makes fewer probes a second, so it probes longer.
+        started = time.monotonic()
+        while len(answered) < PROBES or time.monotonic() - started < 2.5:
+            assert time.monotonic() - started < 120, f"only {len(answered)} probes in 120 s"
             answered.append(_connect_and_ping(broker.host, broker.port, f"c-{len(answered)}"))
             time.sleep(0.02)  # pace the probes: this is about interleaving, not load
     finally:
@@ -296,7 +302,6 @@ def test_clients_connecting_while_others_come_and_go_are_not_dropped(
         for worker in workers:
             worker.join(10)
     assert churn_errors == []
-    assert len(answered) > 20
     assert answered.count(False) == 0
 
 

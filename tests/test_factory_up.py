@@ -21,7 +21,7 @@ import pytest
 
 from broker_config.embedded import die_with_parent, free_port
 from broker_config.tls import ensure_tls
-from factory.up import choose_port
+from factory.up import broker_ws_url, choose_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -230,3 +230,26 @@ def test_up_with_a_broker_but_no_logins_says_how_to_make_them(tmp_path: Path) ->
     (line,) = result.stderr.strip().splitlines()
     assert "holds no logins yet" in line
     assert "factory broker --write-config DIR" in line
+
+
+def test_the_join_page_is_given_wss_on_the_tls_profile() -> None:
+    """On ``tls`` the broker's WebSocket listener speaks TLS: a ``ws://`` address would fail in
+    every participant's browser."""
+    assert broker_ws_url(9001, tls=True) == "wss://127.0.0.1:9001"
+    assert broker_ws_url(9001, tls=False) == "ws://127.0.0.1:9001"
+
+
+def test_up_refuses_more_processes_than_lines_before_starting_anything(tmp_path: Path) -> None:
+    """``--processes`` goes on to ``factory simulate``; one the fleet cannot take (a line is
+    never split) is refused at once, not by the robots' process after the broker started."""
+    result = subprocess.run(
+        [*UP, "--state-dir", str(tmp_path), "--processes", "4", "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    (line,) = result.stderr.strip().splitlines()
+    assert "--processes 4: scenario 'default' has 3 line(s)" in line
+    assert not (tmp_path / "logs").exists()

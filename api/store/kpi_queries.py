@@ -4,10 +4,9 @@ activity and the earliest stored time (the default start of a KPI window)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 import orjson
 
+from api.store.dialect import Connection
 from engine.kpis import StoredEvent
 
 #: Event kinds the KPIs read (engine.kpis.activity_from_events).
@@ -18,12 +17,6 @@ KPI_EVENT_KINDS = (
     "maintenance_finished",
     "parts",
 )
-
-
-class Connection(Protocol):
-    """What both drivers' connections offer (``sqlite3`` and ``psycopg``)."""
-
-    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
 
 
 def kpi_events(

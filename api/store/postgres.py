@@ -20,25 +20,22 @@ import orjson
 import psycopg
 from psycopg import errors, sql
 
-from api.records import DeadLetter, Robot, TelemetryPoint
 from api.store import (
     Accepted,
     Outcome,
     Refused,
     StoreUnavailable,
-    TelemetryQuery,
     supersedes,
 )
-from api.store.kpi_queries import first_ts, kpi_events
+from api.store.dialect import POSTGRES
 from api.store.postgres_clock import recent_pace, repair_robot_clock
-from api.store.postgres_history import history
 from api.store.postgres_maintenance import PostgresMaintenance
 from api.store.postgres_schema import create_schema
-from api.store.sqlite import _METRIC_VALUES, _TS, _robot
+from api.store.reads import StoreReads
+from api.store.sqlite import _METRIC_VALUES, _TS
 from api.store.sqlite_schema import METRIC_COLUMNS
 from contract.payloads import Birth, Reading, State, Telemetry
 from contract.topics import Channel
-from engine.kpis import StoredEvent
 
 #: Failures worth retrying the batch for (the server or the network, not the data).
 RETRYABLE = (
@@ -47,11 +44,6 @@ RETRYABLE = (
     errors.SerializationFailure,
     errors.LockNotAvailable,
 )
-ROBOT_COLUMNS = (
-    "robot, kind, model, site, area, line, state, state_since, state_reason, "
-    "last_seen, last_received_at, latest_ts, latest, "
-    "birth ->> 'vibration_class', (birth ->> 'sample_interval_s')::float8, birth_boot"
-)
 COPY_READINGS = (
     f"COPY telemetry (robot, ts, boot, seq, idx, historical, {', '.join(METRIC_COLUMNS)}) "
     "FROM STDIN"
@@ -59,9 +51,11 @@ COPY_READINGS = (
 Key = tuple[str, str, int]
 
 
-class PostgresStore(PostgresMaintenance):
+class PostgresStore(PostgresMaintenance, StoreReads):
     """:class:`api.store.Store` on PostgreSQL (see the module docstring). ``schema``: a schema
     to create and use instead of the URL's default (tests give each test its own)."""
+
+    dialect = POSTGRES
 
     def __init__(
         self,
@@ -196,58 +190,6 @@ class PostgresStore(PostgresMaintenance):
                     return repair_robot_clock(conn, robot, bound_ts)
             except RETRYABLE as exc:
                 raise StoreUnavailable(f"{self.path}: {exc}") from exc
-
-    # --- reading -------------------------------------------------------------------------------
-
-    def robots(self) -> list[Robot]:
-        rows = self._reader().execute(
-            f"SELECT {ROBOT_COLUMNS} FROM robots ORDER BY site, area, line, robot"
-        )
-        return [_robot(row) for row in rows]
-
-    def robot(self, robot_id: str) -> Robot | None:
-        row = (
-            self._reader()
-            .execute(f"SELECT {ROBOT_COLUMNS} FROM robots WHERE robot = %s", (robot_id,))
-            .fetchone()
-        )
-        return None if row is None else _robot(row)
-
-    def telemetry(self, query: TelemetryQuery) -> list[TelemetryPoint]:
-        return history(self._reader(), query)
-
-    def dead_letters(self, limit: int) -> list[DeadLetter]:
-        rows = self._reader().execute(
-            "SELECT id, received_at, topic, reason, detail, size, payload FROM dead_letters "
-            "ORDER BY id DESC LIMIT %s",
-            (limit,),
-        )
-        return [
-            DeadLetter(
-                id=i,
-                received_at=at,
-                topic=topic,
-                reason=reason,
-                detail=detail,
-                size=size,
-                payload=bytes(payload).decode("utf-8", errors="replace"),
-            )
-            for i, at, topic, reason, detail, size, payload in rows
-        ]
-
-    def reject_counts(self) -> dict[str, int]:
-        rows = self._reader().execute("SELECT reason, count FROM reject_counts ORDER BY reason")
-        return {reason: int(count) for reason, count in rows}
-
-    def kpi_events(self, since: float, until: float) -> dict[str, list[StoredEvent]]:
-        return kpi_events(self._reader(), since, until, mark="%s")
-
-    def first_ts(self) -> float | None:
-        return first_ts(self._reader())
-
-    def clock(self) -> float | None:
-        row = self._reader().execute("SELECT max(last_seen) FROM robots").fetchone()
-        return None if row is None or row[0] is None else float(row[0])
 
 
 def _row_table(message: Accepted) -> str:

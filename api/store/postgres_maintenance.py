@@ -11,15 +11,14 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 import psycopg
 
 from api.records.maintenance import Alarm, WorkOrder
-from api.store import HistoryRow, StoreUnavailable
-from api.store.sqlite_maintenance import _ALARM_COLUMNS, _ALARM_FIELDS, _work_order_row
-from api.store.sqlite_schema import METRIC_COLUMNS
+from api.store import StoreUnavailable
+from api.store.reads import ALARM_COLUMNS, ALARM_FIELDS
+from api.store.sqlite_maintenance import work_order_row
 
-_ALARM_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in _ALARM_COLUMNS.split(", ") if c != "id")
+_ALARM_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in ALARM_COLUMNS.split(", ") if c != "id")
 
 
 class PostgresMaintenance:
@@ -44,7 +43,7 @@ class PostgresMaintenance:
                         "status = excluded.status, active = excluded.active, "
                         "created_ts = excluded.created_ts, updated_ts = excluded.updated_ts, "
                         "body = excluded.body",
-                        [_work_order_row(w) for w in work_orders],
+                        [work_order_row(w) for w in work_orders],
                     )
                     cur.executemany(
                         "INSERT INTO work_order_transitions "
@@ -57,10 +56,10 @@ class PostgresMaintenance:
                         ],
                     )
                     cur.executemany(
-                        f"INSERT INTO alarms ({_ALARM_COLUMNS}) VALUES "
-                        f"({', '.join(['%s'] * len(_ALARM_FIELDS))}) "
+                        f"INSERT INTO alarms ({ALARM_COLUMNS}) VALUES "
+                        f"({', '.join(['%s'] * len(ALARM_FIELDS))}) "
                         f"ON CONFLICT (id) DO UPDATE SET {_ALARM_UPDATES}",
-                        [tuple(getattr(a, f) for f in _ALARM_FIELDS) for a in alarms],
+                        [tuple(getattr(a, f) for f in ALARM_FIELDS) for a in alarms],
                     )
                     if any(a.cleared_ts is not None for a in alarms):
                         cur.execute(
@@ -70,72 +69,3 @@ class PostgresMaintenance:
                         )
             except (psycopg.OperationalError, psycopg.errors.DeadlockDetected) as exc:
                 raise StoreUnavailable(f"{self.path}: {exc}") from exc
-
-    def work_orders(
-        self,
-        robot: str | None = None,
-        status: str | None = None,
-        active: bool | None = None,
-        limit: int | None = None,
-    ) -> list[WorkOrder]:
-        where, args = _filters(robot=robot, status=status, active=active)
-        rows = self._reader().execute(
-            f"SELECT body FROM work_orders {where} ORDER BY created_ts DESC, id DESC LIMIT %s",
-            (*args, limit),
-        )
-        return [WorkOrder.model_validate_json(body) for (body,) in rows]
-
-    def work_order(self, work_order_id: str) -> WorkOrder | None:
-        row = (
-            self._reader()
-            .execute("SELECT body FROM work_orders WHERE id = %s", (work_order_id,))
-            .fetchone()
-        )
-        return None if row is None else WorkOrder.model_validate_json(row[0])
-
-    def alarms(
-        self, active: bool | None = None, robot: str | None = None, limit: int | None = None
-    ) -> list[Alarm]:
-        clauses, args = [], []
-        if active is not None:
-            clauses.append("cleared_ts IS NULL" if active else "cleared_ts IS NOT NULL")
-        if robot is not None:
-            clauses.append("robot = %s")
-            args.append(robot)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._reader().execute(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms {where} "
-            "ORDER BY raised_ts DESC, id DESC LIMIT %s",
-            (*args, limit),
-        )
-        return [Alarm.model_validate(dict(zip(_ALARM_FIELDS, row, strict=True))) for row in rows]
-
-    def recent_history(self, robot: str, since_ts: float, max_rows: int) -> list[HistoryRow]:
-        """A robot's readings and events from ``since_ts`` on, at most ``max_rows`` of the
-        newest readings, in time order (events before readings at the same time)."""
-        conn = self._reader()
-        readings = conn.execute(
-            f"SELECT ts, {', '.join(METRIC_COLUMNS)} FROM telemetry "
-            "WHERE robot = %s AND ts >= %s ORDER BY ts DESC LIMIT %s",
-            (robot, since_ts, max_rows),
-        ).fetchall()
-        first_ts = readings[-1][0] if len(readings) == max_rows else since_ts
-        events = conn.execute(
-            "SELECT ts, body FROM events WHERE robot = %s AND ts >= %s ORDER BY ts",
-            (robot, first_ts),
-        ).fetchall()
-        rows = [HistoryRow(ts, "event", orjson.loads(body)) for ts, body in events]
-        for ts, *values in reversed(readings):
-            present = {m: v for m, v in zip(METRIC_COLUMNS, values, strict=True) if v is not None}
-            rows.append(HistoryRow(ts, "reading", present))
-        rows.sort(key=lambda r: (r.ts, r.kind == "reading"))
-        return rows
-
-
-def _filters(**values: Any) -> tuple[str, list[Any]]:
-    clauses, args = [], []
-    for column, value in values.items():
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            args.append(value)
-    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args

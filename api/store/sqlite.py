@@ -21,29 +21,25 @@ from typing import Any
 
 import orjson
 
-from api.records import DeadLetter, LatestReading, Robot, TelemetryPoint
 from api.store import (
     Accepted,
     Outcome,
     Refused,
     StoreUnavailable,
-    TelemetryQuery,
     supersedes,
 )
-from api.store.kpi_queries import first_ts, kpi_events
+from api.store.dialect import SQLITE
+from api.store.reads import StoreReads
 from api.store.sqlite_clock import recent_pace, repair_robot_clock
-from api.store.sqlite_history import history
 from api.store.sqlite_maintenance import MAINTENANCE_SCHEMA, MaintenanceTables
 from api.store.sqlite_schema import (
     INSERT_MESSAGE,
     INSERT_READING,
     METRIC_COLUMNS,
-    ROBOT_COLUMNS,
     SCHEMA,
 )
 from contract.payloads import Birth, Reading, State, Telemetry
 from contract.topics import Channel
-from engine.kpis import StoredEvent
 
 BUSY_TIMEOUT_MS = 10_000
 _METRIC_VALUES = operator.attrgetter(*METRIC_COLUMNS)
@@ -54,9 +50,12 @@ _READING_COLUMNS = INSERT_READING.count("?")
 READINGS_PER_INSERT = 100
 
 
-class SqliteStore(MaintenanceTables):
+class SqliteStore(MaintenanceTables, StoreReads):
     """:class:`api.store.Store` on a SQLite file (work orders and alarms:
-    :class:`~api.store.sqlite_maintenance.MaintenanceTables`)."""
+    :class:`~api.store.sqlite_maintenance.MaintenanceTables`; the reads:
+    :class:`~api.store.reads.StoreReads`)."""
+
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -257,58 +256,6 @@ class SqliteStore(MaintenanceTables):
                 raise
         return dropped
 
-    # --- reading -------------------------------------------------------------------------------
-
-    def robots(self) -> list[Robot]:
-        rows = self._reader().execute(
-            f"SELECT {ROBOT_COLUMNS} FROM robots ORDER BY site, area, line, robot"
-        )
-        return [_robot(row) for row in rows]
-
-    def robot(self, robot_id: str) -> Robot | None:
-        row = (
-            self._reader()
-            .execute(f"SELECT {ROBOT_COLUMNS} FROM robots WHERE robot = ?", (robot_id,))
-            .fetchone()
-        )
-        return None if row is None else _robot(row)
-
-    def telemetry(self, query: TelemetryQuery) -> list[TelemetryPoint]:
-        return history(self._reader(), query)
-
-    def dead_letters(self, limit: int) -> list[DeadLetter]:
-        rows = self._reader().execute(
-            "SELECT id, received_at, topic, reason, detail, size, payload FROM dead_letters "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            DeadLetter(
-                id=i,
-                received_at=at,
-                topic=topic,
-                reason=reason,
-                detail=detail,
-                size=size,
-                payload=bytes(payload).decode("utf-8", errors="replace"),
-            )
-            for i, at, topic, reason, detail, size, payload in rows
-        ]
-
-    def reject_counts(self) -> dict[str, int]:
-        rows = self._reader().execute("SELECT reason, count FROM reject_counts ORDER BY reason")
-        return dict(rows.fetchall())
-
-    def clock(self) -> float | None:
-        (newest,) = self._reader().execute("SELECT max(last_seen) FROM robots").fetchone()
-        return None if newest is None else float(newest)
-
-    def kpi_events(self, since: float, until: float) -> dict[str, list[StoredEvent]]:
-        return kpi_events(self._reader(), since, until)
-
-    def first_ts(self) -> float | None:
-        return first_ts(self._reader())
-
 
 def _add_readings(values: list[Any], payload: Telemetry) -> None:
     """Append the ``telemetry`` rows of a message's readings to ``values``, column after column.
@@ -337,27 +284,3 @@ def _insert_rows(rows: int) -> str:
     """``INSERT_READING`` taking ``rows`` rows (at most ``READINGS_PER_INSERT`` distinct texts)."""
     head, values = INSERT_READING.split(" VALUES ")
     return f"{head} VALUES {', '.join([values] * rows)}"
-
-
-def _robot(row: Sequence[Any]) -> Robot:
-    (robot, kind, model, site, area, line, state, since, reason, seen, received, lts, latest) = row[
-        :13
-    ]
-    vibration_class, sample_interval_s, boot = row[13:]
-    return Robot(
-        id=robot,
-        kind=kind,
-        model=model,
-        site=site,
-        area=area,
-        line=line,
-        state=state,
-        state_since=since,
-        state_reason=reason,
-        last_seen=seen,
-        last_received_at=received,
-        latest=None if lts is None else LatestReading(ts=lts, values=orjson.loads(latest)),
-        vibration_class=vibration_class,
-        sample_interval_s=sample_interval_s,
-        boot=boot,
-    )

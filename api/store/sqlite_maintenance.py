@@ -17,11 +17,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 from api.records.maintenance import Alarm, WorkOrder
-from api.store import HistoryRow, StoreUnavailable
-from api.store.sqlite_schema import METRIC_COLUMNS
+from api.store import StoreUnavailable
+from api.store.reads import ALARM_COLUMNS, ALARM_FIELDS
 
 MAINTENANCE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS work_orders (
@@ -40,9 +38,6 @@ CREATE TABLE IF NOT EXISTS alarms (
 );
 CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_ts);
 """
-#: Alarm fields in column order (``limit`` is a keyword in SQL: its column is ``limit_name``).
-_ALARM_FIELDS = tuple(Alarm.model_fields)
-_ALARM_COLUMNS = ", ".join("limit_name" if f == "limit" else f for f in _ALARM_FIELDS)
 
 
 class MaintenanceTables:
@@ -63,7 +58,7 @@ class MaintenanceTables:
                     "INSERT OR REPLACE INTO work_orders "
                     "(id, robot, component, status, active, created_ts, updated_ts, body) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_work_order_row(w) for w in work_orders],
+                    [work_order_row(w) for w in work_orders],
                 )
                 conn.executemany(
                     "INSERT OR IGNORE INTO work_order_transitions "
@@ -75,9 +70,9 @@ class MaintenanceTables:
                     ],
                 )
                 conn.executemany(
-                    f"INSERT OR REPLACE INTO alarms ({_ALARM_COLUMNS}) "
+                    f"INSERT OR REPLACE INTO alarms ({ALARM_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [tuple(getattr(a, f) for f in _ALARM_FIELDS) for a in alarms],
+                    [tuple(getattr(a, f) for f in ALARM_FIELDS) for a in alarms],
                 )
                 if any(a.cleared_ts is not None for a in alarms):
                     conn.execute(
@@ -93,67 +88,8 @@ class MaintenanceTables:
                     raise StoreUnavailable(f"{self.path}: {exc}") from exc
                 raise
 
-    def work_orders(
-        self,
-        robot: str | None = None,
-        status: str | None = None,
-        active: bool | None = None,
-        limit: int | None = None,
-    ) -> list[WorkOrder]:
-        where, args = _filters(robot=robot, status=status, active=active)
-        rows = self._reader().execute(
-            f"SELECT body FROM work_orders {where} ORDER BY created_ts DESC, id DESC LIMIT ?",
-            (*args, -1 if limit is None else limit),
-        )
-        return [WorkOrder.model_validate_json(body) for (body,) in rows]
 
-    def work_order(self, work_order_id: str) -> WorkOrder | None:
-        row = (
-            self._reader()
-            .execute("SELECT body FROM work_orders WHERE id = ?", (work_order_id,))
-            .fetchone()
-        )
-        return None if row is None else WorkOrder.model_validate_json(row[0])
-
-    def alarms(
-        self, active: bool | None = None, robot: str | None = None, limit: int | None = None
-    ) -> list[Alarm]:
-        clauses, args = [], []
-        if active is not None:
-            clauses.append("cleared_ts IS NULL" if active else "cleared_ts IS NOT NULL")
-        if robot is not None:
-            clauses.append("robot = ?")
-            args.append(robot)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._reader().execute(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms {where} ORDER BY raised_ts DESC, id DESC LIMIT ?",
-            (*args, -1 if limit is None else limit),
-        )
-        return [Alarm.model_validate(dict(zip(_ALARM_FIELDS, row, strict=True))) for row in rows]
-
-    def recent_history(self, robot: str, since_ts: float, max_rows: int) -> list[HistoryRow]:
-        """A robot's readings and events from ``since_ts`` on, at most ``max_rows`` of the
-        newest readings, in time order (events before readings at the same time)."""
-        conn = self._reader()
-        readings = conn.execute(
-            f"SELECT ts, {', '.join(METRIC_COLUMNS)} FROM telemetry WHERE robot = ? AND ts >= ? "
-            "ORDER BY ts DESC LIMIT ?",
-            (robot, since_ts, max_rows),
-        ).fetchall()
-        first_ts = readings[-1][0] if len(readings) == max_rows else since_ts
-        events = conn.execute(
-            "SELECT ts, body FROM events WHERE robot = ? AND ts >= ? ORDER BY ts",
-            (robot, first_ts),
-        ).fetchall()
-        rows = [HistoryRow(ts, "event", orjson.loads(body)) for ts, body in events]
-        for ts, *values in reversed(readings):
-            present = {m: v for m, v in zip(METRIC_COLUMNS, values, strict=True) if v is not None}
-            rows.append(HistoryRow(ts, "reading", present))
-        rows.sort(key=lambda r: (r.ts, r.kind == "reading"))
-        return rows
-
-
-def _work_order_row(w: WorkOrder) -> tuple[Any, ...]:
+def work_order_row(w: WorkOrder) -> tuple[Any, ...]:
     return (
         w.id,
         w.robot,
@@ -164,12 +100,3 @@ def _work_order_row(w: WorkOrder) -> tuple[Any, ...]:
         w.updated_ts,
         w.model_dump_json(),
     )
-
-
-def _filters(**values: Any) -> tuple[str, list[Any]]:
-    clauses, args = [], []
-    for column, value in values.items():
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args

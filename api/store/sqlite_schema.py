@@ -57,9 +57,3 @@ INSERT_READING = (
     f"INSERT INTO telemetry (robot, ts, boot, seq, idx, historical, "
     f"{', '.join(METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?{', ?' * len(METRIC_COLUMNS)})"
 )
-ROBOT_COLUMNS = (
-    "robot, kind, model, site, area, line, state, state_since, state_reason, "
-    "last_seen, last_received_at, latest_ts, latest, "
-    "json_extract(birth, '$.vibration_class'), json_extract(birth, '$.sample_interval_s'), "
-    "birth_boot"
-)

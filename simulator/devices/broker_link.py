@@ -63,10 +63,21 @@ def connect_or_fail(live: Fleet, host: str, port: int, console: Console) -> None
     """Connect the robots: fail if none can, say how many and why if only some do."""
     live.connect(CONNECT_WAIT_S)
     problems = live.connection_problems()
-    total = len(live.agents)
-    if len(problems) == total:
+    waited = any(not live.agents[r].refused for r in problems)
+    try:
+        judge_connects(len(live.agents), problems, waited, host, port, console)
+    except BrokerUnreachable:
         live.stop()
-        waited = any(not live.agents[r].refused for r in problems)
+        raise
+
+
+def judge_connects(
+    total: int, problems: dict[str, str], waited: bool, host: str, port: int, console: Console
+) -> None:
+    """Raise :class:`BrokerUnreachable` if none of ``total`` robots connected, else say how many
+    did and why each other did not (``problems``: robot id → reason; ``waited``: some robot got
+    no answer at all, rather than a refusal)."""
+    if len(problems) == total:
         within = f" within {CONNECT_WAIT_S:g} s" if waited else ""
         raise BrokerUnreachable(
             f"no robot could connect to the broker at {host}:{port}{within}: "

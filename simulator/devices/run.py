@@ -29,7 +29,6 @@ from typing import NoReturn
 
 import simpy
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from broker_config.credentials import CredentialsError, load_credentials
@@ -45,6 +44,10 @@ from simulator.devices.broker_link import (
 )
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
 from simulator.devices.pace import PacedEnvironment
+from simulator.devices.progress import show_progress
+from simulator.devices.shard_plan import choose_processes
+from simulator.devices.shard_procs import ShardRun
+from simulator.devices.shards import run_shards
 from simulator.model.factory import Factory
 from simulator.model.records import Record
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
@@ -53,10 +56,6 @@ from simulator.model.scenario import Scenario, ScenarioError, load_scenario, par
 COMMAND_POLL_WALL_S = 0.05
 #: How often (simulated seconds) they are handed over when running as fast as possible.
 COMMAND_POLL_SIM_S = 60.0
-STATUS_EVERY_WALL_S = 1.0
-LOG_EVERY_WALL_S = 30.0
-#: At most this often a log line says that robots connected, were refused or lost the broker.
-LINKS_EVERY_WALL_S = 5.0
 #: Simulated seconds between the newest data of a previous run and a resumed clock.
 RESUME_GAP_S = 60.0
 #: How long ``--resume-from`` waits for the service to answer.
@@ -243,6 +242,9 @@ class LiveFactory:
     def published(self) -> int:
         return sum(agent.stats.published for agent in self.agents.values())
 
+    def links(self) -> LinkCounts:
+        return link_counts(self.agents.values())
+
     def status_table(self, rate_per_s: float) -> Table:
         table = Table(title=f"{self.scenario.name}: {len(self.agents)} robots")
         for column in ("robot", "state", "link", "sent", "buffered", "dropped"):
@@ -261,7 +263,7 @@ class LiveFactory:
         pace = "paused" if self.paused else f"{self.factor:g}×"
         table.caption = (
             f"simulated {sim_time} UTC · {pace} · {rate_per_s:,.0f} messages/s · "
-            f"{link_counts(self.agents.values()).line()}"
+            f"{self.links().line()}"
         )
         return table
 
@@ -311,31 +313,6 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _show_progress(live: LiveFactory, console: Console) -> None:
-    """Until the run ends: a live table on a terminal, a line now and then in a log file."""
-    last_count, last_t = 0, time.monotonic()
-    last_log = last_t
-    # The first tick says who is connected; after that, changes (throttled).
-    last_links_t, last_links = last_t - LINKS_EVERY_WALL_S, LinkCounts()
-    with Live(console=console, auto_refresh=False, transient=False) as screen:
-        while not live.wait(STATUS_EVERY_WALL_S):
-            now, count = time.monotonic(), live.published()
-            rate = (count - last_count) / max(now - last_t, 1e-9)
-            last_count, last_t = count, now
-            links = link_counts(live.agents.values())
-            if console.is_terminal:
-                screen.update(live.status_table(rate), refresh=True)
-            elif now - last_log >= LOG_EVERY_WALL_S:
-                last_log = last_links_t = now
-                last_links = links
-                print(f"{count} messages sent, {rate:,.0f}/s; {links.line()}", flush=True)
-            elif links != last_links and now - last_links_t >= LINKS_EVERY_WALL_S:
-                # A change in who is connected is said soon (against what was last said),
-                # but at most every LINKS_EVERY_WALL_S.
-                last_links_t, last_links = now, links
-                print(links.line(), flush=True)
-
-
 def run_simulate(
     *,
     state_dir: Path,
@@ -347,8 +324,10 @@ def run_simulate(
     start: str | None = None,
     resume_from: str | None = None,
     cafile: str | None = None,
+    processes: int | None = None,
 ) -> None:
-    """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM."""
+    """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM; with more
+    than one process, as a shard per worker process (:mod:`simulator.devices.shards`)."""
     try:
         loaded = load_scenario(scenario)
         if resume_from is not None and start is None:
@@ -365,12 +344,17 @@ def run_simulate(
             raise ValueError("--factor must be ≥ 0 (0 runs as fast as possible)")
         tls = broker_tls(broker)
         ca = resolve_cafile(cafile, state_dir) if tls else None
+        workers = choose_processes(loaded, processes)
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     try:
         check_reachable(host, port)  # first: with no broker, nothing else matters yet
     except BrokerUnreachable as exc:
         _fail(str(exc), code=1)
+    if workers > 1:
+        options = ShardRun(seed, pace, broker, host, port, state_dir, duration_s, tls, ca)
+        run_shards(loaded, workers, options)
+        return
     try:
         live = LiveFactory(
             loaded,
@@ -396,7 +380,7 @@ def run_simulate(
         )
         connect_or_fail(live, host, port, console)
         live.run(duration_s)
-        _show_progress(live, console)
+        show_progress(live, console)
     except BrokerUnreachable as exc:
         _fail(str(exc), code=1)
     except KeyboardInterrupt:

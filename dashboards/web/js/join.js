@@ -36,7 +36,7 @@ async function defaults() {
   } catch {
     form.url.value = "";
   }
-  if (!form.url.value) status("This service does not know the broker's WebSocket address; type it (ws://HOST:PORT).", false);
+  if (!form.url.value) status("This service does not know the broker's WebSocket address; type it (ws://HOST:PORT, or wss:// on a TLS broker).", false);
 }
 
 function connect(event) {
