@@ -269,20 +269,21 @@ class RobotModel:
         stop_at = min(fail_at, window_end)
         interval = self._interval_s
         while True:
-            parts_at = self._acct_t + (self._next_parts_op - self._op_s)
+            acct_t, op_s, now = self._acct_t, self._op_s, env.now
+            parts_at = acct_t + (self._next_parts_op - op_s)
             stop = stop_at if stop_at <= parts_at else parts_at
-            sample_at = self._acct_t + (self._next_sample_op - self._op_s)
+            sample_at = acct_t + (self._next_sample_op - op_s)
             # A step due now is taken without a zero-length timeout: a parts report falls on
             # every third sample, and each SimPy event costs more than the report itself.
             if sample_at <= stop:
-                if sample_at > env.now:
-                    yield timeout(sample_at - env.now)
+                if sample_at > now:
+                    yield timeout(sample_at - now)
                 self.account()
                 self._next_sample_op += interval
                 self._sample()
                 continue
-            if stop > env.now:
-                yield timeout(stop - env.now)
+            if stop > now:
+                yield timeout(stop - now)
             self.account()
             if stop < stop_at:
                 self._next_parts_op += PARTS_REPORT_OP_S

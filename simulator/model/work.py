@@ -7,7 +7,8 @@ nominal. Each finished part is scrap with probability scrap_probability + scrap_
 (a worn gripper misplaces parts); a cycle ends in a *micro-stop* of ``micro_stop_s`` with
 probability micro_stop_probability + micro_stop_rise·r_max^p (r_max: the robot's most worn
 component). One uniform draw decides both (scrap below its probability, a micro-stop in the top
-band), so with both rises at zero the draws are those of the model before losses. A product
+band). The normal and the uniform of each part come from the robot's work stream (numpy's PCG64
+in blocks, see :class:`WorkCycle`). A product
 change costs ``setup_min`` of set-up before the next part (:meth:`WorkCycle.set_up`). A cycle
 cut short by a stop resumes where it was. Cycles are counted in arrears when time is accounted,
 so they cost no simulation events. Sources and values: docs/scenario.md, *Losses*.
