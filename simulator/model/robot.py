@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-from operator import truediv
 from typing import Any
 
 import simpy
@@ -87,7 +86,7 @@ class RobotModel:
             self.components[spec.name] = ComponentState(spec, rng, index, age_s)
         self._comps = tuple(self.components.values())
         self._slots = tuple(WEAR_SLOT[c.kind] for c in self._comps)
-        self._grippers = tuple(i for i, c in enumerate(self._comps) if c.kind == "gripper")
+        self._is_gripper = tuple(c.kind == "gripper" for c in self._comps)
         #: Every life of a component ends at its spec's threshold: wear ratio = wear / this.
         self._thresholds = tuple(c.spec.threshold for c in self._comps)
         #: Each component's wear as of the last accounting while RUNNING (None: not known).
@@ -362,7 +361,15 @@ class RobotModel:
 
     def _loss_ratios(self) -> tuple[float, float]:
         """Wear ratios of the most worn gripper (0 if the kind has none) and of the most worn
-        component: what the work cycle's losses follow."""
-        ratios = list(map(truediv, self._current_wears(), self._thresholds))
-        gripper = max([ratios[i] for i in self._grippers], default=0.0)  # ratios are ≥ 0
-        return gripper, max(0.0, *ratios)
+        component: what the work cycle's losses follow. A plain loop (no ``max``, no
+        comprehension): this runs at every accounting."""
+        worst = gripper = 0.0
+        for wear, threshold, is_gripper in zip(
+            self._current_wears(), self._thresholds, self._is_gripper, strict=True
+        ):
+            ratio = wear / threshold
+            if ratio > worst:  # noqa: PLR1730 - a builtin call costs more here
+                worst = ratio
+            if is_gripper and ratio > gripper:
+                gripper = ratio
+        return gripper, worst
