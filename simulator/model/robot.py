@@ -86,12 +86,13 @@ class RobotModel:
             self.components[spec.name] = ComponentState(spec, rng, index, age_s)
         self._comps = tuple(self.components.values())
         self._slots = tuple(WEAR_SLOT[c.kind] for c in self._comps)
-        self._is_gripper = tuple(c.kind == "gripper" for c in self._comps)
         #: Every life of a component ends at its spec's threshold: wear ratio = wear / this.
-        self._thresholds = tuple(c.spec.threshold for c in self._comps)
+        self._wear_plan = tuple((c, c.spec.threshold, c.kind == "gripper") for c in self._comps)
         #: Each component's wear as of the last accounting while RUNNING (None: not known).
         #: Accounting works it out once for the work cycle and the sample that follow it.
         self._wears: list[float] | None = None
+        #: The wear ratios the work cycle's losses follow (most worn gripper, most worn part).
+        self._losses = (0.0, 0.0)
         self.state: str | None = None
         self._since_ts = self._start_ts
         self._op_s = 0.0
@@ -181,12 +182,9 @@ class RobotModel:
         if dop <= 0.0 or self.state != RUNNING:
             return
         self._op_s += dop
-        wears = []
         for c in self._comps:
-            age_s = c.age_s + c.rate * dop
-            c.age_s = age_s
-            wears.append(c.life.wear_at(age_s))
-        self._wears = wears
+            c.age_s += c.rate * dop
+        self._work_out_wear()
         if self._setup_s:
             product = self.load.product_at(self._start_ts + now)
             if product != self._product:
@@ -297,9 +295,9 @@ class RobotModel:
         truths: list[ComponentTruthRecord] = []
         append = truths.append
         make = tuple.__new__
-        for (c, slot, life, name, threshold, fail_ts), wear in zip(
-            self._stretch_plan, self._current_wears(), strict=True
-        ):
+        wears = self._current_wears()
+        for i, (c, slot, life, name, threshold, fail_ts) in enumerate(self._stretch_plan):
+            wear = wears[i]
             if wear > ratios[slot] * threshold:
                 ratios[slot] = wear / threshold
             if fail_ts == fail_ts:  # noqa: PLR0124 - not NaN: normal rate, failure time fixed
@@ -352,24 +350,31 @@ class RobotModel:
         if report is not None:
             self.event({"kind": "parts", "good": report[0], "scrap": report[1]})
 
-    def _current_wears(self) -> list[float]:
-        """Each component's wear now (as the last accounting found it, if it did)."""
-        wears = self._wears
-        if wears is None:
-            wears = self._wears = [c.life.wear_at(c.age_s) for c in self._comps]
-        return wears
-
-    def _loss_ratios(self) -> tuple[float, float]:
-        """Wear ratios of the most worn gripper (0 if the kind has none) and of the most worn
-        component: what the work cycle's losses follow. A plain loop (no ``max``, no
-        comprehension): this runs at every accounting."""
+    def _work_out_wear(self) -> list[float]:
+        """Each component's wear now, and the loss ratios: one pass (no ``zip``, ``max`` or
+        comprehension, which cost more than the arithmetic here, at every accounting)."""
+        wears = []
         worst = gripper = 0.0
-        for wear, threshold, is_gripper in zip(
-            self._current_wears(), self._thresholds, self._is_gripper, strict=True
-        ):
+        for c, threshold, is_gripper in self._wear_plan:
+            wear = c.life.wear_at(c.age_s)
+            wears.append(wear)
             ratio = wear / threshold
             if ratio > worst:  # noqa: PLR1730 - a builtin call costs more here
                 worst = ratio
             if is_gripper and ratio > gripper:
                 gripper = ratio
-        return gripper, worst
+        self._wears = wears
+        self._losses = (gripper, worst)
+        return wears
+
+    def _current_wears(self) -> list[float]:
+        """Each component's wear now (as the last accounting found it, if it did)."""
+        wears = self._wears
+        return wears if wears is not None else self._work_out_wear()
+
+    def _loss_ratios(self) -> tuple[float, float]:
+        """Wear ratios of the most worn gripper (0 if the kind has none) and of the most worn
+        component: what the work cycle's losses follow."""
+        if self._wears is None:
+            self._work_out_wear()
+        return self._losses
