@@ -17,7 +17,7 @@ from contract.topics import Topic
 from experiment.dataset import Dataset
 from experiment.loop import ClosedLoop
 from factory.cli import app
-from simulator.devices.agent import encode_fields
+from simulator.devices.wire import encode_fields
 from simulator.model.records import Record
 from simulator.model.scenario import load_scenario
 

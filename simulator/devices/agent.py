@@ -19,9 +19,11 @@ until then waits in paho's queue and goes out after the reconnect unflagged (doc
 Pace: an agent given ``on_pace`` also reads its site's retained ``factory/{site}/pace`` and hands
 every valid pace to it (the runner pauses or re-paces the simulation, :mod:`.pace`).
 
-Threads: :meth:`send` is called from the simulation thread, paho callbacks run in the client's
-network thread; one lock orders publishing, the buffer and ``seq``. Commands are handed to the
-simulation through ``on_command`` (the runner queues them into the SimPy thread).
+Threads: :meth:`send` is called from the simulation thread; paho callbacks run in the process's
+one network thread (:mod:`.net_loop`), which every robot of the process shares, so they never
+block; one lock orders publishing, the buffer and ``seq``. Commands are handed to the simulation
+through ``on_command`` (the runner queues them into the SimPy thread). An agent made without a
+``network`` gets a loop of its own (one thread; a fleet shares one, see :mod:`.run`).
 
 Batching and heartbeat: with ``telemetry_batch > 1`` readings are collected and sent as one
 telemetry message of that many (an event, a state change, a heartbeat and :meth:`stop` send a
@@ -32,54 +34,38 @@ while: an idle robot still says it is alive, and a reader's simulated clock keep
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from broker_config.sessions import robot_client_id, session_client_id
-from contract.codec import Rejected, decode_message, encode
-from contract.mqtt import new_client
-from contract.pace import Pace, decode_pace, pace_topic
-from contract.payloads import (
-    WILL_SEQ,
-    CancelMaintenance,
-    InjectFault,
-    ScheduleMaintenance,
-    State,
-)
+from contract.pace import Pace
 from contract.topics import Channel, Topic
+from simulator.devices.inbox import AgentStats, Command, Inbox
+from simulator.devices.net_loop import NetworkLoop
+from simulator.devices.wire import (
+    RETAINED,
+    await_ack,
+    encode_fields,
+    offline_will,
+    robot_client,
+)
 from simulator.model.records import BirthRecord, NetworkDrop, Record, Sample, StateChange
 
 log = logging.getLogger(__name__)
 
-Command = ScheduleMaintenance | CancelMaintenance | InjectFault
 #: Readings made while disconnected that are kept for later; older ones are dropped past this.
 DEFAULT_BUFFER_MESSAGES = 10_000
 KEEPALIVE_S = 15
-RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
-#: How long a clean stop waits for the broker to acknowledge the OFFLINE state.
+#: How long a clean stop waits for the broker to acknowledge the OFFLINE state, then for the
+#: DISCONNECT to be written.
 STOP_PUBLISH_TIMEOUT_S = 5.0
-
-
-@dataclass(slots=True)
-class AgentStats:
-    published: int = 0
-    buffered: int = 0
-    dropped: int = 0
-    replayed: int = 0
-    connects: int = 0
-    commands: int = 0
-    bad_commands: int = 0
+STOP_CLOSE_TIMEOUT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -112,18 +98,15 @@ class DeviceAgent:
         on_pace: Callable[[Pace], None] | None = None,
         tls: bool = False,
         cafile: str | None = None,
+        network: NetworkLoop | None = None,
     ) -> None:
         self.robot = topic.robot
         self._topics = {channel: str(topic.with_channel(channel)) for channel in Channel}
-        self._host, self._port = host, port
         self.boot = boot
         self._birth = birth
-        self._on_command = on_command
         self._qos = dict.fromkeys(Channel, 1) | {Channel.TELEMETRY: telemetry_qos}
         #: Wall seconds per simulated second (how long a simulated network drop lasts).
         self.wall_s_per_sim_s = wall_s_per_sim_s
-        self._on_pace = on_pace
-        self._pace_topic = pace_topic(topic.site)
         self._lock = threading.Lock()
         self._seq = 0
         self._connected = False
@@ -135,44 +118,36 @@ class DeviceAgent:
         self._batch: list[dict[str, float]] = []
         self._buffer: deque[_Pending] = deque(maxlen=buffer_messages)
         self.stats = AgentStats()
+        self._inbox = Inbox(topic, self.stats, on_command, on_pace)
         #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
         self.refused: str | None = None
-        self._client = new_client(
-            # A tag from the password: no one without it can name (and take over) this session.
-            session_client_id(robot_client_id(self.robot), password),
-            protocol=protocol,
-            clean_session=False,  # commands sent while we are away wait for us at the broker
-            username=username,
-            password=password,
-            tls=tls,
-            cafile=cafile,
-        )
-        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client = robot_client(self.robot, username, password, protocol, tls, cafile)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.on_pre_connect = self._wait_at_gate
-        self._gate = threading.Event()  # cleared: the robot stays away (see hold_offline)
-        self._gate.set()
+        self._client.on_message = self._inbox.on_message
+        self._own_network = network is None
+        self._network = network or NetworkLoop()
+        self._link = self._network.link(
+            self._client, host, port, keepalive_s=KEEPALIVE_S, name=self.robot
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Connect in the background (retrying with back-off until the broker answers)."""
         self._set_will()
-        self._client.connect_async(self._host, self._port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._link.start()
 
     def stop(self) -> None:
         """Publish OFFLINE (retained) ourselves, then disconnect cleanly (one robot; a fleet
         stops all at once with :func:`simulator.devices.fleet_links.stop_all`)."""
-        info = self.begin_stop()
-        self.await_offline(info, STOP_PUBLISH_TIMEOUT_S)
+        await_ack(self.begin_stop(), STOP_PUBLISH_TIMEOUT_S)
         self.disconnect()
-        self.join()
+        self.join(STOP_CLOSE_TIMEOUT_S)
 
     def begin_stop(self) -> mqtt.MQTTMessageInfo | None:
-        """Stop making messages and publish OFFLINE if connected; the publish to wait for."""
+        """Stop making messages and publish OFFLINE if connected; the publish to wait for
+        (:func:`~simulator.devices.wire.await_ack`)."""
         with self._lock:
             self._flush_batch()
             self._closing = True
@@ -186,28 +161,29 @@ class DeviceAgent:
                 self._connected = False
             else:
                 info = None
-        self._gate.set()  # a held robot must not sit in the gate while we stop
         return info
 
-    @staticmethod
-    def await_offline(info: mqtt.MQTTMessageInfo | None, timeout_s: float) -> None:
-        """Wait (bounded) for the broker to acknowledge OFFLINE."""
-        if info is not None and timeout_s > 0:
-            # Not connected any more (RuntimeError/ValueError): the will reports OFFLINE instead.
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout=timeout_s)
-
     def disconnect(self) -> None:
-        """Ask the network thread to end (it leaves any reconnect wait at once)."""
-        self._client.disconnect()
+        """Disconnect cleanly and never reconnect (a reconnect wait or a hold ends at once)."""
+        self._link.close()
 
-    def join(self) -> None:
-        """Wait for the network thread to end."""
-        self._client.loop_stop()
+    def join(self, timeout_s: float) -> bool:
+        """Wait (bounded) until the connection is closed; True if it is. An agent with a
+        network loop of its own stops it then (a connection still open is cut)."""
+        closed = self._link.wait_closed(timeout_s)
+        if self._own_network:
+            self._network.stop()
+        return closed
 
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def link_error(self) -> str | None:
+        """Why the last connect attempt failed below MQTT (e.g. "Connection refused",
+        "timed out"); None once one opened a connection."""
+        return self._link.last_error
 
     @property
     def buffered(self) -> int:
@@ -258,35 +234,22 @@ class DeviceAgent:
 
     def drop_connection(self, offline_wall_s: float) -> None:
         """Kill the TCP connection without DISCONNECT (the broker fires the will) and stay
-        away for ``offline_wall_s`` wall seconds before reconnecting."""
-        delay = max(RECONNECT_MIN_S, math.ceil(offline_wall_s))
-        self._client.reconnect_delay_set(delay, max(delay, RECONNECT_MAX_S))
+        away for ``offline_wall_s`` wall seconds (at least a second) before reconnecting."""
         with self._lock:
             self._connected = False
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket):
-            # shutdown, not close: the network thread may be selecting on this descriptor.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._link.drop(offline_wall_s)
 
     def hold_offline(self) -> None:
         """Make no (re)connection attempt until :meth:`come_back`: with
         ``drop_connection(0)`` a robot is away for exactly as long as its caller needs — until a
         condition holds, not for a guessed number of seconds."""
-        self._gate.clear()
+        self._link.hold()
 
     def come_back(self) -> None:
-        """End :meth:`hold_offline`: the next reconnection attempt goes ahead."""
-        self._gate.set()
+        """End :meth:`hold_offline`: a robot waiting to reconnect does so now."""
+        self._link.release()
 
     # --- paho callbacks (network thread) --------------------------------------------------
-
-    def _wait_at_gate(self, client: mqtt.Client, userdata: Any) -> None:
-        """Before every (re)connect: wait while held; once stopping, do not connect at all
-        (paho's loop treats the OSError as a failed attempt and then sees it is to stop)."""
-        self._gate.wait()
-        if self._closing:
-            raise ConnectionAbortedError(f"{self.robot} is stopping")
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -296,10 +259,8 @@ class DeviceAgent:
             self.refused = str(reason)
             return
         self.refused = None
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        client.subscribe(self._topics[Channel.CMD], qos=1)
-        if self._on_pace is not None:
-            client.subscribe(self._pace_topic, qos=1)
+        for topic in self._inbox.topics:
+            client.subscribe(topic, qos=1)
         with self._lock:
             self.stats.connects += 1
             birth = self._birth()
@@ -328,26 +289,6 @@ class DeviceAgent:
         if not self._closing:
             log.warning("%s: connection lost (%s); reconnecting", self.robot, reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.topic == self._pace_topic and self._on_pace is not None:
-            try:
-                pace = decode_pace(bytes(message.payload))
-            except Rejected as exc:
-                log.warning("%s: refused a pace: %s", self.robot, exc)
-                return
-            self._on_pace(pace)
-            return
-        if message.topic != self._topics[Channel.CMD]:
-            return  # amqtt also pushes retained messages of other clients' subscriptions
-        try:
-            _, command = decode_message(message.topic, bytes(message.payload))
-        except Rejected as exc:
-            self.stats.bad_commands += 1
-            log.warning("%s: refused a command: %s", self.robot, exc)
-            return
-        self.stats.commands += 1
-        self._on_command(command)  # type: ignore[arg-type]
-
     # --- internals ------------------------------------------------------------------------
 
     def _make(self, channel: Channel, ts: float, fields: dict[str, Any]) -> None:
@@ -373,17 +314,8 @@ class DeviceAgent:
         return self._seq
 
     def _set_will(self) -> None:
-        will = State(
-            v=1,
-            robot=self.robot,
-            ts=self._last_ts,
-            boot=self.boot,
-            seq=WILL_SEQ,
-            state="OFFLINE",
-            since=self._last_ts,
-            reason="connection lost",
-        )
-        self._client.will_set(self._topics[Channel.STATE], encode(will), qos=1, retain=True)
+        will = offline_will(self.robot, self.boot, self._last_ts)
+        self._client.will_set(self._topics[Channel.STATE], will, qos=1, retain=True)
 
     def _publish_now(
         self, channel: Channel, ts: float, seq: int, fields: dict[str, Any]
@@ -393,17 +325,7 @@ class DeviceAgent:
             self._topics[channel],
             encode_fields(payload),
             qos=self._qos[channel],
-            retain=channel in _RETAINED,
+            retain=channel in RETAINED,
         )
         self.stats.published += 1
         return info
-
-
-_RETAINED = frozenset({Channel.BIRTH, Channel.STATE})
-
-
-def encode_fields(payload: dict[str, Any]) -> bytes:
-    """JSON bytes of a payload built from a model record; top-level ``None`` fields are left out,
-    as :func:`contract.codec.encode` does. The model's records are built to the contract (its
-    tests validate every kind), so the hot path does not validate again."""
-    return orjson.dumps({k: v for k, v in payload.items() if v is not None})

@@ -4,9 +4,11 @@
 reconnecting (connected before, lost it) or refused by the broker, with each refusal's reason,
 so ``factory simulate`` can report robots that cannot connect while it runs instead of dropping
 them silently. :func:`stop_all` stops a whole fleet in a few seconds: every robot publishes
-OFFLINE first, all are awaited against one shared deadline, every network loop is told to end,
-and only then are the threads joined (several at a time), so no robot's back-off or slow
-acknowledgement is waited for in turn.
+OFFLINE first, all are awaited against one shared deadline, every connection is then closed
+(a DISCONNECT each; a reconnect wait or a hold ends at once) and awaited against a second
+deadline, and last the network loop they share is stopped (cutting what is still open). No
+robot's back-off or slow acknowledgement is waited for in turn, and with one network thread per
+process there are no per-robot threads to join.
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from simulator.devices.agent import STOP_PUBLISH_TIMEOUT_S, DeviceAgent
-
-#: Network threads joined at once when stopping (each ends within about a second).
-JOIN_WORKERS = 64
+from simulator.devices.agent import STOP_CLOSE_TIMEOUT_S, STOP_PUBLISH_TIMEOUT_S, DeviceAgent
+from simulator.devices.net_loop import NetworkLoop
+from simulator.devices.wire import await_ack
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +64,22 @@ def link_counts(agents: Iterable[DeviceAgent]) -> LinkCounts:
 
 
 def stop_all(
-    agents: Sequence[DeviceAgent], offline_timeout_s: float = STOP_PUBLISH_TIMEOUT_S
+    agents: Sequence[DeviceAgent],
+    network: NetworkLoop | None = None,
+    offline_timeout_s: float = STOP_PUBLISH_TIMEOUT_S,
+    close_timeout_s: float = STOP_CLOSE_TIMEOUT_S,
 ) -> None:
-    """Stop every robot: OFFLINE published by all, awaited against one deadline, then every
-    connection closed; see the module docstring."""
-    pending = [(agent, agent.begin_stop()) for agent in agents]
+    """Stop every robot: OFFLINE published by all, awaited against one deadline, every
+    connection closed against another, then ``network`` (the loop they share) stopped; see the
+    module docstring. At most ``offline_timeout_s + close_timeout_s`` plus the loop's stop."""
+    pending = [agent.begin_stop() for agent in agents]
     deadline = time.monotonic() + offline_timeout_s
-    for _agent, info in pending:
-        DeviceAgent.await_offline(info, deadline - time.monotonic())
+    for info in pending:
+        await_ack(info, deadline - time.monotonic())
     for agent in agents:
         agent.disconnect()
-    if agents:
-        with ThreadPoolExecutor(min(JOIN_WORKERS, len(agents)), "robot-stop") as pool:
-            for _ in pool.map(DeviceAgent.join, agents):
-                pass
+    deadline = time.monotonic() + close_timeout_s
+    for agent in agents:
+        agent.join(deadline - time.monotonic())
+    if network is not None:
+        network.stop()

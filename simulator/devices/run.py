@@ -4,8 +4,10 @@
 :class:`~simulator.devices.pace.PacedEnvironment` at ``factor`` simulated seconds per wall second,
 which the retained ``factory/{site}/pace`` message pauses, resumes and re-paces live, or a plain
 ``simpy.Environment`` for ``factor = 0`` (as fast as possible; it ignores the pace) — and wires
-the model's sink to one :class:`~simulator.devices.agent.DeviceAgent` per robot. The simulation
-runs in its own thread; commands from the broker are queued and handed to the model inside that
+the model's sink to one :class:`~simulator.devices.agent.DeviceAgent` per robot, all driven by
+one :class:`~simulator.devices.net_loop.NetworkLoop` (one network thread for the whole fleet; the
+descriptor limit is checked for the fleet before any robot connects). The simulation runs in
+its own thread; commands from the broker are queued and handed to the model inside that
 thread by a small SimPy process, so the model is only ever touched by one thread.
 """
 
@@ -35,14 +37,17 @@ from broker_config.credentials import CredentialsError, load_credentials
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.pace import Pace
 from contract.topics import Channel, Topic
-from simulator.devices.agent import Command, DeviceAgent
+from simulator.devices.agent import DeviceAgent
 from simulator.devices.broker_link import (
     BrokerUnreachable,
     check_reachable,
     connect_or_fail,
     why_nothing,
 )
+from simulator.devices.descriptors import DescriptorLimit
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
+from simulator.devices.inbox import Command
+from simulator.devices.net_loop import NetworkLoop
 from simulator.devices.pace import PacedEnvironment
 from simulator.devices.progress import show_progress
 from simulator.devices.shard_plan import choose_processes
@@ -111,6 +116,8 @@ class LiveFactory:
                     f"no credentials for robot {robot.id!r} in {state_dir}; restart the broker "
                     "with this scenario (`factory broker --scenario …`) to generate them"
                 )
+        self.network = NetworkLoop(clients=len(scenario.robots))
+        for robot in scenario.robots:
             username, password = credentials.get(robot.id)
             model = self.factory.robots[robot.id]
             self.agents[robot.id] = DeviceAgent(
@@ -127,6 +134,7 @@ class LiveFactory:
                 on_pace=self.set_pace if factor > 0 else None,
                 tls=tls,
                 cafile=cafile,
+                network=self.network,
             )
 
     @property
@@ -199,6 +207,8 @@ class LiveFactory:
             robot_id: (
                 f"the broker refused its login ({agent.refused})"
                 if agent.refused
+                else f"cannot connect ({agent.link_error})"
+                if agent.link_error
                 else "no answer from the broker yet"
             )
             for robot_id, agent in self.agents.items()
@@ -237,7 +247,7 @@ class LiveFactory:
             self.env.close()  # ends the run at once, even while paused
         if self._thread is not None:
             self._thread.join(timeout=10.0)
-        stop_all(list(self.agents.values()))
+        stop_all(list(self.agents.values()), self.network)
 
     def published(self) -> int:
         return sum(agent.stats.published for agent in self.agents.values())
@@ -366,7 +376,7 @@ def run_simulate(
             tls=tls,
             cafile=ca,
         )
-    except CredentialsError as exc:
+    except (CredentialsError, DescriptorLimit) as exc:
         _fail(str(exc))
     for signum in (signal.SIGINT, signal.SIGTERM):  # also if started with SIGINT ignored
         signal.signal(signum, _interrupt)
