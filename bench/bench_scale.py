@@ -10,11 +10,20 @@
   until the other is elected is taken, ``--failovers`` times, at the service's default poll.
   The whole take-over of a killed ``factory serve`` adds the restore and warm-up from the store;
   ``tests/test_workers.py`` holds it under 20 s on a loaded CI box.
+* ``ingest`` (:mod:`scale_ingest`): readings/s end to end, Mosquitto → ``factory serve``, with
+  1 worker on SQLite, 1 and 2 workers on PostgreSQL, each against the raw paho subscriber
+  ceiling on the same broker in the same run, with readings per service CPU-second; lost and
+  duplicated counted from ``seq``.
+* ``robots`` (:mod:`bench_fleet`, not in the default set: it takes minutes): ``--robots N`` at
+  1 Hz, factor 1, for ``--duration-s`` with Mosquitto, ``factory serve`` and ``factory
+  simulate``: time until all are online, lost / duplicated, ingest lag p50/p99, simulator RSS
+  and threads. The issue's acceptance run is ``robots --robots 1000 --duration-s 300``.
 
-What is not measured here (robots at scale, end-to-end lag on PostgreSQL) is said in
-``docs/scale.md``.
+The figures and what they say at 100 k robots: ``docs/scale.md``.
 
-    .venv/bin/python bench/bench_scale.py [--batches 40] [--batch 500]
+    .venv/bin/python bench/bench_scale.py [store failover ingest robots] [--batches 40]
+        [--batch 500] [--failovers 5] [--messages 20000] [--robots 1000] [--duration-s 300]
+        [--processes P]
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_fleet import run_fleet  # noqa: E402
+from scale_ingest import ingest_rates  # noqa: E402
 
 from api.maintenance.leadership import DEFAULT_POLL_S, Leadership  # noqa: E402
 from api.store import Accepted, Store  # noqa: E402
@@ -197,20 +209,49 @@ def failover(url: str, runs: int) -> dict[str, Any]:
     }
 
 
+SECTIONS = ("store", "failover", "ingest", "robots")
+DEFAULT_SECTIONS = ("store", "failover", "ingest")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "sections",
+        nargs="*",
+        help=f"what to measure (default: {' '.join(DEFAULT_SECTIONS)}; robots takes minutes)",
+    )
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=20_000, help="ingest: per run")
+    parser.add_argument("--robots", type=int, default=1_000)
+    parser.add_argument("--duration-s", type=float, default=300.0, help="robots: wall seconds")
+    parser.add_argument("--warmup-s", type=float, default=60.0, help="robots: RSS after this")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="robots: factory simulate --processes P"
+    )
     args = parser.parse_args()
-    url = postgres_url()
-    say("store write rates …")
+    sections = args.sections or DEFAULT_SECTIONS
+    if unknown := set(sections) - set(SECTIONS):
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; use {', '.join(SECTIONS)}")
     report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
-        "store": store_rates(url, args.batches, args.batch),
     }
-    say("engine lock failover …")
-    report["failover"] = failover(url, args.failovers)
+    if {"store", "failover", "ingest"} & set(sections):
+        url = postgres_url()
+    if "store" in sections:
+        say("store write rates …")
+        report["store"] = store_rates(url, args.batches, args.batch)
+    if "failover" in sections:
+        say("engine lock failover …")
+        report["failover"] = failover(url, args.failovers)
+    if "ingest" in sections:
+        say("end-to-end ingest …")
+        report["ingest"] = ingest_rates(url, args.messages)
+    if "robots" in sections:
+        report["robots"] = run_fleet(args.robots, args.duration_s, args.warmup_s, args.processes)
+    report["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 
 

@@ -113,7 +113,7 @@ def acl_table(
     return table
 
 
-def _filter_within(requested: str, allowed: str) -> bool:
+def filter_within(requested: str, allowed: str) -> bool:
     """True if every topic ``requested`` can match is also matched by ``allowed``."""
     req, alw = requested.split("/"), allowed.split("/")
     for i, level in enumerate(alw):
@@ -140,7 +140,7 @@ def permits(
     """
     rules = table.get(username, [])
     if action == "subscribe":
-        return any(r.access == "read" and _filter_within(topic, r.topic) for r in rules)
+        return any(r.access == "read" and filter_within(topic, r.topic) for r in rules)
     if any(r.access == "deny" and matches(r.topic, topic) for r in rules):
         return False
     wanted = "write" if action == "publish" else "read"

@@ -18,6 +18,13 @@ from pathlib import Path
 from broker_config.acl import render_mosquitto_acl
 from broker_config.amqtt_main import amqtt_config
 from broker_config.credentials import Credentials, ensure_credentials
+from broker_config.emqx_conf import (
+    EMQX_ACL_FILE,
+    EMQX_DIR,
+    EMQX_USERS_FILE,
+    render_emqx_acl,
+    render_emqx_users,
+)
 from broker_config.layout import broker_dir
 from broker_config.mosquitto_conf import LocalPaths, render_mosquitto_conf, template_text
 from broker_config.passwords import render_amqtt_passwd, render_mosquitto_passwd
@@ -29,6 +36,9 @@ from plant import Plant
 DOCKER_PASSWORD_FILE = "passwd"
 DOCKER_ACL_FILE = "acl"
 PRIVATE_MODE = 0o600
+#: EMQX runs as its image's user (uid 1000), not the 1883 that writes the volume: its files must
+#: be readable by others. Only init and the brokers mount the volume; users.csv holds hashes.
+EMQX_MODE = 0o644
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +158,9 @@ def write_docker_config(
     security: Security = DEFAULT_SECURITY,
     participants: int | None = None,
 ) -> list[Path]:
-    """``mosquitto.conf`` as committed, plus ``passwd`` and ``acl`` for ``scenario``, in DIR.
+    """``mosquitto.conf`` as committed, plus ``passwd`` and ``acl`` for ``scenario``, in DIR, and
+    the same logins and policy for the EMQX nodes of the compose profile ``emqx`` in DIR/emqx
+    (:mod:`broker_config.emqx_conf`).
 
     The passwords are those of ``STATE_DIR/credentials.json`` (made if missing), so robots and
     service started with the same state directory can log in to the docker broker. The profile
@@ -170,4 +182,14 @@ def write_docker_config(
             PRIVATE_MODE,
         ),
         _write(directory / DOCKER_ACL_FILE, docker_acl(security, credentials), PRIVATE_MODE),
+        _write(
+            directory / EMQX_DIR / EMQX_USERS_FILE,
+            render_emqx_users(credentials.passwords),
+            EMQX_MODE,
+        ),
+        _write(
+            directory / EMQX_DIR / EMQX_ACL_FILE,
+            render_emqx_acl(credentials.robot_prefixes, credentials.participants, security),
+            EMQX_MODE,
+        ),
     ]

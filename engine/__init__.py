@@ -7,7 +7,8 @@ both call exactly this code. It follows the ISO 13374 blocks, one module each:
 data manipulation     :mod:`~engine.smoothing` — median-of-3 despiking, EWMA, stuck sensors
 state detection       :mod:`~engine.zones` — ISO 10816-1 zones, limit levels (severity 0–3)
 health assessment     :mod:`~engine.health` — health index 0–1 per component
-prognostics           :mod:`~engine.prognostics` — RUL with an interval from the trend
+prognostics           :mod:`~engine.wear_model` — RUL with an interval from the design data;
+                      :mod:`~engine.prognostics` — from the trend without them
 advisory              :mod:`~engine.policies` — which component needs a job, by when
 ====================  =====================================================================
 

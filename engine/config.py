@@ -114,6 +114,10 @@ class KindConfig:
     min_fit_bins: int = 4
     #: A bin within this many (bin) noise standard deviations of baseline restarts the segment.
     onset_sigma: float = 3.0
+    #: RUL from the component's design data where the scenario states it (``pf_mean_h`` and
+    #: ``pf_cv``): a gamma-process wear model read through the square law, with a Bayesian update
+    #: of the wear rate (engine/wear_model.py). Without design data, or False: the trend models.
+    design_wear: bool = True
     #: Coverage of the reported RUL interval.
     interval_coverage: float = 0.8
     #: The interval is never narrower than ±this fraction of the RUL (a floor under the

@@ -16,6 +16,7 @@ from engine.alarms import AlarmBook
 from engine.config import SIGNALS, EngineConfig, KindConfig
 from engine.prognostics import z_for
 from engine.signals import SignalTrack
+from engine.wear_model import DesignWear
 from engine.zones import ALARM_SEVERITY, LEVEL_MEANING
 from plant import ComponentSpec, Plant, Robot
 
@@ -172,7 +173,7 @@ def build_robot(robot: Robot, config: EngineConfig, alarm_book: AlarmBook) -> Ro
     danger: Mapping[str, float] = (
         getattr(kind, "danger_limits", None) or {} if cfg.scenario_limits else {}
     )
-    primaries = set()
+    designs: dict[str, set[DesignWear | None]] = {}
     for spec in kind.components:
         mapping = cfg.component_signals.get(spec.kind)
         if mapping is None:
@@ -180,7 +181,12 @@ def build_robot(robot: Robot, config: EngineConfig, alarm_book: AlarmBook) -> Ro
                 f"robot kind {robot.kind_name!r}: component kind {spec.kind!r} has no signal "
                 "mapping; add it to KindConfig.component_signals"
             )
-        primaries.add(mapping.primary)
+        design = (
+            DesignWear(spec.pf_mean_h, spec.pf_cv)
+            if spec.pf_mean_h is not None and spec.pf_cv is not None
+            else None
+        )
+        designs.setdefault(mapping.primary, set()).add(design)
     for name in SIGNALS:
         rule = cfg.rules.get(name)
         if rule is None:
@@ -196,9 +202,11 @@ def build_robot(robot: Robot, config: EngineConfig, alarm_book: AlarmBook) -> Ro
             danger=danger.get(name),
             kind_class=kind.vibration_class,
             sample_interval_s=kind.sample_interval_s,
-            primary=name in primaries,
+            primary=name in designs,
             fit_z=fit_z,
             owner=track,
+            # A signal shared by components of different design data follows its trend.
+            design=next(iter(designs[name])) if len(designs.get(name, ())) == 1 else None,
         )
     for spec in kind.components:
         mapping = cfg.component_signals[spec.kind]

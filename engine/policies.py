@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from engine.fleet import ComponentTrack, Fleet, RobotTrack
+from engine.prognostics import MODELS, Prognosis
 from engine.reasons import hours, when
 from engine.work_orders import WorkOrder
 
@@ -41,6 +42,12 @@ class Demand:
     why: str
     #: The predicted failure as (low, point, high) calendar times and the interval's coverage.
     band: tuple[float, float, float, float] | None = None
+
+
+def basis_kind(prognosis: Prognosis) -> str:
+    """What a prognosis stands on, in words: an extrapolated "trend", or the design-data
+    "wear model" (engine/wear_model.py)."""
+    return "trend" if prognosis.model in MODELS else "wear model"
 
 
 class Policy(Protocol):
@@ -152,7 +159,8 @@ class Predictive:
             why = (
                 f"predicted failure {when(point)} (RUL {prognosis.rul_op_h:.0f} operating h, "
                 f"{prognosis.coverage * 100:.0f} % interval {prognosis.rul_low_op_h:.0f}–"
-                f"{prognosis.rul_high_op_h:.0f} h, {prognosis.model} trend of {signal.name})"
+                f"{prognosis.rul_high_op_h:.0f} h, {prognosis.model} {basis_kind(prognosis)} "
+                f"of {signal.name})"
             )
             if urgent:
                 why += f"; {signal.name} at failure level ({signal.zone()})"

@@ -208,6 +208,17 @@ class DegradationTrend:
             if self.removed >= _REBUILD_EVERY:
                 self.rebase(self.baseline)
 
+    def wear_slope(self) -> tuple[float, float] | None:
+        """(slope of √e per operating hour, span of the segment in hours) of the quadratic model:
+        the wear rate where the indicator rises as wear²; None before there is a line."""
+        if self.pending or len(self.points) < 3:
+            return None
+        line = self.sums["quadratic"].line()
+        span_h = self.points[-1][0] - self.points[0][0]
+        if line is None or span_h <= 0.0:
+            return None
+        return line[0], span_h
+
     def fit(
         self,
         now_op_h: float,

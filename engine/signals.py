@@ -18,6 +18,7 @@ from typing import Protocol
 from engine.config import KindConfig, SignalRule
 from engine.prognostics import DegradationTrend, Prognosis
 from engine.smoothing import Smoother
+from engine.wear_model import DesignWear, design_rul
 from engine.zones import Limits, resolve_limits, trusted_baseline
 
 INF = math.inf
@@ -41,6 +42,7 @@ class SignalTrack(Smoother):
         "bin_sum",
         "cfg",
         "danger",
+        "design",
         "down",
         "fit_z",
         "install_op",
@@ -80,12 +82,15 @@ class SignalTrack(Smoother):
         primary: bool,
         fit_z: float,
         owner: SignalOwner,
+        design: DesignWear | None = None,
     ) -> None:
         super().__init__(cfg.ewma_alpha, cfg.stuck_readings)
         self.name, self.unit, self.rule, self.cfg = name, unit, rule, cfg
         self.nominal, self.nominal_noise, self.kind_class = nominal, nominal_noise, kind_class
         self.danger = danger
         self.sample_interval_s, self.fit_z, self.owner = sample_interval_s, fit_z, owner
+        #: The design data of the component this is the primary signal of (None: trend models).
+        self.design = design if cfg.design_wear else None
         self.trend = DegradationTrend(cfg.fit_window_bins) if primary else None
         self.restart(0.0)
 
@@ -191,6 +196,8 @@ class SignalTrack(Smoother):
         if self.trend is None:
             return None
         cfg = self.cfg
+        if self.design is not None:
+            return self._design_refit(ts)
         result = self.trend.fit(
             (op_s - self.install_op) / 3600.0,
             self.level,
@@ -215,6 +222,29 @@ class SignalTrack(Smoother):
                 self.trend.n,
                 result.residual_sd,
             )
+        return self.prognosis
+
+    def _design_refit(self, ts: float) -> Prognosis | None:
+        """The RUL from the design data and the wear the smoothed level shows now."""
+        assert self.trend is not None
+        assert self.design is not None
+        alpha = self.alpha
+        rul = design_rul(
+            self.design,
+            excess=self.level - self.limits.baseline,
+            span=self.limits.failure - self.limits.baseline,
+            excess_var=self.noise_sd * self.noise_sd * alpha / (2.0 - alpha),
+            slope=self.trend.wear_slope(),
+            lag_h=self.lag_h,
+            z=self.fit_z,
+        )
+        if rul is None:
+            self.prognosis = None
+            return None
+        mean, low, high = rul
+        self.prognosis = Prognosis(
+            "gamma", ts, mean, low, high, self.cfg.interval_coverage, self.trend.n, self.noise_sd
+        )
         return self.prognosis
 
     # --- assessment ------------------------------------------------------------------------

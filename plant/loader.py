@@ -28,7 +28,7 @@ _PATHED_RE = re.compile(r"^[A-Za-z_][\w.-]*: ")
 SIMULATION_KEYS: dict[str, frozenset[str]] = {
     "scenario": frozenset({"start", "factor", "telemetry_batch", "heartbeat_s", "faults"}),
     "kind": frozenset({"cycle_time_cv", "scrap_probability", "initial_age_h_max", "physics"}),
-    "component": frozenset({"onset_shape", "onset_scale_h", "pf_mean_h", "pf_cv", "threshold"}),
+    "component": frozenset({"onset_shape", "onset_scale_h", "threshold"}),
 }
 
 M = TypeVar("M", bound=BaseModel)

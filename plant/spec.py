@@ -48,6 +48,23 @@ class ComponentSpec(Spec):
     unplanned_repair_h: Positive
     planned_cost: NonNegative
     unplanned_cost: NonNegative
+    #: Design data (the maker's or the plant's reliability records), optional: how long a
+    #: defect takes from detectable onset to failure, and how much that varies. The maintenance
+    #: engine's prognostics read the wear to come from them (engine/wear_model.py).
+    pf_mean_h: Positive | None = Field(
+        default=None,
+        description="Mean operating hours from onset to failure (the P–F interval), design data.",
+    )
+    pf_cv: Annotated[float, Field(gt=0.0, le=2.0)] | None = Field(
+        default=None,
+        description="Coefficient of variation of the wear at the mean failure time, design data.",
+    )
+
+    @model_validator(mode="after")
+    def _design_data_in_pairs(self) -> ComponentSpec:
+        if (self.pf_mean_h is None) != (self.pf_cv is None):
+            raise ValueError("give pf_mean_h and pf_cv together (design data), or neither")
+        return self
 
 
 class SensorSpec(Spec):

@@ -287,7 +287,8 @@ def test_write_config_for_docker(tmp_path: Path) -> None:
         timeout=30,
         check=True,
     )
-    assert sorted(p.name for p in out_dir.iterdir()) == ["acl", "mosquitto.conf", "passwd"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["acl", "emqx", "mosquitto.conf", "passwd"]
+    assert sorted(p.name for p in (out_dir / "emqx").iterdir()) == ["acl.conf", "users.csv"]
     assert "wrote" in result.stdout
     assert (out_dir / "mosquitto.conf").read_text() == template_text()
     passwords = json.loads((state_dir / "credentials.json").read_text())["users"]

@@ -16,7 +16,7 @@ Interpolation follows the compose specification (``$$``, ``$VAR``, ``${VAR}``, `
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -181,12 +181,22 @@ class Compose:
         return set(self.spec.get("volumes") or {})
 
 
-def load_compose(path: Path = COMPOSE_FILE, env: Mapping[str, str] | None = None) -> Compose:
-    """The compose file with variables resolved from ``env`` (default: none set, so defaults)."""
+def load_compose(
+    path: Path = COMPOSE_FILE,
+    env: Mapping[str, str] | None = None,
+    profiles: Iterable[str] = (),
+) -> Compose:
+    """The compose file with variables resolved from ``env`` (default: none set, so defaults).
+
+    Its services are those ``docker compose up`` starts: without a ``profiles:`` key, plus
+    those of the ``profiles`` given (``--profile emqx``)."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec = _interpolate_tree(raw, env or {})
+    wanted = set(profiles)
     services = {
-        name: Service(name, service, path.parent) for name, service in spec["services"].items()
+        name: Service(name, service, path.parent)
+        for name, service in spec["services"].items()
+        if not service.get("profiles") or wanted & set(service["profiles"])
     }
     return Compose(spec, services)
 

@@ -18,8 +18,10 @@ START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 START_TS = START.timestamp()
 HOUR = 3600.0
 DAY = 86400.0
-#: Failure levels from the engine's own rules (the scenario's danger limits are tested apart).
-CONFIG = EngineConfig(defaults=KindConfig(scenario_limits=False))
+#: Failure levels from the engine's own rules (the scenario's danger limits are tested apart),
+#: and RUL from the trend models: these tests feed hand-made wear curves, not the gamma process
+#: the welder's design data describe (the design-data model: tests/test_engine_wear_model.py).
+CONFIG = EngineConfig(defaults=KindConfig(scenario_limits=False, design_wear=False))
 HEALTHY = {
     "vibration_rms_mm_s": 0.45,
     "temperature_c": 41.0,

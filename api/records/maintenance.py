@@ -126,7 +126,9 @@ class ComponentHealth(_Record):
     predicted_failure_ts: float | None
     predicted_failure_low_ts: float | None
     predicted_failure_high_ts: float | None
-    model: str | None = Field(description="Trend model of the estimate (linear, …).")
+    model: str | None = Field(
+        description="Model of the estimate: gamma (design-data wear model) or a trend (linear, …)."
+    )
     operating_h_since_restore: float
     alarms: list[Alarm]
 
