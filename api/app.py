@@ -33,6 +33,7 @@ from api.ingest.inbox import Inbox
 from api.ingest.metrics import Metrics
 from api.ingest.mqtt_client import IngestClient
 from api.ingest.pipeline import Pipeline
+from api.ingest.progress import ProgressReport
 from api.ingest.view import ViewFeed
 from api.live import LiveState
 from api.maintenance.command_sender import CommandSender
@@ -168,6 +169,9 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
         where = placements(model, known)
         sender = CommandSender(boot, client.publish, metrics.commands_sent, where)
         pace = PaceDesk(client.publish, {topic.site for topic in where.values()})
+        progress = ProgressReport(
+            settings.mqtt_client_id, pace.sites, client.publish, live.lag, lambda: inbox.depth
+        )
         maintenance = MaintenanceLoop(engine, store, sender, hub, boot)
         # On PostgreSQL several workers may share the store: one leads the engine (elected),
         # and each sees every message through its view (api.ingest.view) while it stores a share.
@@ -188,6 +192,7 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
             on_new=None if workers else maintenance.on_committed,
             live_and_stream=not workers,
             on_ignored=pace.observe,
+            on_committed=progress.committed,
         )
         client.start()
         consumer_task: asyncio.Task[None] | None = None
@@ -211,6 +216,12 @@ async def run_service(settings: Settings, scenario: Plant | None = None) -> Asyn
                 feed_task.add_done_callback(background.discard)
             consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
             consumer_task.add_done_callback(lambda task: _consumer_ended(task, live))
+            if settings.ingest_progress_interval_s > 0:
+                report = asyncio.create_task(
+                    progress.run(settings.ingest_progress_interval_s), name="ingest-progress"
+                )
+                background.add(report)
+                report.add_done_callback(background.discard)
             if settings.mqtt_probe_interval_s > 0:
                 watch = asyncio.create_task(
                     watch_hearing(client, live, metrics, settings), name="mqtt-hearing"

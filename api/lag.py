@@ -7,7 +7,8 @@ happens, not only after. The lag is exported as ``factory_ingest_lag_seconds`` a
 configured bound (``FACTORY_INGEST_LAG_MAX_S``), is a ``/readyz`` problem until ingest catches up.
 
 What waits at the broker (beyond the service's receive window) is not seen here: that backlog
-shows as the broker's queue and as ``factory_sim_clock_behind_wall_seconds`` at factor 1.
+shows as the broker's queue and as ``factory_sim_clock_behind_wall_seconds`` at factor 1; the
+publishers learn how far ingest got from its progress reports (:mod:`api.ingest.progress`).
 """
 
 from __future__ import annotations

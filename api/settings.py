@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="Wall seconds the oldest received message may wait to be committed before "
         "/readyz reports the service as behind (factory_ingest_lag_seconds); unset: never.",
     )
+    ingest_progress_interval_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="How often, while committing, the service publishes its ingest progress on "
+        "factory/{site}/ingest (flow control for publishers; every 4 s also when idle); 0: never.",
+    )
     dead_letter_max_rows: int = Field(default=10_000, ge=1, description="Oldest trimmed past it.")
 
     # --- clock guard (docs/contract.md, "Clock guard") -------------------------------------------

@@ -4,9 +4,11 @@ The policy of the ``acl`` and ``tls`` security profiles (see ``docs/broker.md``)
 
 - a robot (username = robot id) may publish only on its own ``birth``, ``state``, ``telemetry``,
   ``event`` and ``truth`` topics under its *full* prefix ``factory/{site}/{area}/{line}/{robot}``
-  from the scenario, and may read only its own ``cmd`` topic and its site's pace
-  (``factory/{site}/pace``, :mod:`contract.pace`): it cannot move itself;
-- the ``service`` may read everything under ``factory/`` and publish only commands and the pace;
+  from the scenario, and may read only its own ``cmd`` topic, its site's pace
+  (``factory/{site}/pace``, :mod:`contract.pace`) and its site's ingest progress
+  (``factory/{site}/ingest``, :mod:`contract.ingest`): it cannot move itself;
+- the ``service`` may read everything under ``factory/`` and publish only commands, the pace and
+  its ingest progress;
 - the ``instructor`` may do what the service does and read ``workshop/#``;
 - a participant ``pNN`` may read ``factory/#`` except ``truth``, read ``workshop/#`` and publish
   only under ``workshop/pNN/#``;
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.ingest import INGEST_FILTER, ingest_topic
 from contract.pace import PACE_FILTER, pace_topic
 from contract.topics import ROBOT_CHANNELS, Channel, matches, topic_filter, validate_name
 
@@ -73,6 +76,7 @@ def robot_rules(robot_id: str, prefix: str) -> list[Rule]:
         *writes,
         Rule("read", f"{prefix}/{Channel.CMD.value}"),
         Rule("read", PACE_FILTER if site == "+" else pace_topic(site)),
+        Rule("read", INGEST_FILTER if site == "+" else ingest_topic(site)),
     ]
 
 
@@ -89,6 +93,7 @@ SERVICE_RULES: tuple[Rule, ...] = (
     Rule("read", "factory/#"),
     Rule("write", CMD_FILTER),
     Rule("write", PACE_FILTER),
+    Rule("write", INGEST_FILTER),
 )
 INSTRUCTOR_RULES: tuple[Rule, ...] = (*SERVICE_RULES, Rule("read", f"{WORKSHOP_ROOT}/#"))
 ANONYMOUS_RULES: tuple[Rule, ...] = (Rule("read", "factory/#"), Rule("deny", TRUTH_FILTER))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract.codec import MAX_PAYLOAD_BYTES, json_schemas
+from contract.ingest import INGEST_LEVEL, IngestProgress
 from contract.pace import PACE_LEVEL, Pace
 from contract.payloads import SCHEMA_VERSION
 from contract.topics import DEFAULT_QOS, RETAINED_CHANNELS, ROOT, Channel
@@ -27,6 +28,11 @@ _SUMMARY = {
 _PACE_SUMMARY = (
     "The fleet's pace, set by the service (POST /api/clock): paused or running, and how many "
     "simulated seconds pass per wall second. Retained; robots only read it."
+)
+
+_INGEST_SUMMARY = (
+    "The service's ingest progress: the newest simulated time it committed and how much waits. "
+    "Retained, a few times a second; publishers keep within a window of it (flow control)."
 )
 
 
@@ -82,6 +88,23 @@ def schema_document() -> dict[str, Any]:
         "action": "receive",
         "channel": {"$ref": "#/channels/pace"},
         "summary": _PACE_SUMMARY,
+    }
+    messages["ingest"] = {
+        "name": "ingest",
+        "contentType": "application/json",
+        "payload": IngestProgress.model_json_schema(mode="validation"),
+        "bindings": {"mqtt": {"qos": 0, "retain": True, "bindingVersion": "0.2.0"}},
+    }
+    channels["ingest"] = {
+        "address": f"{ROOT}/{{site}}/{INGEST_LEVEL}",
+        "parameters": {"site": params["site"]},
+        "description": _INGEST_SUMMARY,
+        "messages": {"ingest": {"$ref": "#/components/messages/ingest"}},
+    }
+    operations["ingest"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/ingest"},
+        "summary": _INGEST_SUMMARY,
     }
     return {
         "asyncapi": "3.0.0",

@@ -135,27 +135,31 @@ class RulScorer:
         self.left_at_planned_h: list[float] = []
 
     def on_truth(self, record: TruthRecord) -> None:
+        # Once per sample per component (~500 k times a run): locals, and the division and key
+        # only where they are used.
         robot, ts = record.robot, record.ts
         self._last_truth[robot] = record
+        opened, prognosis_of = self._open, self._prognosis
         for truth in record.components:
-            if truth.rul_op_s is None:
+            name, _, _, _, rul_op_s = truth
+            if rul_op_s is None:
                 continue
-            key = (robot, truth.name)
-            true_h = truth.rul_op_s / HOUR_S
-            life = self._open.get(key)
-            if life is not None and not life.failed and true_h <= life.end_true_h:
+            life = opened.get((robot, name))
+            if life is not None and not life.failed and rul_op_s / HOUR_S <= life.end_true_h:
                 # The latest observation of this life. A larger RUL is the *new* part's (the
                 # robot reports it before the repair or job finishes): not this life's.
-                life.end_true_h = true_h
-            prognosis = self._prognosis(robot, truth.name)
+                life.end_true_h = rul_op_s / HOUR_S
+            prognosis = prognosis_of(robot, name)
             if prognosis is None or prognosis.as_of_ts != ts:
                 continue  # no prediction, or not one made at this reading
+            key = (robot, name)
             if self._seen.get(key) is prognosis:
                 continue
             self._seen[key] = prognosis
+            true_h = rul_op_s / HOUR_S
             kind, oracle_h = self._oracle(robot, truth)
             if life is None:
-                life = self._open[key] = Life(robot, truth.name, kind, end_true_h=true_h)
+                life = opened[key] = Life(robot, name, kind, end_true_h=true_h)
             life.scored.append(
                 Scored(
                     true_h,

@@ -221,6 +221,14 @@ def simulate(
         ),
     ] = None,
     cafile: CafileOpt = None,
+    flow_window: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Flow control: at most this many messages made and not yet stored by the "
+            "service (it reports on factory/{site}/ingest) before the robots wait; 0: off.",
+        ),
+    ] = 20_000,
     processes: ProcessesOpt = None,
 ) -> None:
     """Run the simulated robots as MQTT devices against a broker."""
@@ -237,6 +245,7 @@ def simulate(
         start=start,
         resume_from=resume_from,
         cafile=None if cafile is None else str(cafile),
+        flow_window=flow_window,
         processes=processes,
     )
 

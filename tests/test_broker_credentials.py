@@ -69,6 +69,7 @@ def test_robot_rules() -> None:
         *(("write", f"{prefix}/{c}") for c in ("birth", "state", "telemetry", "event", "truth")),
         ("read", f"{prefix}/cmd"),
         ("read", f"factory/{prefix.split('/')[1]}/pace"),  # its site's pace (contract/pace.py)
+        ("read", f"factory/{prefix.split('/')[1]}/ingest"),  # the service's ingest progress
     }
 
 
@@ -100,6 +101,12 @@ def test_robot_ids_that_cannot_be_users(robot_id: str, why: str) -> None:
 
 # (user, action, topic, allowed); user None is anonymous.
 POLICY = [
+    ("weld-01", "subscribe", "factory/plant-1/ingest", True),
+    ("weld-01", "publish", "factory/plant-1/ingest", False),
+    ("weld-01", "subscribe", "factory/another-site/ingest", False),
+    ("service", "publish", "factory/plant-1/ingest", True),
+    ("p01", "publish", "factory/plant-1/ingest", False),
+    ("p01", "receive", "factory/plant-1/ingest", True),
     ("weld-01", "publish", _topic("weld-01", "telemetry"), True),
     ("weld-01", "publish", _topic("weld-01", "state", site="another-site"), False),
     ("weld-01", "publish", "factory/plant-1/zone/line-1/weld-01/state", False),

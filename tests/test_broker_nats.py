@@ -19,17 +19,24 @@ def test_topic_filters_become_subjects() -> None:
 
 def test_readers_may_take_qos1_deliveries_and_writers_only_their_topics() -> None:
     robot = nats_permissions(robot_rules("weld-01", "factory/+/+/+/weld-01"))
-    # Its own commands and its site's pace (read, never written), plus QoS 1 deliveries.
+    # Its own commands, its site's pace and ingest progress (read, never written), plus QoS 1
+    # deliveries.
     assert robot["subscribe"]["allow"] == [
         "factory.*.*.*.weld-01.cmd",
         "factory.*.pace",
+        "factory.*.ingest",
         MQTT_QOS1_DELIVERY,
     ]
     assert "factory.*.pace" not in robot["publish"]["allow"]
+    assert "factory.*.ingest" not in robot["publish"]["allow"]
     assert "factory.*.*.*.weld-01.telemetry" in robot["publish"]["allow"]
     assert not any("cmd" in s for s in robot["publish"]["allow"])
     service = nats_permissions(SERVICE_RULES)
-    assert service["publish"]["allow"] == ["factory.*.*.*.*.cmd", "factory.*.pace"]
+    assert service["publish"]["allow"] == [
+        "factory.*.*.*.*.cmd",
+        "factory.*.pace",
+        "factory.*.ingest",
+    ]
     assert nats_permissions([]) == {"publish": {"deny": [">"]}, "subscribe": {"deny": [">"]}}
     anonymous = nats_permissions(ANONYMOUS_RULES)  # reads the plant, never the ground truth
     assert anonymous["subscribe"]["deny"] == ["factory.*.*.*.*.truth"]

@@ -328,3 +328,45 @@ def test_broker_restart_loses_no_reading(
         if second is not None:
             second.stop()
         first.stop()
+
+
+def test_a_long_disconnection_spills_to_disk_and_loses_nothing(
+    mosquitto_broker: BrokerHandle, topic_site: str, tmp_path: Path
+) -> None:
+    """Five messages fit in memory; the rest of what the robot makes while away goes to segment
+    files, comes back in order after the reconnect (flagged historical), and the files go when
+    the robot stops."""
+    broker = mosquitto_broker
+    watcher = broker.capture(f"factory/{topic_site}/+/+/{ROBOT}/+", who="service")
+    spool = tmp_path / "spool"
+    live = LiveFactory(
+        scenario_for(topic_site),
+        seed=4,
+        factor=FACTOR,
+        host=broker.host,
+        port=broker.port,
+        state_dir=broker.state_dir,
+        buffer_messages=5,
+        spool_dir=spool,
+    )
+    try:
+        live.start()
+        agent = live.agents[ROBOT]
+        watcher.wait_for(on("telemetry"), timeout_s=30.0)
+        agent.hold_offline()
+        agent.drop_connection(offline_wall_s=0.0)
+        wait_until(lambda: agent.buffered >= 5 + 2 * 1_000, timeout_s=60.0)  # two segments
+        assert len(list((spool / ROBOT).glob("*.jsonl"))) >= 2
+        agent.come_back()
+        wait_until(lambda: agent.connected and agent.buffered == 0, timeout_s=60.0)
+        live.stop()  # OFFLINE last: after it, the sequence is complete
+        watcher.wait_for(lambda m: on("state")(m) and payload(m)["seq"] == agent.last_seq)
+    finally:
+        live.stop()
+    bodies = [payload(m) for m in watcher.messages if payload(m)["seq"] > 0]
+    seqs = {b["seq"] for b in bodies}
+    assert seqs == set(range(min(seqs), agent.last_seq + 1))
+    # Telemetry (about half of the 2,005 made while away; the rest is truth) is flagged.
+    assert sum(1 for b in bodies if b.get("historical")) >= 500
+    assert agent.stats.dropped == 0
+    assert not spool.exists() or not any(spool.iterdir())

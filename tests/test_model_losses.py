@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from simulator.model.kinds import KindSpec
@@ -25,7 +24,7 @@ def welder(**physics: Any) -> KindSpec:
 
 def cycle(kind: KindSpec, gripper: float = 0.0, worst: float = 0.0) -> WorkCycle:
     stats = RobotStats(failures={})
-    return WorkCycle(kind, random.Random(1), lambda: gripper, stats, lambda: worst)
+    return WorkCycle(kind, "1", lambda: (gripper, worst), stats)
 
 
 def test_a_micro_stop_after_every_cycle_slows_throughput_by_hand() -> None:

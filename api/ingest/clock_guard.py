@@ -40,6 +40,8 @@ _ROWS = frozenset({Channel.TELEMETRY, Channel.EVENT, Channel.TRUTH})
 _TS = operator.attrgetter("ts")
 #: Wall seconds between two samples of the pace.
 PACE_SAMPLE_WALL_S = 2.0
+#: Wall seconds before the pace so far counts, until the first full sample.
+PACE_FIRST_WALL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +70,32 @@ class ClockRule:
 
 @dataclass(slots=True)
 class _Pace:
-    """Simulated seconds per wall second of the fleet's clock, smoothed."""
+    """Simulated seconds per wall second of the fleet's clock, smoothed.
+
+    Until the first full sample, the pace so far (from :data:`PACE_FIRST_WALL_S` on) counts if
+    it is higher: a fleet started as fast as possible moves thousands of simulated seconds in its
+    first wall second, and robots' messages reach the service a few samples apart (each client
+    has its own in-flight window), which a lead of a few sample intervals alone would refuse.
+    """
 
     per_wall_s: float = 0.0
     _wall: float | None = None
     _clock: float | None = None
+    _sampled: bool = False
+    _resumed: float = 0.0  # the pace known before the first observation (a resumed run's)
 
     def observe(self, clock: float, wall: float) -> None:
         if self._wall is None or self._clock is None:
-            self._wall, self._clock = wall, clock
+            self._wall, self._clock, self._resumed = wall, clock, self.per_wall_s
             return
         elapsed = wall - self._wall
         if elapsed >= PACE_SAMPLE_WALL_S:
             sample = max(0.0, clock - self._clock) / elapsed
             self.per_wall_s = 0.5 * self.per_wall_s + 0.5 * sample
             self._wall, self._clock = wall, clock
+            self._sampled = True
+        elif not self._sampled and elapsed >= PACE_FIRST_WALL_S:
+            self.per_wall_s = max(self._resumed, max(0.0, clock - self._clock) / elapsed)
 
 
 @dataclass(slots=True)

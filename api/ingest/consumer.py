@@ -22,6 +22,7 @@ from api.ingest.pipeline import BatchResult, Pipeline
 from api.live import LiveState
 from api.store import Accepted, StoreUnavailable
 from api.stream import STREAM_CHANNELS, StreamEvent, StreamHub
+from contract.ingest import is_ingest_topic
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ Acker = Callable[[Iterable[Inbound]], object]
 OnNew = Callable[[Sequence[Accepted], float | None], Awaitable[None]]
 #: Offered every ignored message's topic and payload (the pace desk takes the fleet's pace).
 OnIgnored = Callable[[str, bytes], object]
+#: Told of every committed batch (the ingest progress report, :mod:`api.ingest.progress`).
+OnCommitted = Callable[[BatchResult], None]
 
 
 class Consumer:
@@ -51,6 +54,7 @@ class Consumer:
         max_wait_s: float,
         on_new: OnNew | None = None,
         on_ignored: OnIgnored | None = None,
+        on_committed: OnCommitted | None = None,
         live_and_stream: bool = True,
     ) -> None:
         self._inbox = inbox
@@ -64,6 +68,7 @@ class Consumer:
         self._max_wait_s = max_wait_s
         self._on_new = on_new
         self._on_ignored = on_ignored
+        self._on_committed = on_committed
         #: False where a view (:mod:`api.ingest.view`) applies live state and streams instead.
         self._live_and_stream = live_and_stream
         self._busy = False
@@ -76,6 +81,8 @@ class Consumer:
             result = await self._commit(batch)
             self._live.lag.committed(result.committed_at, self._inbox.depth)
             self._ack(batch)
+            if self._on_committed is not None:
+                self._on_committed(result)
             self._after_commit(batch, result)
             if self._on_new is not None and result.new:
                 try:
@@ -145,6 +152,8 @@ class Consumer:
         if hub.wants_raw:
             rejected = result.rejections()
             for position, inbound in enumerate(batch):
+                if is_ingest_topic(inbound.topic):
+                    continue  # our own progress report, a few a second: noise in the inspector
                 hub.publish(StreamEvent.raw(inbound, rejected.get(position)))
         if not self._live_and_stream:
             return

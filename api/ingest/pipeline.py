@@ -2,11 +2,12 @@
 
 :func:`classify` is the pure first half: bytes and a topic become an :class:`~api.store.Accepted`
 message, a :class:`~api.store.Refused` dead letter, or ``None`` for traffic the service ignores
-(commands, which flow the other way, and the fleet's pace, which the service itself sets). The
-:class:`~api.ingest.clock_guard.ClockGuard` then refuses a time the service must not trust (reason
-``clock``), before anything is stored. :class:`Pipeline` writes a batch in one store transaction
-and, only after the commit, returns what is new so the caller can acknowledge the messages to the
-broker, update live state and feed the stream. Nothing a sender does can raise out of here.
+(commands, which flow the other way, and the fleet's pace and the ingest progress, which the
+service itself publishes). The :class:`~api.ingest.clock_guard.ClockGuard` then refuses a time
+the service must not trust (reason ``clock``), before anything is stored. :class:`Pipeline`
+writes a batch in one store transaction and, only after the commit, returns what is new so the
+caller can acknowledge the messages to the broker, update live state and feed the stream.
+Nothing a sender does can raise out of here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from api.inbound import Inbound
 from api.ingest.clock_guard import CLOCK, ClockGuard
 from api.store import Accepted, Outcome, Refused, Store, StoreUnavailable
 from contract.codec import Rejected, decode_message
+from contract.ingest import is_ingest_topic
 from contract.pace import is_pace_topic
 from contract.topics import Channel, Topic, TopicError
 
@@ -35,6 +37,8 @@ def classify(message: Inbound) -> Accepted | Refused | None:
         return None  # commands flow service → robot; ours come back through factory/#
     if is_pace_topic(message.topic):
         return None  # the pace is not a robot's message; the consumer hands it to the pace desk
+    if is_ingest_topic(message.topic):
+        return None  # our own progress report (api.ingest.progress), heard back
     try:
         topic, payload = decode_message(message.topic, message.payload)
     except Rejected as exc:

@@ -7,14 +7,19 @@ retained birth and state and re-subscribes; its last will is the retained OFFLIN
 (``seq = 0``, see :mod:`contract.payloads`); before a deliberate disconnect it publishes OFFLINE
 itself, because a broker does not send the will then.
 
-Store and forward: while disconnected, telemetry, events and truth go into a bounded buffer
-(oldest dropped past the bound, counted) and are sent after the reconnect with
-``historical = true``. Each message takes its ``seq`` when it is made, so a reader sees a gapless
-sequence unless the buffer overflowed. State changes made while disconnected are not buffered:
-the current state is re-published on reconnect. QoS 1 messages in flight when the link drops are
-re-sent by paho itself (with the DUP flag); the service's ``(robot, boot, seq)`` dedupe absorbs
-any duplicate. A link that dies silently is only noticed by the keepalive; what is published
-until then waits in paho's queue and goes out after the reconnect unflagged (docs/contract.md).
+Store and forward: while disconnected, telemetry, events and truth go into a spool
+(:mod:`.spool`: bounded in memory, then on disk up to a stated bound past which the oldest are
+dropped, counted) and are sent after the reconnect, telemetry with ``historical = true``.
+While connected, paho's queue per client is bounded (:data:`MAX_QUEUED_MESSAGES`, of which
+:data:`MAX_INFLIGHT_MESSAGES` in flight); when it is full the simulation waits for the broker's
+acknowledgements to make room (back-pressure), and a replay after a reconnect is handed over
+the same way, in order. Each message takes its ``seq`` when it
+is made, so a reader sees a gapless sequence unless the spool's disk bound was reached. State
+changes made while disconnected are not buffered: the current state is re-published on
+reconnect. QoS 1 messages in flight when the link drops are re-sent by paho itself (with the DUP
+flag); the service's ``(robot, boot, seq)`` dedupe absorbs any duplicate. A link that dies
+silently is only noticed by the keepalive; what is published until then waits in paho's queue
+(then the spool) and goes out after the reconnect unflagged (docs/contract.md).
 
 Pace: an agent given ``on_pace`` also reads its site's retained ``factory/{site}/pace`` and hands
 every valid pace to it (the runner pauses or re-paces the simulation, :mod:`.pace`).
@@ -36,18 +41,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 from contract.pace import Pace
 from contract.topics import Channel, Topic
 from simulator.devices.inbox import AgentStats, Command, Inbox
 from simulator.devices.net_loop import NetworkLoop
+from simulator.devices.spool import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_ITEMS, Spool
 from simulator.devices.wire import (
     RETAINED,
     await_ack,
@@ -59,8 +65,12 @@ from simulator.model.records import BirthRecord, NetworkDrop, Record, Sample, St
 
 log = logging.getLogger(__name__)
 
-#: Readings made while disconnected that are kept for later; older ones are dropped past this.
-DEFAULT_BUFFER_MESSAGES = 10_000
+#: Messages waiting to be sent that are kept in memory; more go to disk (:mod:`.spool`).
+DEFAULT_BUFFER_MESSAGES = DEFAULT_MEMORY_ITEMS
+#: paho's own queue per client (in flight and waiting), and how many of those in flight.
+MAX_QUEUED_MESSAGES, MAX_INFLIGHT_MESSAGES = 100, 20
+#: While paho's queue is full, the simulation re-checks at least this often (wall seconds).
+ROOM_WAIT_S = 0.05
 KEEPALIVE_S = 15
 #: How long a clean stop waits for the broker to acknowledge the OFFLINE state, then for the
 #: DISCONNECT to be written.
@@ -74,6 +84,14 @@ class _Pending:
     ts: float
     seq: int
     fields: dict[str, Any]
+
+
+def _to_row(pending: _Pending) -> list[Any]:
+    return [pending.channel.value, pending.ts, pending.seq, pending.fields]
+
+
+def _from_row(row: list[Any]) -> _Pending:
+    return _Pending(Channel(row[0]), row[1], row[2], row[3])
 
 
 class DeviceAgent:
@@ -93,6 +111,8 @@ class DeviceAgent:
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         telemetry_qos: int = 1,
         buffer_messages: int = DEFAULT_BUFFER_MESSAGES,
+        spool_dir: Path | None = None,
+        spool_disk_bytes: int = DEFAULT_DISK_BYTES,
         wall_s_per_sim_s: float = 0.0,
         telemetry_batch: int = 1,
         on_pace: Callable[[Pace], None] | None = None,
@@ -108,6 +128,7 @@ class DeviceAgent:
         #: Wall seconds per simulated second (how long a simulated network drop lasts).
         self.wall_s_per_sim_s = wall_s_per_sim_s
         self._lock = threading.Lock()
+        self._room = threading.Event()  # set by every acknowledgement (see _wait_for_room)
         self._seq = 0
         self._connected = False
         self._closing = False
@@ -116,12 +137,21 @@ class DeviceAgent:
         self._made_ts = 0.0  # simulated time of the newest message made (published or buffered)
         self._batch_size = telemetry_batch
         self._batch: list[dict[str, float]] = []
-        self._buffer: deque[_Pending] = deque(maxlen=buffer_messages)
+        self._buffer: Spool[_Pending] = Spool(
+            _to_row,
+            _from_row,
+            directory=spool_dir,
+            memory_items=buffer_messages,
+            disk_bytes=spool_disk_bytes,
+        )
         self.stats = AgentStats()
         self._inbox = Inbox(topic, self.stats, on_command, on_pace)
         #: Why the broker refused the last CONNECT (e.g. "Not authorized"); None once accepted.
         self.refused: str | None = None
         self._client = robot_client(self.robot, username, password, protocol, tls, cafile)
+        self._client.max_inflight_messages_set(MAX_INFLIGHT_MESSAGES)
+        self._client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+        self._client.on_publish = self._on_published
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._inbox.on_message
@@ -149,8 +179,21 @@ class DeviceAgent:
         """Stop making messages and publish OFFLINE if connected; the publish to wait for
         (:func:`~simulator.devices.wire.await_ack`)."""
         with self._lock:
+            self._closing = True  # from here _make never waits for room
             self._flush_batch()
-            self._closing = True
+            if self._connected:
+                # Everything that waits goes out before OFFLINE. paho's setter refuses while
+                # connected ("not tested"); its publish only reads the bound, so lift it directly.
+                self._client._max_queued_messages = 0
+                self._send_buffered()
+            elif self._buffer:
+                self.stats.dropped += len(self._buffer)
+                log.warning(
+                    "%s: stopped offline; %d buffered messages dropped",
+                    self.robot,
+                    len(self._buffer),
+                )
+            self._buffer.close()
             if self._connected:
                 info = self._publish_now(
                     Channel.STATE,
@@ -244,6 +287,13 @@ class DeviceAgent:
             self._connected = False
         self._link.drop(offline_wall_s)
 
+    def pump(self) -> None:
+        """Send what waits in the spool, if connected and paho has room (any thread but paho's
+        callbacks): while the simulation makes nothing, nothing else would."""
+        with self._lock:
+            if self._connected and self._buffer:
+                self._send_buffered()
+
     def hold_offline(self) -> None:
         """Make no (re)connection attempt until :meth:`come_back`: with
         ``drop_connection(0)`` a robot is away for exactly as long as its caller needs — until a
@@ -275,16 +325,26 @@ class DeviceAgent:
                 self._publish_now(
                     Channel.STATE, self._last_ts, self._next_seq(), self._state.fields()
                 )
-            while self._buffer:
-                pending = self._buffer.popleft()
-                fields = pending.fields
-                if pending.channel is Channel.TELEMETRY:
-                    fields = {**fields, "historical": True}
-                self._publish_now(pending.channel, pending.ts, pending.seq, fields)
-                self.stats.replayed += 1
             self._connected = True
+            self._send_buffered()
         # The will carries the connect time; set it now for the next connection.
         self._set_will()
+
+    def _on_published(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        """An acknowledgement makes room in paho's queue: send what waits in the spool.
+
+        paho calls this holding its outgoing-message lock, which :meth:`send` takes (inside ours)
+        to publish: waiting for our lock here could deadlock, so a busy lock skips this turn (the
+        next acknowledgement, :meth:`_make` or :meth:`pump` sends it)."""
+        self._room.set()
+        if self._buffer and self._lock.acquire(blocking=False):
+            try:
+                if self._connected:
+                    self._send_buffered()
+            finally:
+                self._lock.release()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -297,16 +357,50 @@ class DeviceAgent:
     # --- internals ------------------------------------------------------------------------
 
     def _make(self, channel: Channel, ts: float, fields: dict[str, Any]) -> None:
-        """Take the next ``seq`` and publish, or buffer while disconnected (lock held)."""
+        """Take the next ``seq`` and publish, or spool while disconnected; while connected,
+        wait until paho has taken it and everything older (lock held)."""
         seq = self._next_seq()
         self._made_ts = max(self._made_ts, ts)
-        if self._connected:
-            self._publish_now(channel, ts, seq, fields)
-            return
-        if len(self._buffer) == self._buffer.maxlen:
-            self.stats.dropped += 1
-        self._buffer.append(_Pending(channel, ts, seq, fields))
+        if self._connected and not self._buffer:
+            info = self._publish_now(channel, ts, seq, fields)
+            if info.rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                return
+        if self._connected and channel is Channel.TELEMETRY:
+            fields = {**fields, "historical": False}  # only waits for room: not replayed late
+        self.stats.dropped += self._buffer.append(_Pending(channel, ts, seq, fields))
         self.stats.buffered += 1
+        while self._connected and not self._closing:
+            self._send_buffered()
+            if not self._buffer or not self._wait_for_room():
+                return
+
+    def _wait_for_room(self) -> bool:
+        """Back-pressure (lock held, released while waiting): wait, bounded, for paho to take
+        more; True while still connected. A connected robot thus hands everything to paho
+        before the simulation goes on: no robot's messages lag behind the others' in its
+        spool (the service's clock guard and the flow control count on robots' messages
+        arriving roughly in simulated-time order); only a disconnected robot spools."""
+        self._room.clear()
+        self._lock.release()
+        try:
+            self._room.wait(ROOM_WAIT_S)
+        finally:
+            self._lock.acquire()
+        return self._connected and not self._closing
+
+    def _send_buffered(self) -> None:
+        """Hand the spool to paho, oldest first, while it takes them (lock held, connected).
+        Telemetry made while disconnected is flagged ``historical``."""
+        while self._buffer:
+            pending = self._buffer.popleft()
+            fields = pending.fields
+            if pending.channel is Channel.TELEMETRY and "historical" not in fields:
+                fields = {**fields, "historical": True}
+            info = self._publish_now(pending.channel, pending.ts, pending.seq, fields)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                self._buffer.putback(pending)
+                return
+            self.stats.replayed += 1
 
     def _flush_batch(self) -> None:
         """Send the readings collected so far as one telemetry message (lock held)."""
@@ -332,5 +426,6 @@ class DeviceAgent:
             qos=self._qos[channel],
             retain=channel in RETAINED,
         )
-        self.stats.published += 1
+        if info.rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            self.stats.published += 1
         return info

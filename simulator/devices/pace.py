@@ -62,6 +62,13 @@ class PacedEnvironment(simpy.rt.RealtimeEnvironment):
             self._changed.notify_all()
             return True
 
+    def reanchor(self) -> None:
+        """Carry on from the simulated time reached, as if it were now: after the simulation
+        thread was held (flow control, :mod:`.flow`), so the clock does not race to catch up."""
+        with self._changed:
+            self.env_start = self.now
+            self.real_start = monotonic()
+
     def close(self) -> None:
         """End :meth:`run` at the next step, even while paused."""
         with self._changed:

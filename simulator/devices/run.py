@@ -9,6 +9,11 @@ one :class:`~simulator.devices.net_loop.NetworkLoop` (one network thread for the
 descriptor limit is checked for the fleet before any robot connects). The simulation runs in
 its own thread; commands from the broker are queued and handed to the model inside that
 thread by a small SimPy process, so the model is only ever touched by one thread.
+
+Flow control (:mod:`.flow`): another SimPy process notes checkpoints of what the robots made and,
+while the service reports that more than ``flow_window`` of them are not yet stored, holds the
+simulation thread until it catches up. One :class:`~.ingest_watch.IngestWatch` per site hears
+those reports.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from broker_config.credentials import CredentialsError, load_credentials
 from contract.mqtt import broker_tls, parse_broker_url, resolve_cafile
 from contract.pace import Pace
 from contract.topics import Channel, Topic
-from simulator.devices.agent import DeviceAgent
+from simulator.devices.agent import DEFAULT_BUFFER_MESSAGES, DeviceAgent
 from simulator.devices.broker_link import (
     BrokerUnreachable,
     check_reachable,
@@ -46,7 +51,9 @@ from simulator.devices.broker_link import (
 )
 from simulator.devices.descriptors import DescriptorLimit
 from simulator.devices.fleet_links import LinkCounts, link_counts, stop_all
+from simulator.devices.flow import DEFAULT_WINDOW, FlowGate, checkpoints
 from simulator.devices.inbox import Command
+from simulator.devices.ingest_watch import IngestWatch
 from simulator.devices.net_loop import NetworkLoop
 from simulator.devices.pace import PacedEnvironment
 from simulator.devices.progress import show_progress
@@ -54,13 +61,15 @@ from simulator.devices.shard_plan import choose_processes
 from simulator.devices.shard_procs import ShardRun
 from simulator.devices.shards import run_shards
 from simulator.model.factory import Factory
-from simulator.model.records import Record
+from simulator.model.records import Record, Sample
 from simulator.model.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 #: How often (wall seconds) queued commands are handed to the model when running paced.
 COMMAND_POLL_WALL_S = 0.05
 #: How often (simulated seconds) they are handed over when running as fast as possible.
 COMMAND_POLL_SIM_S = 60.0
+#: How long the start waits for a first ingest-progress report (the retained one comes at once).
+FLOW_HEARD_WAIT_S = 1.0
 #: Simulated seconds between the newest data of a previous run and a resumed clock.
 RESUME_GAP_S = 60.0
 #: How long ``--resume-from`` waits for the service to answer.
@@ -91,7 +100,12 @@ class LiveFactory:
         state_dir: Path,
         tls: bool = False,
         cafile: str | None = None,
+        flow_window: int = DEFAULT_WINDOW,
+        buffer_messages: int = DEFAULT_BUFFER_MESSAGES,
+        spool_dir: Path | None = None,
     ) -> None:
+        """``buffer_messages`` per robot wait in memory, more on disk under ``spool_dir/ROBOT``
+        (default: a private temporary directory per robot), removed when it stops."""
         credentials = load_credentials(state_dir)
         if credentials is None:
             raise CredentialsError(
@@ -110,13 +124,25 @@ class LiveFactory:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.agents: dict[str, DeviceAgent] = {}
+        self._newest_ts = float("-inf")
+        #: Sensor readings the model made (each is sent, or buffered and sent later).
+        self.readings_made = 0
+        sites = {robot.site for robot in scenario.robots}
+        self.flow = (
+            FlowGate(flow_window, sites, self.made, lambda: self._newest_ts)
+            if flow_window > 0
+            else None
+        )
+        self.watches: list[IngestWatch] = []
+        unheard = set(sites)  # each site's first robot's login hears its progress
         for robot in scenario.robots:
             if robot.id not in credentials.passwords:
                 raise CredentialsError(
                     f"no credentials for robot {robot.id!r} in {state_dir}; restart the broker "
                     "with this scenario (`factory broker --scenario …`) to generate them"
                 )
-        self.network = NetworkLoop(clients=len(scenario.robots))
+        # The robots, and a flow-control watch per site (simulator.devices.ingest_watch).
+        self.network = NetworkLoop(clients=len(scenario.robots) + len(sites))
         for robot in scenario.robots:
             username, password = credentials.get(robot.id)
             model = self.factory.robots[robot.id]
@@ -134,8 +160,26 @@ class LiveFactory:
                 on_pace=self.set_pace if factor > 0 else None,
                 tls=tls,
                 cafile=cafile,
+                buffer_messages=buffer_messages,
+                spool_dir=None if spool_dir is None else spool_dir / robot.id,
                 network=self.network,
             )
+            if self.flow is not None and robot.site in unheard:
+                unheard.discard(robot.site)
+                self.watches.append(
+                    IngestWatch(
+                        self.flow,
+                        robot.site,
+                        robot=robot.id,
+                        host=host,
+                        port=port,
+                        username=username,
+                        password=password,
+                        network=self.network,
+                        tls=tls,
+                        cafile=cafile,
+                    )
+                )
 
     @property
     def now_ts(self) -> float:
@@ -156,7 +200,18 @@ class LiveFactory:
                 agent.wall_s_per_sim_s = 1.0 / pace.factor
 
     def _emit(self, record: Record) -> None:
+        self._newest_ts = max(self._newest_ts, record.ts)
+        if isinstance(record, Sample):
+            self.readings_made += 1
         self.agents[record.robot].send(record)
+
+    def made(self) -> int:
+        """Messages the robots have made so far (published or buffered)."""
+        return sum(agent.last_seq for agent in self.agents.values())
+
+    def _pump(self) -> None:
+        for agent in self.agents.values():
+            agent.pump()
 
     def _command_pump(self) -> simpy.events.ProcessGenerator:
         while True:
@@ -193,6 +248,8 @@ class LiveFactory:
     def connect(self, timeout_s: float) -> None:
         """Start every robot's connection; wait until each is connected or refused, or for
         ``timeout_s`` at most."""
+        for watch in self.watches:
+            watch.start()
         for agent in self.agents.values():
             agent.start()
         deadline = time.monotonic() + timeout_s
@@ -200,6 +257,8 @@ class LiveFactory:
             a.connected or a.refused for a in self.agents.values()
         ):
             time.sleep(0.01)
+        if self.flow is not None:  # a service's retained report comes right after subscribing
+            self.flow.wait_heard(max(0.0, min(FLOW_HEARD_WAIT_S, deadline - time.monotonic())))
 
     def connection_problems(self) -> dict[str, str]:
         """Why each robot that is not connected is not: robot id → reason."""
@@ -220,6 +279,13 @@ class LiveFactory:
         self.factory.start()
         pump = self.env.process(self._command_pump())
         self.env.process(self._heartbeat())
+        if self.flow is not None:
+            after_hold = self.env.reanchor if isinstance(self.env, PacedEnvironment) else None
+            self.env.process(
+                checkpoints(
+                    self.env, self.flow, lambda: self.factory.now_ts, self._pump, after_hold
+                )
+            )
         until: simpy.Event = pump
         if duration_s is not None:
             until = self.env.any_of([pump, self.env.timeout(duration_s)])
@@ -245,8 +311,12 @@ class LiveFactory:
         self._stop.set()
         if isinstance(self.env, PacedEnvironment):
             self.env.close()  # ends the run at once, even while paused
+        if self.flow is not None:
+            self.flow.close()  # ends a hold at once
         if self._thread is not None:
             self._thread.join(timeout=10.0)
+        for watch in self.watches:  # before the loop they ride on stops
+            watch.stop()
         stop_all(list(self.agents.values()), self.network)
 
     def published(self) -> int:
@@ -273,9 +343,19 @@ class LiveFactory:
         pace = "paused" if self.paused else f"{self.factor:g}×"
         table.caption = (
             f"simulated {sim_time} UTC · {pace} · {rate_per_s:,.0f} messages/s · "
-            f"{self.links().line()}"
+            f"{self.links().line()} · {self.flow_line(markup=True)}"
         )
         return table
+
+    def notices(self) -> list[str]:
+        return [] if self.flow is None else self.flow.news()
+
+    def flow_line(self, markup: bool = False) -> str:
+        """Whether the robots follow the service's ingest, and whether they wait for it now."""
+        if self.flow is None:
+            return "flow control off"
+        line = self.flow.line()
+        return f"[yellow]{line}[/]" if markup and self.flow.held else line
 
 
 def resume_ts(
@@ -334,6 +414,7 @@ def run_simulate(
     start: str | None = None,
     resume_from: str | None = None,
     cafile: str | None = None,
+    flow_window: int = DEFAULT_WINDOW,
     processes: int | None = None,
 ) -> None:
     """The ``factory simulate`` command: run until ``duration`` or Ctrl-C / SIGTERM; with more
@@ -362,7 +443,9 @@ def run_simulate(
     except BrokerUnreachable as exc:
         _fail(str(exc), code=1)
     if workers > 1:
-        options = ShardRun(seed, pace, broker, host, port, state_dir, duration_s, tls, ca)
+        options = ShardRun(
+            seed, pace, broker, host, port, state_dir, duration_s, tls, ca, flow_window
+        )
         run_shards(loaded, workers, options)
         return
     try:
@@ -375,6 +458,7 @@ def run_simulate(
             state_dir=state_dir,
             tls=tls,
             cafile=ca,
+            flow_window=flow_window,
         )
     except (CredentialsError, DescriptorLimit) as exc:
         _fail(str(exc))
@@ -403,4 +487,5 @@ def run_simulate(
     sent = live.published()
     if sent == 0 and not interrupted:
         _fail(f"no message was sent to the broker at {host}:{port}: {why_nothing(live)}", code=1)
-    console.print(f"done: {sent} messages sent")
+    flow = "" if live.flow is None else f"; {live.flow.summary()}"
+    console.print(f"done: {sent} messages sent, {live.readings_made} readings made{flow}")

@@ -83,6 +83,7 @@ def _status(live: LiveFactory) -> dict[str, Any]:
         "now_ts": live.now_ts,
         "paused": live.paused,
         "factor": live.factor,
+        "flow": live.flow_line(),
     }
 
 
@@ -101,6 +102,7 @@ def serve_shard(spec: dict[str, Any], stdin: IO[bytes], out: IO[str]) -> int:
             state_dir=Path(spec["state_dir"]),
             tls=spec["tls"],
             cafile=spec["cafile"],
+            flow_window=spec["flow_window"],
         )
     except (CredentialsError, ScenarioError) as exc:
         report.send("failed", message=str(exc), code=START_FAILED)

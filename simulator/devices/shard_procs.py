@@ -44,6 +44,8 @@ class ShardRun:
     duration_s: float | None
     tls: bool
     cafile: str | None
+    #: Each worker's own flow-control window (:mod:`simulator.devices.flow`).
+    flow_window: int
 
     def spec(self, shard: dict[str, Any], index: int) -> dict[str, Any]:
         """What worker ``index`` is handed: its shard's scenario data and these options."""
@@ -58,6 +60,7 @@ class ShardRun:
             "duration_s": self.duration_s,
             "tls": self.tls,
             "cafile": self.cafile,
+            "flow_window": self.flow_window,
         }
 
 

@@ -176,7 +176,8 @@ class ShardFleet:
         table = Table(
             title=f"{self.scenario.name}: {robots} robots in {len(self.workers)} processes"
         )
-        for column in ("process", "lines", "robots", "online", "sent", "buffered", "dropped"):
+        columns = ("process", "lines", "robots", "online", "sent", "buffered", "dropped", "flow")
+        for column in columns:
             table.add_column(column)
         for worker in self.workers:
             status = worker.status
@@ -188,6 +189,7 @@ class ShardFleet:
                 str(status.get("published", 0)),
                 str(status.get("buffered", 0)),
                 str(status.get("dropped", 0)),
+                str(status.get("flow", "")),
             )
         clocks = [w.status["now_ts"] for w in self.workers if "now_ts" in w.status]
         sim_time = time.strftime("%a %Y-%m-%d %H:%M", time.gmtime(min(clocks))) if clocks else "—"
@@ -199,6 +201,15 @@ class ShardFleet:
             f"{rate_per_s:,.0f} messages/s · {self.links().line()}"
         )
         return table
+
+    def notices(self) -> list[str]:
+        return []  # each worker's own flow control is in its row of the table
+
+    def flow_line(self) -> str:
+        """Each worker's flow control (its window is its own)."""
+        return "; ".join(
+            f"{w.index + 1}: {w.status['flow']}" for w in self.workers if "flow" in w.status
+        )
 
     def why_nothing(self) -> str:
         reasons = [w.done["nothing"] for w in self.workers if w.done and w.done["nothing"]]

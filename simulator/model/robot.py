@@ -86,6 +86,13 @@ class RobotModel:
             self.components[spec.name] = ComponentState(spec, rng, index, age_s)
         self._comps = tuple(self.components.values())
         self._slots = tuple(WEAR_SLOT[c.kind] for c in self._comps)
+        #: Every life of a component ends at its spec's threshold: wear ratio = wear / this.
+        self._wear_plan = tuple((c, c.spec.threshold, c.kind == "gripper") for c in self._comps)
+        #: Each component's wear as of the last accounting while RUNNING (None: not known).
+        #: Accounting works it out once for the work cycle and the sample that follow it.
+        self._wears: list[float] | None = None
+        #: The wear ratios the work cycle's losses follow (most worn gripper, most worn part).
+        self._losses = (0.0, 0.0)
         self.state: str | None = None
         self._since_ts = self._start_ts
         self._op_s = 0.0
@@ -99,10 +106,9 @@ class RobotModel:
         self.counters.replacements = dict.fromkeys(self.components, 0)
         self.work = WorkCycle(
             kind,
-            random.Random(f"{base}:work"),
-            self._gripper_ratio,
+            f"{base}:work",
+            self._loss_ratios,
             self.counters,
-            self._worst_ratio,
         )
         #: Set-up at product changes: seconds, and the product the robot is set up for.
         self._setup_s = physics.setup_min * 60.0
@@ -178,6 +184,7 @@ class RobotModel:
         self._op_s += dop
         for c in self._comps:
             c.age_s += c.rate * dop
+        self._work_out_wear()
         if self._setup_s:
             product = self.load.product_at(self._start_ts + now)
             if product != self._product:
@@ -259,16 +266,21 @@ class RobotModel:
         stop_at = min(fail_at, window_end)
         interval = self._interval_s
         while True:
-            parts_at = self._acct_t + (self._next_parts_op - self._op_s)
+            acct_t, op_s, now = self._acct_t, self._op_s, env.now
+            parts_at = acct_t + (self._next_parts_op - op_s)
             stop = stop_at if stop_at <= parts_at else parts_at
-            sample_at = self._acct_t + (self._next_sample_op - self._op_s)
+            sample_at = acct_t + (self._next_sample_op - op_s)
+            # A step due now is taken without a zero-length timeout: a parts report falls on
+            # every third sample, and each SimPy event costs more than the report itself.
             if sample_at <= stop:
-                yield timeout(max(sample_at - env.now, 0.0))
+                if sample_at > now:
+                    yield timeout(sample_at - now)
                 self.account()
                 self._next_sample_op += interval
                 self._sample()
                 continue
-            yield timeout(max(stop - env.now, 0.0))
+            if stop > now:
+                yield timeout(stop - now)
             self.account()
             if stop < stop_at:
                 self._next_parts_op += PARTS_REPORT_OP_S
@@ -280,39 +292,36 @@ class RobotModel:
         """Telemetry and truth at a sample time of a running stretch (the hot path)."""
         ts = self._start_ts + self.env.now
         ratios = [0.0, 0.0, 0.0]
-        truths = []
+        truths: list[ComponentTruthRecord] = []
+        append = truths.append
         make = tuple.__new__
-        for c, slot, life, name, threshold, fail_ts in self._stretch_plan:
-            age_s = c.age_s
-            wear = life.wear_at(age_s)
+        wears = self._current_wears()
+        for i, (c, slot, life, name, threshold, fail_ts) in enumerate(self._stretch_plan):
+            wear = wears[i]
             if wear > ratios[slot] * threshold:
                 ratios[slot] = wear / threshold
             if fail_ts == fail_ts:  # noqa: PLR0124 - not NaN: normal rate, failure time fixed
-                rul_op = life.fail_s - age_s
-                rul_s = fail_ts - ts
-                truths.append(
+                rul_op = life.fail_s - c.age_s
+                left_s = fail_ts - ts
+                rul_s = None if left_s > HORIZON_MAX_S else (left_s if left_s > 0.0 else 0.0)
+                append(
                     make(
                         ComponentTruthRecord,
-                        (
-                            name,
-                            wear,
-                            threshold,
-                            (rul_s if rul_s > 0.0 else 0.0) if rul_s <= HORIZON_MAX_S else None,
-                            rul_op if rul_op > 0.0 else 0.0,
-                        ),
+                        (name, wear, threshold, rul_s, rul_op if rul_op > 0.0 else 0.0),
                     )
                 )
             else:
-                truths.append(c.truth(ts, self._production, self._production.position(ts)))
+                append(c.truth(ts, self._production, self._production.position(ts)))
         values = self._physics.readings(
             ratios[0], ratios[1], ratios[2], self._noise.take4(), self.load.level_at(ts)
         )
         if self.sensor_faults:
             apply_sensor_faults(values, self.sensor_faults, ts, self._spans, self.rng_fault)
+        emit, robot = self._emit, self.id
         if values:
-            self._emit(Sample(self.id, ts, values))
+            emit(Sample(robot, ts, values))
             self.counters.samples += 1
-        self._emit(TruthRecord(self.id, ts, tuple(truths)))
+        emit(TruthRecord(robot, ts, tuple(truths)))
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -326,6 +335,7 @@ class RobotModel:
         if self.state is not None:
             self.counters.state_s[self.state] += ts - self._since_ts
         self.state = state
+        self._wears = None  # out of RUNNING a part may be replaced: work wear out afresh
         self._since_ts = ts
         self._acct_t = self.env.now
         self._emit(StateChange(self.id, ts, state, reason))
@@ -340,19 +350,31 @@ class RobotModel:
         if report is not None:
             self.event({"kind": "parts", "good": report[0], "scrap": report[1]})
 
-    def _worst_ratio(self) -> float:
-        """Wear ratio of the robot's most worn component."""
-        ratio = 0.0
-        for c in self._comps:
-            life = c.life
-            r = life.wear_at(c.age_s) / life.threshold
-            ratio = max(ratio, r)
-        return ratio
+    def _work_out_wear(self) -> list[float]:
+        """Each component's wear now, and the loss ratios: one pass (no ``zip``, ``max`` or
+        comprehension, which cost more than the arithmetic here, at every accounting)."""
+        wears = []
+        worst = gripper = 0.0
+        for c, threshold, is_gripper in self._wear_plan:
+            wear = c.life.wear_at(c.age_s)
+            wears.append(wear)
+            ratio = wear / threshold
+            if ratio > worst:  # noqa: PLR1730 - a builtin call costs more here
+                worst = ratio
+            if is_gripper and ratio > gripper:
+                gripper = ratio
+        self._wears = wears
+        self._losses = (gripper, worst)
+        return wears
 
-    def _gripper_ratio(self) -> float:
-        """Wear ratio of the most worn gripper (0 if the kind has none)."""
-        ratio = 0.0
-        for c in self._comps:
-            if c.kind == "gripper":
-                ratio = max(ratio, c.life.wear_at(c.age_s) / c.life.threshold)
-        return ratio
+    def _current_wears(self) -> list[float]:
+        """Each component's wear now (as the last accounting found it, if it did)."""
+        wears = self._wears
+        return wears if wears is not None else self._work_out_wear()
+
+    def _loss_ratios(self) -> tuple[float, float]:
+        """Wear ratios of the most worn gripper (0 if the kind has none) and of the most worn
+        component: what the work cycle's losses follow."""
+        if self._wears is None:
+            self._work_out_wear()
+        return self._losses

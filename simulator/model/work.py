@@ -7,7 +7,8 @@ nominal. Each finished part is scrap with probability scrap_probability + scrap_
 (a worn gripper misplaces parts); a cycle ends in a *micro-stop* of ``micro_stop_s`` with
 probability micro_stop_probability + micro_stop_rise·r_max^p (r_max: the robot's most worn
 component). One uniform draw decides both (scrap below its probability, a micro-stop in the top
-band), so with both rises at zero the draws are those of the model before losses. A product
+band). The normal and the uniform of each part come from the robot's work stream (numpy's PCG64
+in blocks, see :class:`WorkCycle`). A product
 change costs ``setup_min`` of set-up before the next part (:meth:`WorkCycle.set_up`). A cycle
 cut short by a stop resumes where it was. Cycles are counted in arrears when time is accounted,
 so they cost no simulation events. Sources and values: docs/scenario.md, *Losses*.
@@ -15,33 +16,45 @@ so they cost no simulation events. Sources and values: docs/scenario.md, *Losses
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections.abc import Callable
+
+import numpy as np
 
 from simulator.model.kinds import KindSpec
 from simulator.model.stats import RobotStats
 
 #: However the noise falls, a cycle takes at least this fraction of its nominal time.
 MIN_CYCLE_FRACTION = 0.2
+#: Parts whose random numbers are drawn at once (two blocks of floats, ~64 KiB).
+DRAW_BLOCK = 4096
 
 
 class WorkCycle:
-    """One robot's parts: the cycle in progress and the parts not yet reported."""
+    """One robot's parts: the cycle in progress and the parts not yet reported.
+
+    Each part takes two numbers from the robot's work stream (numpy's PCG64, seeded from
+    ``seed_text`` through SHA-256, drawn ``DRAW_BLOCK`` parts at a time): a standard normal for
+    its cycle time, already turned into the noise factor max(1 + cv·z, ``MIN_CYCLE_FRACTION``),
+    and a uniform for scrap and micro-stop. Python's ``random.gauss`` per part cost a third of
+    an experiment run; the block stream has the same distributions (docs/performance.md).
+    """
 
     __slots__ = (
         "_cv",
         "_exponent",
-        "_gauss",
-        "_gripper",
+        "_factors",
+        "_generator",
+        "_next",
         "_nominal_s",
-        "_random",
+        "_ratios",
         "_rise",
         "_scrap_p",
         "_scrap_rise",
         "_stop_p",
         "_stop_rise",
         "_stop_s",
-        "_worst",
+        "_uniforms",
         "counters",
         "cycle_left_s",
         "good",
@@ -51,11 +64,12 @@ class WorkCycle:
     def __init__(
         self,
         kind: KindSpec,
-        rng: random.Random,
-        gripper_ratio: Callable[[], float],
+        seed_text: str,
+        loss_ratios: Callable[[], tuple[float, float]],
         counters: RobotStats,
-        worst_ratio: Callable[[], float] | None = None,
     ) -> None:
+        """``loss_ratios()`` gives the wear ratios the losses follow now: the most worn
+        gripper's (0 without one) and the most worn component's."""
         self._nominal_s = kind.cycle_time_s
         self._cv = kind.cycle_time_cv
         self._rise = kind.physics.cycle_time_rise
@@ -66,23 +80,26 @@ class WorkCycle:
         self._stop_p = physics.micro_stop_probability
         self._stop_rise = physics.micro_stop_rise
         self._stop_s = physics.micro_stop_s
-        self._worst = worst_ratio if worst_ratio is not None else gripper_ratio
-        self._random = rng.random
-        self._gauss = rng.gauss
-        self._gripper = gripper_ratio
+        seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:16], "big")
+        self._generator = np.random.Generator(np.random.PCG64(seed))
+        self._factors: list[float] = []
+        self._uniforms: list[float] = []
+        self._next = 0
+        self._ratios = loss_ratios
         self.counters = counters
         self.good = self.scrap = 0  # since the last report
-        self.cycle_left_s = self._next_cycle_s()
+        self._draw()
+        slowdown = 1.0 + self._rise * loss_ratios()[0] ** self._exponent
+        self.cycle_left_s = self._nominal_s * slowdown * self._factors[0]
+        self._next = 1
 
-    def _next_cycle_s(self, slowdown: float | None = None) -> float:
-        if slowdown is None:
-            slowdown = self._slowdown()
-        noise = max(1.0 + self._cv * self._gauss(0.0, 1.0), MIN_CYCLE_FRACTION)
-        return self._nominal_s * slowdown * noise
-
-    def _slowdown(self) -> float:
-        slowdown: float = 1.0 + self._rise * self._gripper() ** self._exponent
-        return slowdown
+    def _draw(self) -> None:
+        """The next block of parts' noise factors and uniforms."""
+        z = self._generator.standard_normal(DRAW_BLOCK)
+        factors = np.maximum(1.0 + self._cv * z, MIN_CYCLE_FRACTION)
+        self._factors = factors.tolist()
+        self._uniforms = self._generator.random(DRAW_BLOCK).tolist()
+        self._next = 0
 
     def run_for(self, operating_s: float) -> None:
         """Work ``operating_s`` more seconds, finishing the parts that fall in them."""
@@ -90,31 +107,42 @@ class WorkCycle:
         if left > 0.0:
             self.cycle_left_s = left
             return
-        # Wear was brought up to date before this call and does not move within it, so every
-        # part finished here sees the same gripper slowdown: work it out once (the hot loop of
-        # the policy experiment runs ~1.2 M parts per simulated run).
-        random_, counters, exponent = self._random, self.counters, self._exponent
-        gripper = self._gripper() ** exponent  # once: slowdown and scrap share it
-        slowdown = 1.0 + self._rise * gripper
+        # The hot loop of the policy experiment (~1.1 M parts a run). Wear was brought up to
+        # date before this call and does not move within it, so every part finished here sees
+        # the same slowdown, scrap and micro-stop odds: worked out once.
+        exponent = self._exponent
+        gripper_ratio, worst_ratio = self._ratios()
+        gripper = gripper_ratio**exponent  # once: slowdown and scrap share it
+        scale = self._nominal_s * (1.0 + self._rise * gripper)
         scrap_p = self._scrap_p
         if self._scrap_rise:
             scrap_p += self._scrap_rise * gripper
         stop_p = self._stop_p
         if self._stop_rise:
-            stop_p += self._stop_rise * self._worst() ** exponent
+            stop_p += self._stop_rise * worst_ratio**exponent
         stop_from, stop_s = 1.0 - stop_p, self._stop_s
+        factors, uniforms, i = self._factors, self._uniforms, self._next
+        good = scrap = 0
         while left <= 0.0:
-            u = random_()
+            if i == DRAW_BLOCK:
+                self._draw()
+                factors, uniforms, i = self._factors, self._uniforms, 0
+            u = uniforms[i]
             if u < scrap_p:
-                self.scrap += 1
-                counters.parts_scrap += 1
+                scrap += 1
             else:
-                self.good += 1
-                counters.parts_good += 1
-            left += self._next_cycle_s(slowdown)
+                good += 1
+            left += scale * factors[i]
+            i += 1
             if u >= stop_from:
                 left += stop_s
+        self._next = i
         self.cycle_left_s = left
+        self.good += good
+        self.scrap += scrap
+        counters = self.counters
+        counters.parts_good += good
+        counters.parts_scrap += scrap
 
     def set_up(self, seconds: float) -> None:
         """A product change: ``seconds`` of running before the next part can start."""
