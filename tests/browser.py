@@ -205,6 +205,12 @@ def live_stack(broker: BrokerProcess, directory: Path, *, seed: int) -> Iterator
         mqtt_topic_filter=f"factory/{site}/#",
         api_key=SecretStr(api_key),
         stream_heartbeat_s=1.0,
+        # A fault command is stamped with the service's clock, its newest message time. At
+        # FACTOR× the default 6 simulated hours of validity are a few wall seconds, and on a
+        # loaded machine the robots can run that far ahead of what the service has ingested: the
+        # robot would rightly reject the page's fault as expired. Expiry is not what the pages
+        # test (tests/test_e2e_maintenance.py does, in lockstep with the service).
+        fault_command_expiry_s=30 * 86400.0,
     )
     with BackgroundServer(with_dashboard(create_app(settings))) as server:
         deadline = time.monotonic() + READY_TIMEOUT_S
