@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from contract.codec import Rejected, RejectReason, explain, load_object
 from contract.payloads import Timestamp
-from contract.topics import ROOT, TopicError, validate_name
+from contract.topics import ROOT, is_site_topic, site_topic
 
 INGEST_LEVEL = "ingest"
 #: Every site's ingest progress, for a subscriber that follows them all.
@@ -58,19 +58,12 @@ class IngestProgress(BaseModel):
 
 def ingest_topic(site: str) -> str:
     """The ingest-progress topic of ``site``."""
-    return f"{ROOT}/{validate_name(site, 'site')}/{INGEST_LEVEL}"
+    return site_topic(site, INGEST_LEVEL)
 
 
 def is_ingest_topic(topic: str) -> bool:
     """True for ``factory/{site}/ingest`` with a valid site name."""
-    parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != ROOT or parts[2] != INGEST_LEVEL:
-        return False
-    try:
-        validate_name(parts[1], "site")
-    except TopicError:
-        return False
-    return True
+    return is_site_topic(topic, INGEST_LEVEL)
 
 
 def decode_progress(data: bytes) -> IngestProgress:

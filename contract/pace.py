@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.codec import Rejected, RejectReason, explain, load_object
 from contract.payloads import Name, Text, Timestamp
-from contract.topics import ROOT, TopicError, validate_name
+from contract.topics import ROOT, is_site_topic, site_topic
 
 PACE_LEVEL = "pace"
 #: Every site's pace, for a subscriber that follows them all.
@@ -43,19 +43,12 @@ class Pace(BaseModel):
 
 def pace_topic(site: str) -> str:
     """The pace topic of ``site``."""
-    return f"{ROOT}/{validate_name(site, 'site')}/{PACE_LEVEL}"
+    return site_topic(site, PACE_LEVEL)
 
 
 def is_pace_topic(topic: str) -> bool:
     """True for ``factory/{site}/pace`` with a valid site name."""
-    parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != ROOT or parts[2] != PACE_LEVEL:
-        return False
-    try:
-        validate_name(parts[1], "site")
-    except TopicError:
-        return False
-    return True
+    return is_site_topic(topic, PACE_LEVEL)
 
 
 def decode_pace(data: bytes) -> Pace:

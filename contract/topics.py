@@ -163,3 +163,21 @@ def validate_filter(topic_filter: str) -> str:
         if "+" in part and part != "+":
             raise TopicError(f"'+' must be a whole level in {topic_filter!r}")
     return topic_filter
+
+
+def site_topic(site: str, level: str) -> str:
+    """``factory/{site}/{level}``: a topic of the site itself, not of a robot (the pace, the
+    service's ingest progress)."""
+    return f"{ROOT}/{validate_name(site, 'site')}/{level}"
+
+
+def is_site_topic(topic: str, level: str) -> bool:
+    """True for ``factory/{site}/{level}`` with a valid site name."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != ROOT or parts[2] != level:
+        return False
+    try:
+        validate_name(parts[1], "site")
+    except TopicError:
+        return False
+    return True
