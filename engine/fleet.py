@@ -69,6 +69,8 @@ class RobotTrack:
     state: str | None = None
     state_ts: float | None = None
     late_readings: int = 0
+    #: RUL fits run for this robot's signals so far (see :meth:`MaintenanceEngine.fits`).
+    fits: int = 0
 
     def on_reading(self, ts: float, values: Mapping[str, float]) -> None:
         last = self.last_ts

@@ -195,6 +195,12 @@ class MaintenanceEngine:
             part = self.fleet.component(robot, component)  # raises, naming what exists
         return None if part.failed_ts is not None else part.primary.prognosis
 
+    def fits(self, robot: str) -> int:
+        """How many RUL fits the engine has run for ``robot``'s components so far: while it is
+        unchanged, no component of the robot has a new prognosis (a scoring run asks at every
+        reading, and looks the prognoses up only when it has changed)."""
+        return self.fleet.robot(robot).fits
+
     def alarms(self, active_only: bool = True, robot: str | None = None) -> list[Alarm]:
         book = self.fleet.alarm_book
         return book.active(robot) if active_only else book.all(robot)

@@ -27,6 +27,9 @@ _MAD_TO_SD = 1.4826
 
 
 class SignalOwner(Protocol):
+    #: RUL fits run for the owner's signals so far (a new prognosis can only come from one).
+    fits: int
+
     def on_severity(self, signal: SignalTrack, old: int, new: int, ts: float) -> None: ...
     def on_stuck(self, signal: SignalTrack, stuck: bool, ts: float) -> None: ...
 
@@ -195,6 +198,7 @@ class SignalTrack(Smoother):
         """Fit the trend now and keep the result as the current prognosis."""
         if self.trend is None:
             return None
+        self.owner.fits += 1
         cfg = self.cfg
         if self.design is not None:
             return self._design_refit(ts)

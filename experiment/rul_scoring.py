@@ -124,31 +124,67 @@ def in_alpha_band(predicted_h: float, true_h: float, alpha: float = ALPHA) -> bo
 class RulScorer:
     """Collects prediction/truth/oracle triples per component life while a run goes on."""
 
-    def __init__(self, prognosis: Callable[[str, str], Prognosis | None], oracle: Oracle) -> None:
+    def __init__(
+        self,
+        prognosis: Callable[[str, str], Prognosis | None],
+        oracle: Oracle,
+        fits: Callable[[str], int] | None = None,
+    ) -> None:
+        """``prognosis(robot, component)``: the engine's current prediction. ``fits(robot)``
+        (optional): a count that changes whenever the engine may have made a new prediction for
+        the robot (:meth:`engine.MaintenanceEngine.fits`); with it, the prognoses are only looked
+        up at the truth records where a fresh one is possible (one in hundreds)."""
         self._prognosis = prognosis
         self._oracle = oracle
+        self._fits = fits
         self._seen: dict[tuple[str, str], Prognosis] = {}
         self._open: dict[tuple[str, str], Life] = {}
+        #: How many of each robot's components have an open life (0: no life to extend).
+        self._open_of: dict[str, int] = {}
+        #: Per robot: ``fits`` and the time at its last truth record whose prognoses were looked at.
+        self._checked: dict[str, tuple[int, float]] = {}
         self._last_truth: dict[str, TruthRecord] = {}
         self.lives: list[Life] = []
         #: True remaining operating hours of each component when planned work on it started.
         self.left_at_planned_h: list[float] = []
 
     def on_truth(self, record: TruthRecord) -> None:
-        # Once per sample per component (~500 k times a run): locals, and the division and key
-        # only where they are used.
         robot, ts = record.robot, record.ts
         self._last_truth[robot] = record
+        if self._open_of.get(robot):
+            self._extend_lives(record)
+        fits = self._fits
+        if fits is not None:
+            # A prediction scored here is one made at ``ts``. If no fit ran for the robot since
+            # its last truth record, every prediction it has was there already, made at or before
+            # that record's time: unless that time is ``ts`` too, none can be made at ``ts``.
+            # (The engine makes a new prediction only in a fit, at most once an operating hour.)
+            checked = (fits(robot), ts)
+            last = self._checked.get(robot)
+            if last is not None and last[0] == checked[0] and last[1] != ts:
+                return
+            self._checked[robot] = checked
+        self._score_fresh(record)
+
+    def _extend_lives(self, record: TruthRecord) -> None:
+        """The latest observation of each open life of the robot: its true RUL now."""
+        opened, robot = self._open, record.robot
+        for name, _, _, _, rul_op_s in record.components:
+            life = opened.get((robot, name))
+            if life is None or life.failed or rul_op_s is None:
+                continue
+            # A larger RUL is the *new* part's (the robot reports it before the repair or job
+            # finishes): not this life's.
+            life.end_true_h = min(rul_op_s / HOUR_S, life.end_true_h)
+
+    def _score_fresh(self, record: TruthRecord) -> None:
+        """Pair each prediction made at this record's time (and not scored yet) with its truth."""
+        robot, ts = record.robot, record.ts
         opened, prognosis_of = self._open, self._prognosis
         for truth in record.components:
             name, _, _, _, rul_op_s = truth
             if rul_op_s is None:
                 continue
-            life = opened.get((robot, name))
-            if life is not None and not life.failed and rul_op_s / HOUR_S <= life.end_true_h:
-                # The latest observation of this life. A larger RUL is the *new* part's (the
-                # robot reports it before the repair or job finishes): not this life's.
-                life.end_true_h = rul_op_s / HOUR_S
             prognosis = prognosis_of(robot, name)
             if prognosis is None or prognosis.as_of_ts != ts:
                 continue  # no prediction, or not one made at this reading
@@ -158,8 +194,10 @@ class RulScorer:
             self._seen[key] = prognosis
             true_h = rul_op_s / HOUR_S
             kind, oracle_h = self._oracle(robot, truth)
+            life = opened.get(key)
             if life is None:
                 life = opened[key] = Life(robot, name, kind, end_true_h=true_h)
+                self._open_of[robot] = self._open_of.get(robot, 0) + 1
             life.scored.append(
                 Scored(
                     true_h,
@@ -187,12 +225,14 @@ class RulScorer:
         elif kind in RESTORING_EVENTS:
             life = self._open.pop((robot, str(body.get("component"))), None)
             if life is not None:
+                self._open_of[robot] -= 1
                 self.lives.append(life)
 
     def finish(self) -> list[Life]:
         """All lives with at least one scored prediction (open ones closed at the run's end)."""
         self.lives.extend(self._open.values())
         self._open.clear()
+        self._open_of.clear()
         return self.lives
 
 
