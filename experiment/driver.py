@@ -10,6 +10,7 @@ trajectory of the scenario's first robot for the figure.
 from __future__ import annotations
 
 import functools
+import gc
 import multiprocessing
 import os
 import platform
@@ -122,11 +123,18 @@ def run_experiment(
         # The oracle's table is built once here, before the workers fork, so they share it
         # rather than each spending ~0.7 s on it (a spawned worker builds its own, same values).
         oracle_table()
-        with multiprocessing.Pool(workers, initializer=_leave_signals_to_the_parent) as pool:
-            for result in pool.imap_unordered(work, specs):
-                keep(result)
-            pool.close()
-            pool.join()
+        # Everything built so far (modules, the scenario, the table) lives as long as the
+        # workers: keep the collector from walking it again in every worker's full collections
+        # (and from touching, hence copying, every page the workers share with this process).
+        gc.freeze()
+        try:
+            with multiprocessing.Pool(workers, initializer=_leave_signals_to_the_parent) as pool:
+                for result in pool.imap_unordered(work, specs):
+                    keep(result)
+                pool.close()
+                pool.join()
+        finally:
+            gc.unfreeze()  # this process goes on (a test may run many experiments)
     experiment.results = {(s.policy, s.seed): results[(s.policy, s.seed)] for s in specs}
     experiment.wall_s = time.perf_counter() - wall0
     experiment.cpu_s = _cpu_s() - cpu0

@@ -17,7 +17,7 @@ so they cost no simulation events. Sources and values: docs/scenario.md, *Losses
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -43,10 +43,9 @@ class WorkCycle:
     __slots__ = (
         "_cv",
         "_exponent",
-        "_factors",
         "_generator",
-        "_next",
         "_nominal_s",
+        "_parts",
         "_ratios",
         "_rise",
         "_scrap_p",
@@ -54,7 +53,6 @@ class WorkCycle:
         "_stop_p",
         "_stop_rise",
         "_stop_s",
-        "_uniforms",
         "counters",
         "cycle_left_s",
         "good",
@@ -82,24 +80,21 @@ class WorkCycle:
         self._stop_s = physics.micro_stop_s
         seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:16], "big")
         self._generator = np.random.Generator(np.random.PCG64(seed))
-        self._factors: list[float] = []
-        self._uniforms: list[float] = []
-        self._next = 0
         self._ratios = loss_ratios
         self.counters = counters
         self.good = self.scrap = 0  # since the last report
-        self._draw()
+        self._parts = self._draw()
+        # The first part's noise factor sets the first cycle; its uniform goes unused.
+        factor, _ = next(self._parts)
         slowdown = 1.0 + self._rise * loss_ratios()[0] ** self._exponent
-        self.cycle_left_s = self._nominal_s * slowdown * self._factors[0]
-        self._next = 1
+        self.cycle_left_s = self._nominal_s * slowdown * factor
 
-    def _draw(self) -> None:
-        """The next block of parts' noise factors and uniforms."""
+    def _draw(self) -> Iterator[tuple[float, float]]:
+        """The next block of parts: (noise factor, uniform) of each, in order."""
         z = self._generator.standard_normal(DRAW_BLOCK)
         factors = np.maximum(1.0 + self._cv * z, MIN_CYCLE_FRACTION)
-        self._factors = factors.tolist()
-        self._uniforms = self._generator.random(DRAW_BLOCK).tolist()
-        self._next = 0
+        uniforms = self._generator.random(DRAW_BLOCK)
+        return zip(factors.tolist(), uniforms.tolist(), strict=True)
 
     def run_for(self, operating_s: float) -> None:
         """Work ``operating_s`` more seconds, finishing the parts that fall in them."""
@@ -121,22 +116,25 @@ class WorkCycle:
         if self._stop_rise:
             stop_p += self._stop_rise * worst_ratio**exponent
         stop_from, stop_s = 1.0 - stop_p, self._stop_s
-        factors, uniforms, i = self._factors, self._uniforms, self._next
         good = scrap = 0
-        while left <= 0.0:
-            if i == DRAW_BLOCK:
-                self._draw()
-                factors, uniforms, i = self._factors, self._uniforms, 0
-            u = uniforms[i]
-            if u < scrap_p:
-                scrap += 1
-            else:
-                good += 1
-            left += scale * factors[i]
-            i += 1
-            if u >= stop_from:
-                left += stop_s
-        self._next = i
+        # Each pass finishes the part in progress (``left`` ≤ 0) and starts the next one, until
+        # one is still in progress; the block iterator carries over from call to call, so a
+        # part costs no index arithmetic.
+        while True:
+            for factor, u in self._parts:
+                if u < scrap_p:
+                    scrap += 1
+                else:
+                    good += 1
+                left += scale * factor
+                if u >= stop_from:
+                    left += stop_s
+                if left > 0.0:
+                    break
+            else:  # the block ran out with the cycle still over: draw the next one
+                self._parts = self._draw()
+                continue
+            break
         self.cycle_left_s = left
         self.good += good
         self.scrap += scrap
