@@ -85,19 +85,22 @@ class RobotModel:
             age_s = rng.uniform(0.0, kind.initial_age_h_max) * HOUR_S
             self.components[spec.name] = ComponentState(spec, rng, index, age_s)
         self._comps = tuple(self.components.values())
-        self._slots = tuple(WEAR_SLOT[c.kind] for c in self._comps)
         #: Every life of a component ends at its spec's threshold: wear ratio = wear / this.
-        self._wear_plan = tuple((c, c.spec.threshold, c.kind == "gripper") for c in self._comps)
+        self._wear_plan = tuple(
+            (c, c.spec.threshold, WEAR_SLOT[c.kind], c.kind == "gripper") for c in self._comps
+        )
         #: Each component's wear as of the last accounting while RUNNING (None: not known).
         #: Accounting works it out once for the work cycle and the sample that follow it.
         self._wears: list[float] | None = None
         #: The wear ratios the work cycle's losses follow (most worn gripper, most worn part).
         self._losses = (0.0, 0.0)
+        #: The wear ratios the sensors follow: the most worn reducer, servo and gripper.
+        self._slot_ratios = [0.0, 0.0, 0.0]
         self.state: str | None = None
         self._since_ts = self._start_ts
         self._op_s = 0.0
         self._acct_t = 0.0
-        self._stretch_plan: tuple[tuple[ComponentState, int, Life, str, float, float], ...] = ()
+        self._stretch_plan: tuple[tuple[ComponentState, Life, str, float, float], ...] = ()
         self._next_sample_op = self._interval_s
         self._next_parts_op = PARTS_REPORT_OP_S
         self.faults: list[ActiveFault] = []
@@ -182,9 +185,7 @@ class RobotModel:
         if dop <= 0.0 or self.state != RUNNING:
             return
         self._op_s += dop
-        for c in self._comps:
-            c.age_s += c.rate * dop
-        self._work_out_wear()
+        self._work_out_wear(dop)
         if self._setup_s:
             product = self.load.product_at(self._start_ts + now)
             if product != self._product:
@@ -251,7 +252,6 @@ class RobotModel:
         self._stretch_plan = tuple(
             (
                 c,
-                slot,
                 c.life,
                 c.name,
                 c.life.threshold,
@@ -259,7 +259,7 @@ class RobotModel:
                 if c.rate == 1.0
                 else math.nan,
             )
-            for c, slot in zip(self._comps, self._slots, strict=True)
+            for c in self._comps
         )
         failing = min(self._comps, key=ComponentState.op_to_failure_now)
         fail_at = now + failing.op_to_failure_now()
@@ -291,15 +291,12 @@ class RobotModel:
     def _sample(self) -> None:
         """Telemetry and truth at a sample time of a running stretch (the hot path)."""
         ts = self._start_ts + self.env.now
-        ratios = [0.0, 0.0, 0.0]
         truths: list[ComponentTruthRecord] = []
         append = truths.append
         make = tuple.__new__
         wears = self._current_wears()
-        for i, (c, slot, life, name, threshold, fail_ts) in enumerate(self._stretch_plan):
+        for i, (c, life, name, threshold, fail_ts) in enumerate(self._stretch_plan):
             wear = wears[i]
-            if wear > ratios[slot] * threshold:
-                ratios[slot] = wear / threshold
             if fail_ts == fail_ts:  # noqa: PLR0124 - not NaN: normal rate, failure time fixed
                 rul_op = life.fail_s - c.age_s
                 left_s = fail_ts - ts
@@ -312,6 +309,7 @@ class RobotModel:
                 )
             else:
                 append(c.truth(ts, self._production, self._production.position(ts)))
+        ratios = self._slot_ratios
         values = self._physics.readings(
             ratios[0], ratios[1], ratios[2], self._noise.take4(), self.load.level_at(ts)
         )
@@ -350,12 +348,16 @@ class RobotModel:
         if report is not None:
             self.event({"kind": "parts", "good": report[0], "scrap": report[1]})
 
-    def _work_out_wear(self) -> list[float]:
-        """Each component's wear now, and the loss ratios: one pass (no ``zip``, ``max`` or
-        comprehension, which cost more than the arithmetic here, at every accounting)."""
+    def _work_out_wear(self, aged_op_s: float = 0.0) -> list[float]:
+        """Age each component by ``aged_op_s`` operating seconds (at its wear rate), then work
+        out its wear, the loss ratios and the sensors' ratios: one pass at every accounting (no
+        ``zip``, ``max`` or comprehension, which cost more than the arithmetic here)."""
         wears = []
         worst = gripper = 0.0
-        for c, threshold, is_gripper in self._wear_plan:
+        slots = [0.0, 0.0, 0.0]
+        for c, threshold, slot, is_gripper in self._wear_plan:
+            if aged_op_s:
+                c.age_s += c.rate * aged_op_s
             wear = c.life.wear_at(c.age_s)
             wears.append(wear)
             ratio = wear / threshold
@@ -363,8 +365,11 @@ class RobotModel:
                 worst = ratio
             if is_gripper and ratio > gripper:
                 gripper = ratio
+            if wear > slots[slot] * threshold:
+                slots[slot] = ratio
         self._wears = wears
         self._losses = (gripper, worst)
+        self._slot_ratios = slots
         return wears
 
     def _current_wears(self) -> list[float]:
