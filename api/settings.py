@@ -148,6 +148,19 @@ class Settings(BaseSettings):
         description="Wall seconds a refused time ahead counts as a claim a second robot may "
         "confirm (a fleet-wide jump, e.g. a simulator started later).",
     )
+    clock_hold_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Wall seconds a message ahead of the fleet's clock is held (not stored, not "
+        "acknowledged) for another robot to confirm its time before it is refused; 0: refuse "
+        "at once.",
+    )
+    clock_hold_max: int = Field(
+        default=500,
+        ge=1,
+        description="Most messages held at once (at most half the broker's in-flight window: "
+        "MQTT_RECEIVE_MAXIMUM on MQTT 5, 20 on 3.1.1); past it the longest-held is refused.",
+    )
 
     # --- queries -------------------------------------------------------------------------------
     telemetry_max_points: int = Field(

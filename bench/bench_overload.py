@@ -12,6 +12,7 @@ what it will store. Reported:
 * ``max_not_stored``: the most messages the simulator had made and the service had not yet
   reported stored (the flow-control backlog), and ``held_s``, how long the robots waited;
 * ``broker_drop_warnings``: Mosquitto's "Outgoing messages are being dropped" lines;
+* ``refused_by_service``: messages the service refused, by reason (``clock``: the clock guard);
 * wall time of the run and of the drain after it, CPU seconds of the three processes, load.
 
 ``--flow-window 0`` runs the simulator without flow control (the run before issue 15's fix).
@@ -115,6 +116,12 @@ def stored(db: Path) -> tuple[int, int]:
     return int(rows), int(distinct)
 
 
+def refused(db: Path) -> dict[str, int]:
+    """The service's rejected messages by reason (``clock``: the clock guard's)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+        return dict(con.execute("SELECT reason, count FROM reject_counts").fetchall())
+
+
 def run(seconds: float, flow_window: int | None, state: Path) -> dict[str, Any]:
     port, http = free_port(), free_port()
     broker_url = f"mqtt://127.0.0.1:{port}"
@@ -167,6 +174,7 @@ def run(seconds: float, flow_window: int | None, state: Path) -> dict[str, Any]:
             "max_not_stored": int(match[4].replace(",", "")) if match[4] else None,
             "held_s": float(match[3].replace(",", "")) if match[3] else None,
             "broker_drop_warnings": broker_log.count(DROPPED),
+            "refused_by_service": refused(state / "factory.db"),
             "run_wall_s": round(run_s, 1),
             "drain_wall_s": round(drain_s, 1),
             "readings_per_wall_s": round(distinct / (run_s + drain_s), 1),

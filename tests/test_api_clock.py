@@ -1,8 +1,9 @@
 """The clock guard in the running service against real brokers, and the year-3000 bound.
 
 A robot login publishing a year ahead (or a wall-clock ``ts`` pasted from an example) must not
-move the service's clock, must be counted under ``clock`` and must leave the robot's true time
-on ``/api/robots``; a stored clock poisoned before the guard existed is repaired on resume; a
+move the service's clock, must not hold back the robot's genuine messages, must be counted under
+``clock`` once held for ``HOLD_S`` unconfirmed, and must leave the robot's true time on
+``/api/robots``; a stored clock poisoned before the guard existed is repaired on resume; a
 year-3000 ``ts`` never breaks the maintenance step.
 """
 
@@ -15,7 +16,15 @@ import pytest
 import test_api_maintenance
 from brokers import BrokerHandle, robot_topic
 from test_api_endpoints import settings_for
-from test_api_ingest import T0, metric, running, service_settings, telemetry, wait_rows
+from test_api_ingest import (
+    T0,
+    eventually,
+    metric,
+    running,
+    service_settings,
+    telemetry,
+    wait_rows,
+)
 from test_api_maintenance import KEY as MAINTENANCE_KEY
 from test_api_maintenance import TestClient, seed
 
@@ -28,6 +37,16 @@ from contract.topics import Channel, Topic
 
 YEAR_S = 365 * 86400.0
 KEY = {"X-API-Key": "k3y"}
+#: How long the service holds a time ahead for another robot to confirm (FACTORY_CLOCK_HOLD_S).
+HOLD_S = 1.0
+
+
+def clock_rejects(client: TestClient, count: int) -> dict[str, object]:
+    """``/api/rejects`` once ``count`` messages were refused under ``clock`` (after the hold)."""
+    return eventually(
+        lambda: (r := client.get("/api/rejects").json())["counts"].get("clock") == count and r,
+        f"{count} messages refused under clock",
+    )
 
 
 def at(robot: str, seq: int, ts: float) -> bytes:
@@ -40,7 +59,9 @@ def test_a_robot_a_year_ahead_moves_nothing_and_is_counted_under_clock(
     broker: BrokerHandle, topic_site: str, tmp_path: Path
 ) -> None:
     robot, other = broker.robot_ids[:2]
-    settings = service_settings(broker, topic_site, tmp_path / "f.db", api_key="k3y")
+    settings = service_settings(
+        broker, topic_site, tmp_path / "f.db", api_key="k3y", clock_hold_s=HOLD_S
+    )
     with running(settings) as client:
         for who in (robot, other):
             publisher = broker.client(who)
@@ -53,12 +74,14 @@ def test_a_robot_a_year_ahead_moves_nothing_and_is_counted_under_clock(
         broker.publish(publisher, topic, at(robot, 3, T0 + YEAR_S))  # a year ahead
         broker.publish(publisher, topic, at(robot, 4, time.time()))  # a pasted wall-clock ts
         broker.publish(publisher, topic, telemetry(robot, 5, 42.0))  # genuine, after them
-        rows = wait_rows(client, robot, 3)
+        rows = wait_rows(client, robot, 3)  # the genuine one is not held back by the others
         assert [r["ts"] for r in rows] == [T0, T0 + 2, T0 + 5]
-        rejects = client.get("/api/rejects").json()
+        rejects = clock_rejects(client, 2)
         assert rejects["counts"] == {"clock": 2}
         assert {d["reason"] for d in rejects["recent"]} == {"clock"}
         assert "ahead of the fleet's clock" in rejects["recent"][0]["detail"]
+        assert "no other robot confirmed it" in rejects["recent"][0]["detail"]
+        eventually(lambda: metric(client, "factory_ingest_held") == 0, "nothing held")
         assert metric(client, "factory_ingest_rejected_total") == 2
         assert metric(client, "factory_sim_clock_seconds") == T0 + 5
         listed = {r["id"]: r for r in client.get("/api/robots").json()}
@@ -72,7 +95,9 @@ def test_a_year_3000_ts_is_refused_and_dispatch_goes_on(
 ) -> None:
     broker = mosquitto_broker
     robot, other = "weld-01", "weld-02"
-    settings = service_settings(broker, topic_site, tmp_path / "f.db", api_key="k3y")
+    settings = service_settings(
+        broker, topic_site, tmp_path / "f.db", api_key="k3y", clock_hold_s=HOLD_S
+    )
     with running(settings) as client:
         for who in (robot, other):
             publisher = broker.client(who)
@@ -81,7 +106,7 @@ def test_a_year_3000_ts_is_refused_and_dispatch_goes_on(
         broker.publish(publisher, topic, at(other, 2, TS_MAX))
         broker.publish(publisher, topic, at(other, 3, T0 + 60))
         wait_rows(client, other, 2)
-        assert client.get("/api/rejects").json()["counts"] == {"clock": 1}
+        assert clock_rejects(client, 1)["counts"] == {"clock": 1}
         fault = {"fault": "overheat", "duration_s": 600.0}
         sent = client.post(f"/api/robots/{robot}/faults", json=fault, headers=KEY)
         assert sent.status_code == 202, sent.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.ingest.clock_guard import ClockGuard, ClockRule, trusted_clock
+from api.settings import Settings
 from contract.payloads import Reading, State, Telemetry
 from contract.topics import Channel
 
@@ -38,7 +39,8 @@ def test_a_year_ahead_is_refused_and_the_robot_keeps_its_true_time() -> None:
     g = guard(("a", T0), ("b", T0))
     why = g.check(Channel.TELEMETRY, tele("a", T0 + YEAR_S))
     assert why is not None
-    assert "ahead" in why
+    assert why.ahead
+    assert "ahead" in why.detail
     assert g.newest["a"] == T0
     assert g.check(Channel.TELEMETRY, tele("a", T0 + 10)) is None  # a genuine one still lands
 
@@ -88,7 +90,8 @@ def test_store_and_forward_within_the_replay_window_lands_older_is_refused() -> 
     assert g.check(Channel.TELEMETRY, replay) is None
     why = g.check(Channel.TELEMETRY, tele("a", T0 + 7200, seq=3, first_ts=T0 + 3000))
     assert why is not None
-    assert "behind" in why
+    assert not why.ahead
+    assert "behind" in why.detail
 
 
 def test_a_late_state_is_not_refused_for_being_behind() -> None:
@@ -127,3 +130,10 @@ def test_a_resume_repairs_a_clock_one_robot_poisoned() -> None:
     assert (clock, poisoned) == (T0 + 30, ["a"])
     assert trusted_clock([("a", T0 + YEAR_S)], lead) == (T0 + YEAR_S, [])
     assert trusted_clock([], lead) == (None, [])
+
+
+def test_held_messages_leave_the_broker_room_to_deliver_the_rest() -> None:
+    assert ClockRule.of(Settings(mqtt_receive_maximum=1000)).hold_max == 500
+    assert ClockRule.of(Settings(mqtt_receive_maximum=100)).hold_max == 50
+    assert ClockRule.of(Settings(mqtt_protocol="mqtt311")).hold_max == 10  # Mosquitto's 20
+    assert ClockRule.of(Settings(clock_hold_max=7)).hold_max == 7

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from api.inbound import Inbound
+from api.ingest.clock_guard import ClockGuard, ClockRule
 from api.ingest.consumer import Consumer
 from api.ingest.inbox import Inbox
 from api.ingest.metrics import Metrics
@@ -97,7 +98,7 @@ def test_a_time_the_clock_guard_refuses_is_a_dead_letter_and_nothing_is_stored(
 ) -> None:
     store = SqliteStore(tmp_path / "f.db")
     try:
-        pipeline = Pipeline(store)
+        pipeline = Pipeline(store, ClockGuard(ClockRule(hold_s=0.0)))  # refused, not held first
         topic = f"{PREFIX}/r-1/telemetry"
         ahead = Reading(ts=T0 + 365 * 86400.0, temperature_c=40.0)
         poisoned = Telemetry(v=1, robot="r-1", ts=ahead.ts, boot="boot-1", seq=5, readings=[ahead])

@@ -18,6 +18,8 @@ guard runs in the ingest pipeline before anything is stored and refuses, with re
 The lead is ``max(lead_min_s, lead_intervals × the robot's sample interval, pace × lead_wall_s)``
 (or ``lead_s`` when set), where the pace is the simulated seconds per wall second the fleet's
 clock has been moving lately, so the bound stays "a few samples" at factor 1 and at factor 600.
+A message ahead is not necessarily wrong: the pipeline holds it and asks again
+(:mod:`api.ingest.held`), so :meth:`ClockGuard.check` says which of the two a refusal is.
 The guard runs in the writer thread only (one batch at a time); it is not thread-safe.
 """
 
@@ -45,6 +47,15 @@ PACE_FIRST_WALL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the guard does not trust a time (the dead letter's detail), and whether it is ahead
+    of the fleet's clock (which the fleet may yet confirm) rather than behind the robot's own."""
+
+    detail: str
+    ahead: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ClockRule:
     """The guard's settings (see :class:`api.settings.Settings`)."""
 
@@ -55,6 +66,8 @@ class ClockRule:
     replay_window_s: float = 7 * 86400.0
     default_interval_s: float = 60.0
     claim_ttl_s: float = 60.0
+    hold_s: float = 30.0
+    hold_max: int = 500
 
     @classmethod
     def of(cls, settings: Settings) -> ClockRule:
@@ -65,6 +78,9 @@ class ClockRule:
             lead_wall_s=settings.clock_lead_wall_s,
             replay_window_s=settings.clock_replay_window_s,
             claim_ttl_s=settings.clock_claim_ttl_s,
+            hold_s=settings.clock_hold_s,
+            # Held messages are unacknowledged: leave the broker room to deliver the rest.
+            hold_max=min(settings.clock_hold_max, max(1, _in_flight_window(settings) // 2)),
         )
 
 
@@ -143,15 +159,16 @@ class ClockGuard:
             self.pace.per_wall_s * rule.lead_wall_s,
         )
 
-    def check(self, channel: Channel, payload: Payload) -> str | None:
-        """``None`` and the time remembered if trusted, else why not (the dead letter's detail)."""
+    def check(self, channel: Channel, payload: Payload) -> Refusal | None:
+        """``None`` and the time remembered if trusted, else why not."""
         robot = payload.robot
         newest_ts, oldest_ts = _span(payload)
         own = self.newest.get(robot)
         if own is not None and oldest_ts < own - self.rule.replay_window_s and channel in _ROWS:
-            return (
+            return Refusal(
                 f"ts {oldest_ts:.0f} is {own - oldest_ts:.0f} s behind this robot's newest "
-                f"({own:.0f}); the replay window is {self.rule.replay_window_s:.0f} s"
+                f"({own:.0f}); the replay window is {self.rule.replay_window_s:.0f} s",
+                ahead=False,
             )
         now = self.wall()
         reference = self._reference(robot, now)
@@ -159,9 +176,10 @@ class ClockGuard:
             lead = self.lead_s(robot)
             if newest_ts > reference + lead:
                 self.claims[robot] = (newest_ts, now)
-                return (
+                return Refusal(
                     f"ts {newest_ts:.0f} is {newest_ts - reference:.0f} s ahead of the fleet's "
-                    f"clock ({reference:.0f}); at most {lead:.0f} s is accepted"
+                    f"clock ({reference:.0f}); at most {lead:.0f} s is accepted",
+                    ahead=True,
                 )
         if isinstance(payload, Birth):
             self.intervals[robot] = payload.sample_interval_s
@@ -200,6 +218,12 @@ class ClockGuard:
         top.append((ts, robot))
         top.sort(reverse=True)
         self._top = top[:2]
+
+
+def _in_flight_window(settings: Settings) -> int:
+    """Unacknowledged messages the broker sends the service: its Receive Maximum on MQTT 5;
+    on 3.1.1 the broker decides, and Mosquitto's default (``max_inflight_messages``) is 20."""
+    return settings.mqtt_receive_maximum if settings.mqtt_protocol == "mqtt5" else 20
 
 
 def _span(payload: Payload) -> tuple[float, float]:

@@ -4,8 +4,11 @@ Order matters for the delivery guarantee: a batch is committed (in a worker thre
 loop keeps serving HTTP), and only then are its messages acknowledged to the broker, folded into
 live state, counted and streamed, and the new ones handed to the maintenance loop (``on_new``).
 If the store is unavailable the batch is retried with back-off and nothing is acknowledged
-meanwhile, so the broker holds the messages. Nothing a sender does ends this task, nor does a
-failing maintenance step (it is logged and counted); only cancellation does.
+meanwhile, so the broker holds the messages. A message the clock guard holds (ahead of the
+fleet's clock, :mod:`api.ingest.held`) is acknowledged only by the batch that decides it; while
+one is held the consumer wakes by its deadline even when nothing else comes. Nothing a sender
+does ends this task, nor does a failing maintenance step (it is logged and counted); only
+cancellation does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 RETRY_MIN_S = 0.1
 RETRY_MAX_S = 5.0
 DRAIN_POLL_S = 0.01
+#: Past a held message's deadline before the consumer decides it (so that it is due by then).
+HELD_GRACE_S = 0.01
 
 Acker = Callable[[Iterable[Inbound]], object]
 #: Called with the batch's new messages and the simulated clock after they are committed.
@@ -75,15 +80,18 @@ class Consumer:
 
     async def run(self) -> None:
         while True:
-            batch = await self._inbox.take_batch(self._max_messages, self._max_wait_s)
+            batch = await self._inbox.take_batch(
+                self._max_messages, self._max_wait_s, self._until_held_due()
+            )
             self._busy = True
-            self._live.lag.taken(min(inbound.received_at for inbound in batch))
-            result = await self._commit(batch)
+            if batch:
+                self._live.lag.taken(min(inbound.received_at for inbound in batch))
+            result = await self._commit(batch)  # an empty batch decides what was held too long
             self._live.lag.committed(result.committed_at, self._inbox.depth)
-            self._ack(batch)
+            self._ack(result.decided)
             if self._on_committed is not None:
                 self._on_committed(result)
-            self._after_commit(batch, result)
+            self._after_commit(result)
             if self._on_new is not None and result.new:
                 try:
                     await self._on_new(result.new, self._live.clock)
@@ -130,8 +138,17 @@ class Consumer:
             self._live.store_problem = None
             return result
 
-    def _after_commit(self, batch: list[Inbound], result: BatchResult) -> None:
+    def _until_held_due(self) -> float | None:
+        """Seconds until the longest-held message must be decided; ``None`` if none is held."""
+        deadline = self._pipeline.hold_deadline()
+        if deadline is None:
+            return None
+        return max(0.0, deadline - self._pipeline.guard.wall()) + HELD_GRACE_S
+
+    def _after_commit(self, result: BatchResult) -> None:
         m = self._metrics
+        m.held.set(result.held)
+        batch = result.decided
         m.batch_size.observe(len(batch))
         for inbound in batch:
             m.commit_latency.observe(max(0.0, result.committed_at - inbound.received_at))

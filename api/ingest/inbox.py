@@ -21,6 +21,7 @@ class Inbox:
         self.queue: asyncio.Queue[Inbound] = asyncio.Queue(max_messages)
         self.overflow_total = 0
         self._overflowed = False
+        self._arrived = asyncio.Event()
 
     @property
     def depth(self) -> int:
@@ -34,15 +35,25 @@ class Inbox:
             except asyncio.QueueFull:
                 self.overflow_total += 1
                 self._overflowed = True
+        self._arrived.set()
 
     def take_overflow(self) -> bool:
         """True once after messages were turned away: time to ask for redelivery."""
         overflowed, self._overflowed = self._overflowed, False
         return overflowed
 
-    async def take_batch(self, max_messages: int, max_wait_s: float) -> list[Inbound]:
+    async def take_batch(
+        self, max_messages: int, max_wait_s: float, timeout_s: float | None = None
+    ) -> list[Inbound]:
         """Wait for one message, then take what else is queued, up to ``max_messages``; if that
-        is fewer, wait ``max_wait_s`` once for more (a short wait buys much larger batches)."""
+        is fewer, wait ``max_wait_s`` once for more (a short wait buys much larger batches).
+        With ``timeout_s``, an empty batch if no message came within it."""
+        if timeout_s is not None and self.queue.empty():
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout_s)
+            except TimeoutError:
+                return []
         batch = [await self.queue.get()]
         self._drain(batch, max_messages)
         if len(batch) < max_messages and max_wait_s > 0:

@@ -157,6 +157,12 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=r,
         )
+        self.held = Gauge(
+            "factory_ingest_held",
+            "Messages ahead of the fleet's clock, held (unacknowledged) until another robot "
+            "confirms their time or FACTORY_CLOCK_HOLD_S passes (then refused, reason clock).",
+            registry=r,
+        )
         self.stream_clients = Gauge(
             "factory_stream_clients", "Connected /api/stream clients.", registry=r
         )

@@ -254,6 +254,8 @@ class DeviceAgent:
         channel = record.CHANNEL
         assert channel is not None
         with self._lock:
+            if self._closing:
+                return  # OFFLINE was this robot's last message: a stopped robot makes nothing
             self._last_ts = max(self._last_ts, record.ts)
             if isinstance(record, Sample) and self._batch_size > 1:
                 self._batch.append(record.reading())
@@ -317,6 +319,8 @@ class DeviceAgent:
         for topic in self._inbox.topics:
             client.subscribe(topic, qos=1)
         with self._lock:
+            if self._closing:
+                return  # a connection that opened as the robot stopped: OFFLINE stays last
             self.stats.connects += 1
             birth = self._birth()
             self._last_ts = max(self._last_ts, birth.ts)

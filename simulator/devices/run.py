@@ -200,6 +200,8 @@ class LiveFactory:
                 agent.wall_s_per_sim_s = 1.0 / pace.factor
 
     def _emit(self, record: Record) -> None:
+        if self._stop.is_set():
+            return  # stopping: the robots publish OFFLINE last, so nothing is made after it
         self._newest_ts = max(self._newest_ts, record.ts)
         if isinstance(record, Sample):
             self.readings_made += 1
